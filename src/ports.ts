@@ -1,0 +1,159 @@
+/**
+ * Ports: the narrow interfaces through which actors and the runtime reach the outside world.
+ * Actors receive these through factory arguments and never import an adapter; tests pass real
+ * adapters (real LMDB, real HTTP) through the same seams.
+ */
+import type { Identity, Json, SessionId, TenantId, UserId } from './types.js';
+
+/** A source of time and timers. Logic never reads the wall clock directly. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Turns texts into fixed-length vectors (local by default, an OpenAI-compatible endpoint when configured). */
+export interface Embedder {
+  /** Stable id of the representation (vectors from different embedders never share an index). */
+  readonly id: string;
+  readonly dimensions: number;
+  embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]>;
+}
+
+/** One scored intent from a router. */
+export interface IntentScore {
+  readonly intent: string;
+  /** Calibrated probability-like score in [0, 1]. */
+  readonly score: number;
+}
+
+/** Why a router declined to pick an intent. */
+export type OutOfScopeReason = 'below_threshold' | 'oos_class' | 'empty_input';
+
+/** A router's verdict on one message. */
+export interface RouteResult {
+  /** Intents best first. */
+  readonly ranked: readonly IntentScore[];
+  /** True when no intent covers the message ("I don't know"). */
+  readonly outOfScope: boolean;
+  readonly outOfScopeReason?: OutOfScopeReason;
+  /** The thresholds the decision used, so the trace can show them. */
+  readonly thresholds: Readonly<{ outOfScope: number; lowConfidence: number; closeMargin: number }>;
+  /** Which router produced this (`local`, `llm:<model>`, ...). */
+  readonly source: string;
+}
+
+/** Ranks intents for one message. */
+export interface Router {
+  route(text: string, signal?: AbortSignal): Promise<RouteResult>;
+}
+
+/** A chat message for an LLM. */
+export interface LlmMessage {
+  readonly role: 'system' | 'user' | 'assistant' | 'tool';
+  readonly content: string;
+  readonly toolCallId?: string;
+}
+
+/** A tool the model may choose, as JSON Schema parameters. */
+export interface LlmTool {
+  readonly name: string;
+  readonly description: string;
+  readonly parameters: Readonly<Record<string, Json>>;
+}
+
+/** A tool call proposed by a model; only a proposal until the tool guard allows it. */
+export interface ProposedToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** Raw arguments as the model sent them; parsed and validated by the guard, never trusted. */
+  readonly arguments: string;
+}
+
+export interface LlmRequest {
+  readonly messages: readonly LlmMessage[];
+  /** Only the tools the current state allows. */
+  readonly tools?: readonly LlmTool[];
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  /** Called with each streamed piece of text, when the provider streams. */
+  readonly onDelta?: (text: string) => void;
+}
+
+export interface LlmResponse {
+  readonly text: string;
+  readonly toolCalls: readonly ProposedToolCall[];
+  readonly provider: string;
+  readonly model: string;
+  readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+}
+
+/** A language model behind a failover chain. Every call takes an AbortSignal. */
+export interface LlmClient {
+  complete(request: LlmRequest, signal: AbortSignal): Promise<LlmResponse>;
+}
+
+/** Who asks for a tool call, from the session (never from model output). */
+export interface ToolContext {
+  readonly identity: Identity;
+  readonly session: SessionId;
+  /** Tool calls already made in this turn, for budgets. */
+  readonly callsThisTurn: number;
+  /** The state the session is in; a tool is only allowed in states that declare it. */
+  readonly allowedTools: readonly string[];
+}
+
+export type GuardDecision =
+  | { readonly allow: true }
+  | { readonly allow: false; readonly code: 'tool_denied' | 'budget_exceeded' | 'approval_required' | 'forbidden'; readonly reason: string };
+
+/** Checks every tool call outside the model: role scope, tenant, ownership, budgets, approvals. */
+export interface ToolGuard {
+  check(tool: string, args: Readonly<Record<string, unknown>>, context: ToolContext): Promise<GuardDecision> | GuardDecision;
+}
+
+/** Kinds of decision events in the trace. */
+export const DECISION_KINDS = [
+  'session', 'route', 'transition', 'tool', 'retry', 'fallback', 'escalate', 'handoff', 'error',
+  'reply', 'recall', 'plan', 'signal', 'guard', 'alert', 'inspect',
+] as const;
+export type DecisionKind = (typeof DECISION_KINDS)[number];
+
+/** One decision in the trace, with who, where and why. Text in `data` is redacted before it leaves the runtime. */
+export interface DecisionEvent {
+  readonly kind: DecisionKind;
+  readonly time: number;
+  readonly tenant: TenantId;
+  readonly session: SessionId;
+  readonly user: UserId;
+  /** Correlates the events of one turn. */
+  readonly traceId: string;
+  /** The machine state when the decision was made. */
+  readonly state?: string;
+  readonly reason: string;
+  readonly data: Readonly<Record<string, Json>>;
+}
+
+/** Where decision events go: the live inspector stream, the LMDB trace, metrics. */
+export interface DecisionSink {
+  emit(event: DecisionEvent): void;
+}
+
+/**
+ * Records the outcome of a side effect once, under an idempotency key, so work re-run after a
+ * crash returns the recorded outcome instead of acting twice.
+ */
+export interface EffectLedger {
+  once<T extends Json>(key: string, run: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Encrypts data at rest with a per-tenant key. Deleting a tenant's key makes everything sealed
+ * for it unreadable (erasure by key deletion).
+ */
+export interface Sealer {
+  seal(tenant: TenantId, plaintext: Uint8Array): Uint8Array;
+  /** Throws a KeelError (`forbidden`) when the data was not sealed for this tenant or was altered. */
+  open(tenant: TenantId, sealed: Uint8Array): Uint8Array;
+}
