@@ -157,3 +157,38 @@ export interface Sealer {
   /** Throws a KeelError (`forbidden`) when the data was not sealed for this tenant or was altered. */
   open(tenant: TenantId, sealed: Uint8Array): Uint8Array;
 }
+
+/* ------------------------------------------------------------------------------------------
+ * The session-machine contract: what any keel agent machine receives and emits.
+ * ---------------------------------------------------------------------------------------- */
+
+/** Input every session machine is created with. `carriedContext` is set when a flow restarts after a version change. */
+export interface SessionInput {
+  readonly sessionId: SessionId;
+  readonly tenant: TenantId;
+  readonly user: UserId;
+  readonly channel: string;
+  readonly carriedContext?: Readonly<Record<string, unknown>>;
+}
+
+/** A user's chat message as the machine receives it. `turnKey` prefixes idempotency keys of side effects. */
+export interface UserMessageEvent {
+  readonly type: 'user.message';
+  readonly text: string;
+  readonly messageId: string;
+  readonly turnKey: string;
+  readonly at: number;
+}
+
+/** Tag for states in which the machine does asynchronous work; a turn settles when no active state has it. */
+export const BUSY_TAG = 'busy';
+
+/** What a machine emits (XState `emit`) for the runtime to journal, stream and trace. */
+export type AgentEmitted =
+  | { readonly type: 'agent.reply'; readonly text: string; readonly meta?: Readonly<Record<string, Json>> }
+  | { readonly type: 'agent.delta'; readonly text: string }
+  | { readonly type: 'agent.handoff'; readonly status: HandoffStatus; readonly reason?: string; readonly meta?: Readonly<Record<string, Json>> }
+  | { readonly type: 'agent.decision'; readonly kind: DecisionKind; readonly reason: string; readonly data?: Readonly<Record<string, Json>> };
+
+/** Statuses of the hand-off protocol (DESIGN §4). */
+export type HandoffStatus = 'requested' | 'queued' | 'accepted' | 'with_agent' | 'completed' | 'failed' | 'unavailable';

@@ -1,0 +1,69 @@
+/**
+ * The one module that imports pino. Library code receives a {@link Logger} and never prints.
+ */
+import { pino, type DestinationStream } from 'pino';
+
+/** The logging surface keel uses (a subset of pino's). */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+  flush?(cb?: (err?: Error) => void): void;
+}
+
+export interface LoggerOptions {
+  /** Minimum level. Default `info` (`KEEL_LOG_LEVEL` in the CLI). */
+  readonly level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Where lines go. Default: standard output. */
+  readonly destination?: DestinationStream;
+  /** Masks personal data in string fields (the security redactor's `text`). */
+  readonly redactText?: (text: string) => string;
+}
+
+/** Field names whose values are secrets and never logged. */
+const SECRET_PATHS = ['token', 'secret', 'apiKey', 'authorization', 'password', '*.token', '*.apiKey', '*.authorization', 'headers.authorization'];
+
+/**
+ * Creates the process logger: JSON lines, secrets censored, personal data masked in every string
+ * field through `redactText`.
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ level: 'info' });
+ * log.child({ session: 's-1' }).info({ state: 'idle' }, 'turn done');
+ * ```
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const redactText = options.redactText;
+  const scrub = (value: unknown, depth: number): unknown => {
+    if (typeof value === 'string') return redactText ? redactText(value) : value;
+    if (depth > 4 || value === null || typeof value !== 'object') return value;
+    if (value instanceof Error) return { type: value.name, message: redactText ? redactText(value.message) : value.message, code: (value as { code?: unknown }).code };
+    if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
+    return out;
+  };
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: undefined,
+      redact: { paths: SECRET_PATHS, censor: '[secret]' },
+      formatters: redactText ? { log: (obj) => scrub(obj, 0) as Record<string, unknown> } : {},
+      hooks: redactText
+        ? {
+            logMethod(args, method) {
+              const patched = args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as typeof args;
+              method.apply(this, patched);
+            },
+          }
+        : {},
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: false }),
+  ) as unknown as Logger;
+}
+
+/** A logger that drops everything; the default for embedded use without a logger. */
+export const silentLogger: Logger = createLogger({ level: 'silent' });

@@ -1,0 +1,83 @@
+import type { AnyStateMachine } from 'xstate';
+import { systemClock } from '../clock.js';
+import type { Logger } from '../observe/logger.js';
+import { silentLogger } from '../observe/logger.js';
+import type { Clock, DecisionSink, Sealer } from '../ports.js';
+import type { MigrateHook } from '../sessions/session-host.js';
+
+/** Options of {@link createRuntime}. Every limit is on by default. */
+export interface RuntimeOptions {
+  /** Where LMDB and index files live. Default `./.keel` (`KEEL_DATA_DIR` in the CLI). */
+  readonly dataDir: string;
+  /** The session machine, with its actors provided. Default: the support agent. */
+  readonly machine?: AnyStateMachine;
+  /** Version stored with snapshots; a change runs `migrate` or restarts the flow keeping context. Default `'1'`. */
+  readonly machineVersion: string;
+  /** Migrates a stored snapshot to `machineVersion`; return undefined to restart the flow. */
+  readonly migrate?: MigrateHook;
+  /** A live session idle this long is passivated (persisted and stopped). Default 300000 (5 min). */
+  readonly idleTimeoutMs: number;
+  /** Live actors kept in memory; beyond it the least recently used idle ones are passivated. Default 10000. */
+  readonly maxLiveSessions: number;
+  /** Events waiting per session before `queue_full`. Default 64. */
+  readonly maxQueuedEvents: number;
+  /** A turn that has not settled after this long fails gracefully. Default 60000. */
+  readonly turnTimeoutMs: number;
+  /** Time source for timers, deadlines and records. Default: the system clock. */
+  readonly clock: Clock;
+  /** Logger; a child per session. Default: silent. */
+  readonly logger: Logger;
+  /** Encrypts snapshots and journal text at rest with per-tenant keys. Default: none (the server always sets one). */
+  readonly sealer?: Sealer;
+  /** Extra decision sink (the runtime also exposes its own stream). */
+  readonly decisionSink?: DecisionSink;
+  /** What a user hears when their session's actor fails. */
+  readonly failureReply: string;
+}
+
+/** The defaults, frozen. */
+export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'migrate' | 'sealer' | 'decisionSink'>> = Object.freeze({
+  dataDir: './.keel',
+  machineVersion: '1',
+  idleTimeoutMs: 300_000,
+  maxLiveSessions: 10_000,
+  maxQueuedEvents: 64,
+  turnTimeoutMs: 60_000,
+  clock: systemClock,
+  logger: silentLogger,
+  failureReply: 'Sorry, something went wrong on my side. Your message is safe; please say it again, or ask for a human.',
+});
+
+function positiveInt(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new TypeError(`option ${name} must be a positive integer, got ${String(value)}`);
+  }
+}
+
+/**
+ * Fills defaults, validates (a TypeError names the bad option) and freezes.
+ *
+ * @example
+ * ```ts
+ * resolveRuntimeOptions({ dataDir: '/tmp/k', idleTimeoutMs: 1000 });
+ * ```
+ */
+export function resolveRuntimeOptions(options: Partial<RuntimeOptions> = {}): Readonly<RuntimeOptions> {
+  const resolved = { ...defaultRuntimeOptions, ...stripUndefined(options) } as RuntimeOptions;
+  if (typeof resolved.dataDir !== 'string' || resolved.dataDir === '') throw new TypeError('option dataDir must be a non-empty path');
+  if (typeof resolved.machineVersion !== 'string' || resolved.machineVersion === '') throw new TypeError('option machineVersion must be a non-empty string');
+  positiveInt('idleTimeoutMs', resolved.idleTimeoutMs);
+  positiveInt('maxLiveSessions', resolved.maxLiveSessions);
+  positiveInt('maxQueuedEvents', resolved.maxQueuedEvents);
+  positiveInt('turnTimeoutMs', resolved.turnTimeoutMs);
+  if (resolved.machine !== undefined && typeof (resolved.machine as { transition?: unknown }).transition !== 'function') {
+    throw new TypeError('option machine must be an XState machine');
+  }
+  if (resolved.migrate !== undefined && typeof resolved.migrate !== 'function') throw new TypeError('option migrate must be a function');
+  if (typeof resolved.clock?.now !== 'function') throw new TypeError('option clock must implement now/setTimeout/clearTimeout');
+  return Object.freeze(resolved);
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,359 @@
+/**
+ * The keel runtime: durable session actors on LMDB, hydrated on demand and passivated when idle
+ * or over the live-session cap. Embeddable in any Node program; the server is one of its users.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AnyStateMachine } from 'xstate';
+import { KeelError, toKeelError } from '../errors.js';
+import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
+import { frameOf, type SessionFrame, type TurnOutcome } from '../sessions/session-frames.js';
+import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHooks } from '../sessions/session-host.js';
+import { createEffectLedger } from '../store/effect-ledger.js';
+import { openEnv, type LmdbEnv } from '../store/lmdb-env.js';
+import { createSessionStore, plainSealer, type SessionRecord, type SessionStore } from '../store/session-store.js';
+import type { Clock, EffectLedger } from '../ports.js';
+import { isValidId, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
+import { resolveRuntimeOptions, type RuntimeOptions } from './runtime-options.js';
+
+/** Arguments of {@link Runtime.open}. */
+export interface OpenSessionArgs {
+  readonly tenant: TenantId;
+  readonly user: UserId;
+  /** Default `'api'`. */
+  readonly channel?: string;
+  /** Resume this session (or create it under this id, unless `mustExist`). */
+  readonly sessionId?: SessionId | string;
+  /** Fail with `unknown_session` instead of creating. Default false. */
+  readonly mustExist?: boolean;
+}
+
+/** What {@link Runtime.open} resolves with. */
+export interface OpenedSession {
+  readonly sessionId: SessionId;
+  /** The last journal seq of the session (0 for a new one). */
+  readonly lastSeq: number;
+  readonly state: string;
+  readonly created: boolean;
+}
+
+/** Ports a machine factory receives to build its actors. */
+export interface RuntimePorts {
+  readonly effects: EffectLedger;
+  readonly clock: Clock;
+  readonly dataDir: string;
+}
+
+/** A message from a user, or any other event (signals, operator commands). */
+export type RuntimeEvent =
+  | { readonly type: 'user.message'; readonly id: string; readonly text: string }
+  | ({ readonly type: string } & Readonly<Record<string, unknown>>);
+
+export interface SendOptions extends TurnHooks {
+  /** Who sends; checked against the session's owner. Omit only for trusted embedding code. */
+  readonly as?: Identity;
+}
+
+/** A session as listed by {@link Runtime.listSessions}. */
+export interface SessionSummary {
+  readonly sessionId: SessionId;
+  readonly tenant: TenantId;
+  readonly user: UserId;
+  readonly channel: string;
+  readonly state: string;
+  readonly seq: number;
+  readonly live: boolean;
+  readonly updatedAt: number;
+}
+
+/** Counters for health and metrics. */
+export interface RuntimeStats {
+  readonly live: number;
+  readonly hydrations: number;
+  readonly passivations: number;
+  readonly turns: number;
+  readonly failedTurns: number;
+}
+
+export interface Runtime {
+  /** Creates a session or checks that the caller may resume it. */
+  open(args: OpenSessionArgs): Promise<OpenedSession>;
+  /** Runs one event through a session; resolves after the durable commit with the frames produced. */
+  send(sessionId: SessionId | string, event: RuntimeEvent, options?: SendOptions): Promise<TurnOutcome>;
+  /** Journaled frames with seq greater than `afterSeq`, for resuming clients. */
+  replay(sessionId: SessionId | string, afterSeq: number, as?: Identity): SessionFrame[];
+  /** Frames of a session as they are committed (replies, timer nudges, hand-off updates). */
+  subscribe(sessionId: SessionId | string, listener: (frames: readonly SessionFrame[]) => void): () => void;
+  /** One session's summary, or undefined. */
+  describe(sessionId: SessionId | string): SessionSummary | undefined;
+  listSessions(filter?: { tenant?: TenantId; user?: UserId; limit?: number }): SessionSummary[];
+  /** Persists and stops a live session now (normally done by the idle sweep and the cap). */
+  passivate(sessionId: SessionId | string): Promise<boolean>;
+  /** The live decision stream (route, transition, tool, fallback, reply...). */
+  readonly decisions: DecisionStream;
+  /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
+  readonly effects: EffectLedger;
+  readonly options: Readonly<RuntimeOptions>;
+  stats(): RuntimeStats;
+  /** Stops taking work, drains and stops actors, flushes and closes storage. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a runtime over the data directory in `options.dataDir`.
+ *
+ * @example
+ * ```ts
+ * const runtime = createRuntime({ dataDir: './.keel', machine: myAgent });
+ * const { sessionId } = await runtime.open({ tenant: tenantId('acme'), user: userId('u1') });
+ * const outcome = await runtime.send(sessionId, { type: 'user.message', id: 'm1', text: 'hi' });
+ * await runtime.close();
+ * ```
+ */
+export function createRuntime(
+  options: Omit<Partial<RuntimeOptions>, 'machine'> & { machine: AnyStateMachine | ((ports: RuntimePorts) => AnyStateMachine) },
+): Runtime {
+  const { machine: machineOption, ...rest } = options;
+  const opts = resolveRuntimeOptions(rest);
+  const { clock, logger } = opts;
+  const env: LmdbEnv = openEnv({ dir: opts.dataDir });
+  const store: SessionStore = createSessionStore(env, opts.sealer ?? plainSealer);
+  const effects = createEffectLedger(env);
+  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir }) : machineOption;
+  if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
+    throw new TypeError('option machine must be an XState machine or a function returning one');
+  }
+  const decisions = createDecisionStream({ onSubscriberError: (err) => logger.warn({ err }, 'decision subscriber failed') });
+  if (opts.decisionSink) decisions.subscribe((e) => opts.decisionSink?.emit(e));
+  const subscribers = new Map<SessionId, Set<(frames: readonly SessionFrame[]) => void>>();
+  /** Live hosts in least-recently-used order (a Map keeps insertion order; touching re-inserts). */
+  const live = new Map<SessionId, Promise<SessionHost>>();
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let wakeTimer: unknown;
+  let wakeAt: number | undefined;
+  let sweepTimer: unknown;
+  const counters = { hydrations: 0, passivations: 0, turns: 0, failedTurns: 0 };
+
+  const hostContext: SessionHostContext = {
+    machine, machineVersion: opts.machineVersion, store, clock, logger, sink: decisions,
+    turnTimeoutMs: opts.turnTimeoutMs, maxQueuedEvents: opts.maxQueuedEvents, failureReply: opts.failureReply,
+    ...(opts.migrate ? { migrate: opts.migrate } : {}),
+    publish(id, frames) {
+      if (frames.length === 0) return;
+      const set = subscribers.get(id);
+      if (!set) return;
+      for (const fn of set) {
+        try {
+          fn(frames);
+        } catch (err) {
+          logger.warn({ err, session: id }, 'frame subscriber failed');
+        }
+      }
+    },
+    onWakeChange() {
+      // Live sessions' timers run in their actors; the wake index matters once they passivate.
+    },
+  };
+
+  const assertOpen = (): void => {
+    if (closed) throw new KeelError('runtime_closed', 'the runtime is shutting down');
+  };
+
+  const toSessionId = (id: SessionId | string): SessionId => {
+    if (!isValidId(id)) throw new KeelError('bad_frame', 'invalid session id');
+    return id as SessionId;
+  };
+
+  const authorize = (record: Pick<SessionRecord, 'tenant' | 'user'>, as: Identity | undefined, action: 'message' | 'read' | 'signal'): void => {
+    if (!as) return;
+    if (as.tenant !== record.tenant) throw new KeelError('forbidden', 'this session belongs to another user');
+    if (as.role === 'customer' && as.user !== record.user) throw new KeelError('forbidden', 'this session belongs to another user');
+    if (as.role === 'engineer' && action === 'message') throw new KeelError('forbidden', 'engineers observe sessions; they do not write to them');
+  };
+
+  const hostFor = (id: SessionId): Promise<SessionHost> => {
+    const existing = live.get(id);
+    if (existing) {
+      live.delete(id);
+      live.set(id, existing);
+      return existing;
+    }
+    const record = store.getSession(id);
+    if (!record) return Promise.reject(new KeelError('unknown_session', 'no such session'));
+    counters.hydrations++;
+    const hydrating = openSessionHost(hostContext, id, record);
+    live.set(id, hydrating);
+    hydrating.catch(() => live.delete(id));
+    void hydrating.then(() => enforceCap());
+    return hydrating;
+  };
+
+  const drop = (id: SessionId): void => {
+    live.delete(id);
+  };
+
+  const passivateHost = async (id: SessionId, host: SessionHost): Promise<void> => {
+    await host.mailbox.idle();
+    // An event queued while we waited keeps the session live; it is idle again later.
+    if (host.mailbox.size > 0 || live.get(id) === undefined) return;
+    live.delete(id);
+    await host.passivate();
+    counters.passivations++;
+    const record = store.getSession(id);
+    const next = record?.timers.reduce<number | undefined>((m, t) => (m === undefined || t.deadline < m ? t.deadline : m), undefined);
+    if (next !== undefined) armWake(next);
+  };
+
+  const enforceCap = (): void => {
+    if (live.size <= opts.maxLiveSessions) return;
+    let excess = live.size - opts.maxLiveSessions;
+    for (const [id, pending] of live) {
+      if (excess <= 0) break;
+      excess--;
+      void pending.then((host) => (host.mailbox.size === 0 ? passivateHost(id, host) : undefined)).catch((err: unknown) => logger.warn({ err, session: id }, 'passivation failed'));
+    }
+  };
+
+  const sweep = (): void => {
+    sweepTimer = undefined;
+    if (closed) return;
+    const now = clock.now();
+    for (const [id, pending] of live) {
+      void pending.then((host) => {
+        if (host.mailbox.size === 0 && now - host.lastActiveAt >= opts.idleTimeoutMs) return passivateHost(id, host);
+        return undefined;
+      }).catch((err: unknown) => logger.warn({ err, session: id }, 'idle passivation failed'));
+    }
+    sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
+  };
+
+  /** Arms the single wake-up timer for passivated sessions with pending timers. */
+  const armWake = (deadline: number): void => {
+    if (closed || (wakeAt !== undefined && wakeAt <= deadline)) return;
+    if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
+    wakeAt = deadline;
+    wakeTimer = clock.setTimeout(fireWakes, Math.max(0, deadline - clock.now()));
+  };
+
+  const fireWakes = (): void => {
+    wakeTimer = undefined;
+    wakeAt = undefined;
+    if (closed) return;
+    const now = clock.now();
+    for (const { session } of store.dueWakes(now, 1000)) {
+      if (live.has(session)) continue;
+      // Hydrating re-arms the stored timers; those already due fire at once.
+      hostFor(session).catch((err: unknown) => logger.warn({ err, session }, 'waking a session failed'));
+    }
+    const next = store.nextWakeAfter(now);
+    if (next) armWake(next.deadline);
+  };
+
+  fireWakes();
+  sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
+
+  const summary = (id: SessionId, record: SessionRecord): SessionSummary => ({
+    sessionId: id, tenant: record.tenant, user: record.user, channel: record.channel, state: record.state,
+    seq: record.seq, live: live.has(id), updatedAt: record.updatedAt,
+  });
+
+  return {
+    decisions,
+    effects,
+    options: { ...opts, machine },
+    async open(args) {
+      assertOpen();
+      const id = toSessionId(args.sessionId ?? randomUUID());
+      const record = store.getSession(id);
+      if (record) {
+        authorize(record, { tenant: args.tenant, user: args.user, role: 'customer' }, 'read');
+        return { sessionId: id, lastSeq: record.seq, state: record.state, created: false };
+      }
+      if (args.mustExist) throw new KeelError('unknown_session', 'no such session');
+      if (live.has(id)) {
+        const host = await live.get(id)!;
+        return { sessionId: id, lastSeq: 0, state: host.state(), created: false };
+      }
+      const creating = openSessionHost(hostContext, id, { tenant: args.tenant, user: args.user, channel: args.channel ?? 'api' });
+      live.set(id, creating);
+      creating.catch(() => live.delete(id));
+      const host = await creating;
+      enforceCap();
+      return { sessionId: id, lastSeq: 0, state: host.state(), created: true };
+    },
+    async send(sessionIdArg, event, sendOptions = {}) {
+      assertOpen();
+      const id = toSessionId(sessionIdArg);
+      const record = store.getSession(id);
+      if (!record) throw new KeelError('unknown_session', 'no such session');
+      authorize(record, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal');
+      const host = await hostFor(id);
+      counters.turns++;
+      try {
+        if (event.type === 'user.message') {
+          const { id: messageId, text } = event as { id: unknown; text: unknown };
+          if (typeof messageId !== 'string' || !isValidId(messageId)) throw new KeelError('bad_frame', 'message id must be 1-128 safe characters');
+          if (typeof text !== 'string') throw new KeelError('bad_frame', 'message text must be a string');
+          return await host.message(messageId, text, sendOptions);
+        }
+        if (!/^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$/i.test(event.type) || event.type.startsWith('xstate.')) {
+          throw new KeelError('bad_frame', 'event types are dotted and namespaced, e.g. signal.handoff');
+        }
+        return await host.signal(event as { type: string } & Record<string, unknown>);
+      } catch (err) {
+        counters.failedTurns++;
+        if (host.broken) drop(id);
+        throw toKeelError(err);
+      }
+    },
+    replay(sessionIdArg, afterSeq, as) {
+      const id = toSessionId(sessionIdArg);
+      const record = store.getSession(id);
+      if (!record) throw new KeelError('unknown_session', 'no such session');
+      authorize(record, as, 'read');
+      return store.readJournal(id, record.tenant, Math.max(0, afterSeq) + 1).map(frameOf);
+    },
+    subscribe(sessionIdArg, listener) {
+      const id = toSessionId(sessionIdArg);
+      let set = subscribers.get(id);
+      if (!set) subscribers.set(id, (set = new Set()));
+      set.add(listener);
+      return () => {
+        set.delete(listener);
+        if (set.size === 0) subscribers.delete(id);
+      };
+    },
+    describe(sessionIdArg) {
+      const id = toSessionId(sessionIdArg);
+      const record = store.getSession(id);
+      return record ? summary(id, record) : undefined;
+    },
+    listSessions(filter) {
+      return store.listSessions(filter).map(({ id, record }) => summary(id, record));
+    },
+    async passivate(sessionIdArg) {
+      const id = toSessionId(sessionIdArg);
+      const pending = live.get(id);
+      if (!pending) return false;
+      await passivateHost(id, await pending);
+      return true;
+    },
+    stats: () => ({ live: live.size, ...counters }),
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
+        if (sweepTimer !== undefined) clock.clearTimeout(sweepTimer);
+        const hosts = await Promise.allSettled([...live.values()]);
+        await Promise.allSettled(
+          hosts.map((h) => (h.status === 'fulfilled' ? h.value.passivate() : Promise.resolve())),
+        );
+        live.clear();
+        subscribers.clear();
+        await env.close();
+        await new Promise<void>((resolve) => (logger.flush ? logger.flush(() => resolve()) : resolve()));
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * Durable session records, the per-session journal, the message-id index and the wake index,
+ * over one LMDB environment. Writes issued in the same event-loop turn share one transaction
+ * (lmdb-js event-turn batching), so many sessions' turns commit and flush together.
+ */
+import type { Database } from 'lmdb';
+import type { Sealer } from '../ports.js';
+import type { SessionId, TenantId, UserId } from '../types.js';
+import { translateLmdbError, type LmdbEnv } from './lmdb-env.js';
+
+/** A delayed event pending in a session, re-armed on hydration. */
+export interface StoredTimer {
+  /** XState's scheduled-event id. */
+  readonly id: string;
+  /** Absolute deadline on the runtime clock, in ms. */
+  readonly deadline: number;
+  readonly event: Readonly<Record<string, unknown>>;
+  /** Invoke-id path from the root actor to the source and target actors ([] = root). */
+  readonly sourcePath: readonly string[];
+  readonly targetPath: readonly string[];
+}
+
+/** What is stored per session. The snapshot is sealed for the tenant. */
+export interface SessionRecord {
+  readonly tenant: TenantId;
+  readonly user: UserId;
+  readonly channel: string;
+  readonly machineId: string;
+  readonly machineVersion: string;
+  /** The persisted XState snapshot, JSON, sealed. */
+  readonly snapshot: Uint8Array;
+  /** Last journal seq used. */
+  readonly seq: number;
+  readonly timers: readonly StoredTimer[];
+  /** Inbound seqs accepted but not yet answered (re-run on restore). */
+  readonly pending: readonly number[];
+  /** The current state, for listings (no personal data). */
+  readonly state: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** One journal record: an accepted inbound message or an outbound frame. Text is sealed. */
+export interface JournalRecord {
+  readonly seq: number;
+  readonly dir: 'in' | 'out';
+  /** `message` for inbound; `reply`, `handoff` or `notice` for outbound. */
+  readonly type: string;
+  /** The client message id (inbound) or the message id this frame answers (outbound). */
+  readonly messageId?: string;
+  readonly text: string;
+  readonly state?: string;
+  readonly meta?: Readonly<Record<string, unknown>>;
+  readonly time: number;
+}
+
+interface StoredJournal extends Omit<JournalRecord, 'text'> {
+  readonly sealed: Uint8Array;
+}
+
+/** The message-id index entry: where the message and its replies sit in the journal. */
+export interface MessageIndexEntry {
+  readonly inSeq: number;
+  /** Seqs of the outbound frames that answered it; absent while the turn is in flight. */
+  readonly outSeqs?: readonly number[];
+}
+
+export interface SessionStore {
+  getSession(id: SessionId): SessionRecord | undefined;
+  putSession(id: SessionId, record: SessionRecord): Promise<unknown>;
+  deleteSession(id: SessionId): Promise<unknown>;
+  getMessage(id: SessionId, messageId: string): MessageIndexEntry | undefined;
+  putMessage(id: SessionId, messageId: string, entry: MessageIndexEntry): Promise<unknown>;
+  appendJournal(id: SessionId, tenant: TenantId, record: JournalRecord): Promise<unknown>;
+  /** Journal records with `fromSeq <= seq <= toSeq`, text unsealed. */
+  readJournal(id: SessionId, tenant: TenantId, fromSeq: number, toSeq?: number): JournalRecord[];
+  /** Moves the session's wake-up entry (earliest timer deadline) in the wake index. */
+  setWake(id: SessionId, previous: number | undefined, next: number | undefined): Promise<unknown>[];
+  /** Wake entries with deadline <= `until`, earliest first. */
+  dueWakes(until: number, limit: number): Array<{ deadline: number; session: SessionId }>;
+  /** The earliest wake entry with a deadline after `time`, if any. */
+  nextWakeAfter(time: number): { deadline: number; session: SessionId } | undefined;
+  /** Session ids, optionally only one user's. */
+  listSessions(filter?: { tenant?: TenantId; user?: UserId; limit?: number }): Array<{ id: SessionId; record: SessionRecord }>;
+  /**
+   * Waits for the given writes to commit and for the commit to be synced to disk; throws a
+   * KeelError (`storage_full` / `storage_failed`) if any write failed.
+   */
+  commit(writes: readonly Promise<unknown>[]): Promise<void>;
+  sealJson(tenant: TenantId, value: unknown): Uint8Array;
+  openJson<T>(tenant: TenantId, sealed: Uint8Array): T;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A sealer that only encodes; for embedding programs that opt out of encryption at rest. */
+export const plainSealer: Sealer = Object.freeze({
+  seal: (_tenant: TenantId, plaintext: Uint8Array) => plaintext,
+  open: (_tenant: TenantId, sealed: Uint8Array) => sealed,
+});
+
+/**
+ * Creates the session store over `env`.
+ *
+ * @example
+ * ```ts
+ * const store = createSessionStore(openEnv({ dir }), plainSealer);
+ * ```
+ */
+export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
+  const sessions: Database = env.db('sessions');
+  const journal: Database = env.db('journal');
+  const messages: Database = env.db('messages');
+  const wakes: Database = env.db('timers');
+  return {
+    getSession: (id) => sessions.get(id) as SessionRecord | undefined,
+    putSession: (id, record) => sessions.put(id, record),
+    deleteSession: (id) => sessions.remove(id),
+    getMessage: (id, messageId) => messages.get([id, messageId]) as MessageIndexEntry | undefined,
+    putMessage: (id, messageId, entry) => messages.put([id, messageId], entry),
+    appendJournal(id, tenant, record) {
+      const { text, ...rest } = record;
+      const stored: StoredJournal = { ...rest, sealed: sealer.seal(tenant, encoder.encode(text)) };
+      return journal.put([id, record.seq], stored);
+    },
+    readJournal(id, tenant, fromSeq, toSeq = Number.MAX_SAFE_INTEGER) {
+      const out: JournalRecord[] = [];
+      for (const { value } of journal.getRange({ start: [id, fromSeq], end: [id, toSeq + 0.5] })) {
+        const { sealed, ...rest } = value as StoredJournal;
+        out.push({ ...rest, text: decoder.decode(sealer.open(tenant, sealed)) });
+      }
+      return out;
+    },
+    setWake(id, previous, next) {
+      const writes: Promise<unknown>[] = [];
+      if (previous === next) return writes;
+      if (previous !== undefined) writes.push(wakes.remove([previous, id]));
+      if (next !== undefined) writes.push(wakes.put([next, id], 1));
+      return writes;
+    },
+    dueWakes(until, limit) {
+      const out: Array<{ deadline: number; session: SessionId }> = [];
+      for (const { key } of wakes.getRange({ start: [0], end: [until, '\uffff'], limit })) {
+        const [deadline, session] = key as [number, SessionId];
+        out.push({ deadline, session });
+      }
+      return out;
+    },
+    nextWakeAfter(time) {
+      for (const { key } of wakes.getRange({ start: [time, '\uffff'], limit: 1 })) {
+        const [deadline, session] = key as [number, SessionId];
+        return { deadline, session };
+      }
+      return undefined;
+    },
+    listSessions(filter = {}) {
+      const out: Array<{ id: SessionId; record: SessionRecord }> = [];
+      const limit = filter.limit ?? 1000;
+      for (const { key, value } of sessions.getRange({})) {
+        const record = value as SessionRecord;
+        if (filter.tenant !== undefined && record.tenant !== filter.tenant) continue;
+        if (filter.user !== undefined && record.user !== filter.user) continue;
+        out.push({ id: key as SessionId, record });
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+    async commit(writes) {
+      const results = await Promise.allSettled(writes);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw translateLmdbError(failed.reason);
+      await env.flushed();
+    },
+    sealJson: (tenant, value) => sealer.seal(tenant, encoder.encode(JSON.stringify(value))),
+    openJson: <T>(tenant: TenantId, sealed: Uint8Array) => JSON.parse(decoder.decode(sealer.open(tenant, sealed))) as T,
+  };
+}
