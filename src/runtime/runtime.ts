@@ -86,6 +86,8 @@ export interface Runtime {
   /** One session's summary, or undefined. */
   describe(sessionId: SessionId | string): SessionSummary | undefined;
   listSessions(filter?: { tenant?: TenantId; user?: UserId; limit?: number }): SessionSummary[];
+  /** Hydrates a session without sending it anything (to preload it). Resolves when it is live. */
+  warm(sessionId: SessionId | string): Promise<void>;
   /** Persists and stops a live session now (normally done by the idle sweep and the cap). */
   passivate(sessionId: SessionId | string): Promise<boolean>;
   /** The live decision stream (route, transition, tool, fallback, reply...). */
@@ -127,6 +129,8 @@ export function createRuntime(
   const subscribers = new Map<SessionId, Set<(frames: readonly SessionFrame[]) => void>>();
   /** Live hosts in least-recently-used order (a Map keeps insertion order; touching re-inserts). */
   const live = new Map<SessionId, Promise<SessionHost>>();
+  /** Hosts that finished hydrating, for checks that must not wait or read storage. */
+  const ready = new Map<SessionId, SessionHost>();
   let closed = false;
   let closing: Promise<void> | undefined;
   let wakeTimer: unknown;
@@ -183,20 +187,21 @@ export function createRuntime(
     counters.hydrations++;
     const hydrating = openSessionHost(hostContext, id, record);
     live.set(id, hydrating);
-    hydrating.catch(() => live.delete(id));
+    hydrating.then((host) => ready.set(id, host), () => live.delete(id));
     void hydrating.then(() => enforceCap());
     return hydrating;
   };
 
   const drop = (id: SessionId): void => {
     live.delete(id);
+    ready.delete(id);
   };
 
   const passivateHost = async (id: SessionId, host: SessionHost): Promise<void> => {
     await host.mailbox.idle();
     // An event queued while we waited keeps the session live; it is idle again later.
     if (host.mailbox.size > 0 || live.get(id) === undefined) return;
-    live.delete(id);
+    drop(id);
     await host.passivate();
     counters.passivations++;
     const record = store.getSession(id);
@@ -276,7 +281,7 @@ export function createRuntime(
       }
       const creating = openSessionHost(hostContext, id, { tenant: args.tenant, user: args.user, channel: args.channel ?? 'api' });
       live.set(id, creating);
-      creating.catch(() => live.delete(id));
+      creating.then((host) => ready.set(id, host), () => live.delete(id));
       const host = await creating;
       enforceCap();
       return { sessionId: id, lastSeq: 0, state: host.state(), created: true };
@@ -284,9 +289,9 @@ export function createRuntime(
     async send(sessionIdArg, event, sendOptions = {}) {
       assertOpen();
       const id = toSessionId(sessionIdArg);
-      const record = store.getSession(id);
-      if (!record) throw new KeelError('unknown_session', 'no such session');
-      authorize(record, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal');
+      const owner = ready.get(id) ?? store.getSession(id);
+      if (!owner) throw new KeelError('unknown_session', 'no such session');
+      authorize(owner, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal');
       const host = await hostFor(id);
       counters.turns++;
       try {
@@ -331,6 +336,10 @@ export function createRuntime(
     listSessions(filter) {
       return store.listSessions(filter).map(({ id, record }) => summary(id, record));
     },
+    async warm(sessionIdArg) {
+      assertOpen();
+      await hostFor(toSessionId(sessionIdArg));
+    },
     async passivate(sessionIdArg) {
       const id = toSessionId(sessionIdArg);
       const pending = live.get(id);
@@ -349,6 +358,7 @@ export function createRuntime(
           hosts.map((h) => (h.status === 'fulfilled' ? h.value.passivate() : Promise.resolve())),
         );
         live.clear();
+        ready.clear();
         subscribers.clear();
         await env.close();
         await new Promise<void>((resolve) => (logger.flush ? logger.flush(() => resolve()) : resolve()));

@@ -96,7 +96,12 @@ export async function openSessionHost(
   const user = from.user;
   const channel = from.channel;
   const createdAt = existing?.createdAt ?? clock.now();
-  const log = ctx.logger.child({ session: id, tenant });
+  // A child logger per live session costs memory; it is made on the first log line.
+  let childLog: Logger | undefined;
+  const log: Pick<Logger, 'error' | 'warn'> = {
+    error: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant })).error(obj, msg),
+    warn: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant })).warn(obj, msg),
+  };
   const mailbox = createMailbox(ctx.maxQueuedEvents);
 
   let seq = existing?.seq ?? 0;
@@ -277,8 +282,9 @@ export async function openSessionHost(
 
   /** Runs one accepted message through the actor and commits the answer. */
   const answer = async (
-    messageId: string, text: string, inSeq: number, acceptWrites: Promise<unknown>[], hooks: TurnHooks, at: number,
+    messageId: string, text: string, inSeq: number, isNew: boolean, hooks: TurnHooks, at: number,
   ): Promise<TurnOutcome> => {
+    const inbound = (): Promise<unknown> => store.appendJournal(id, tenant, { seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at });
     const previousPending = pending.filter((s) => s !== inSeq);
     const inFrame = frameOf({ seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at });
     turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
@@ -286,10 +292,10 @@ export async function openSessionHost(
       if (actor.getSnapshot().status === 'done') build(undefined, contextOf(actor));
       const event: UserMessageEvent = { type: 'user.message', text, messageId, turnKey: `${id}:${inSeq}`, at };
       actor.send(event as never);
-      let accepted = acceptWrites.length === 0;
+      let accepted = !isNew;
       if (!settled() && failure === undefined && !accepted) {
         pending = [...previousPending, inSeq];
-        await store.commit([...acceptWrites, pendingWrites()]);
+        await store.commit([inbound(), store.putMessage(id, messageId, { inSeq }), pendingWrites()]);
         accepted = true;
         ctx.publish(id, [inFrame]);
         hooks.onAccepted?.(inSeq);
@@ -298,13 +304,13 @@ export async function openSessionHost(
       const records = drain(messageId, clock.now());
       pending = previousPending;
       const writes = [
-        ...(accepted ? [] : acceptWrites),
+        ...(accepted ? [] : [inbound()]),
         ...persistWrites(records),
         store.putMessage(id, messageId, { inSeq, outSeqs: records.map((r) => r.seq) }),
       ];
       await store.commit(writes);
       const frames = records.map(frameOf);
-      if (acceptWrites.length > 0 && !accepted) {
+      if (isNew && !accepted) {
         ctx.publish(id, [inFrame, ...frames]);
         hooks.onAccepted?.(inSeq);
       } else {
@@ -402,15 +408,11 @@ export async function openSessionHost(
         if (seen?.outSeqs) return replayOutcome(messageId, seen);
         if (seen) {
           // Accepted before a crash and not yet answered: answer it now, without a second ack.
-          return answer(messageId, text, seen.inSeq, [], hooks, clock.now());
+          return answer(messageId, text, seen.inSeq, false, hooks, clock.now());
         }
         const inSeq = ++seq;
         const at = clock.now();
-        const acceptWrites = [
-          store.appendJournal(id, tenant, { seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at }),
-          store.putMessage(id, messageId, { inSeq }),
-        ];
-        return answer(messageId, text, inSeq, acceptWrites, hooks, at);
+        return answer(messageId, text, inSeq, true, hooks, at);
       });
     },
     signal(event) {
@@ -451,7 +453,7 @@ export async function openSessionHost(
       if (r.messageId === undefined) continue;
       const messageId = r.messageId;
       decide('session', 're-running a message accepted before a restart', { seq: r.seq });
-      void mailbox.runInternal(() => answer(messageId, r.text, r.seq, [], {}, r.time)).catch((err: unknown) =>
+      void mailbox.runInternal(() => answer(messageId, r.text, r.seq, false, {}, r.time)).catch((err: unknown) =>
         log.error({ err }, 're-running an accepted message failed'),
       );
     }
@@ -469,7 +471,7 @@ function contextOf(actor: AnyActor): Record<string, unknown> | undefined {
   return (actor.getSnapshot() as { context?: Record<string, unknown> }).context;
 }
 
-function tryMigrate(ctx: SessionHostContext, record: SessionRecord, snapshot: unknown, log: Logger): unknown {
+function tryMigrate(ctx: SessionHostContext, record: SessionRecord, snapshot: unknown, log: Pick<Logger, 'warn'>): unknown {
   if (!ctx.migrate || record.machineId !== ctx.machine.id) return undefined;
   try {
     return ctx.migrate({ machineId: record.machineId, fromVersion: record.machineVersion, toVersion: ctx.machineVersion, snapshot }) ?? undefined;
