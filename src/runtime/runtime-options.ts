@@ -33,10 +33,15 @@ export interface RuntimeOptions {
   readonly decisionSink?: DecisionSink;
   /** What a user hears when their session's actor fails. */
   readonly failureReply: string;
+  /** How long the decision trace is kept. Default 30 days. */
+  readonly eventRetentionMs: number;
+  /** Masks personal data in decision events before anyone sees or stores them (the security redactor). */
+  readonly redactText?: (text: string) => string;
 }
 
 /** The defaults, frozen. */
-export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'migrate' | 'sealer' | 'decisionSink'>> = Object.freeze({
+export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'migrate' | 'sealer' | 'decisionSink' | 'redactText'>> = Object.freeze({
+  eventRetentionMs: 30 * 86_400_000,
   dataDir: './.keel',
   machineVersion: '1',
   idleTimeoutMs: 300_000,
@@ -70,6 +75,7 @@ export function resolveRuntimeOptions(options: Partial<RuntimeOptions> = {}): Re
   positiveInt('maxLiveSessions', resolved.maxLiveSessions);
   positiveInt('maxQueuedEvents', resolved.maxQueuedEvents);
   positiveInt('turnTimeoutMs', resolved.turnTimeoutMs);
+  positiveInt('eventRetentionMs', resolved.eventRetentionMs);
   if (resolved.machine !== undefined && typeof (resolved.machine as { transition?: unknown }).transition !== 'function') {
     throw new TypeError('option machine must be an XState machine');
   }

@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { AnyStateMachine } from 'xstate';
 import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
+import { createEventStore, type EventStore } from '../observe/event-store.js';
 import { frameOf, type SessionFrame, type TurnOutcome } from '../sessions/session-frames.js';
 import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHooks } from '../sessions/session-host.js';
 import { createEffectLedger } from '../store/effect-ledger.js';
 import { openEnv, type LmdbEnv } from '../store/lmdb-env.js';
 import { createSessionStore, plainSealer, type SessionRecord, type SessionStore } from '../store/session-store.js';
-import type { Clock, EffectLedger } from '../ports.js';
-import { isValidId, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
+import type { Clock, DecisionEvent, EffectLedger } from '../ports.js';
+import { isValidId, type Json, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
 import { resolveRuntimeOptions, type RuntimeOptions } from './runtime-options.js';
 
 /** Arguments of {@link Runtime.open}. */
@@ -92,6 +93,8 @@ export interface Runtime {
   passivate(sessionId: SessionId | string): Promise<boolean>;
   /** The live decision stream (route, transition, tool, fallback, reply...). */
   readonly decisions: DecisionStream;
+  /** The persisted decision trace ("what did the agent do last week, for this user?"). */
+  readonly events: Pick<EventStore, 'query'>;
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
   readonly effects: EffectLedger;
   readonly options: Readonly<RuntimeOptions>;
@@ -124,7 +127,12 @@ export function createRuntime(
   if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }
-  const decisions = createDecisionStream({ onSubscriberError: (err) => logger.warn({ err }, 'decision subscriber failed') });
+  const decisions = createDecisionStream({
+    ...(opts.redactText ? { transform: redactEvent(opts.redactText) } : {}),
+    onSubscriberError: (err) => logger.warn({ err }, 'decision subscriber failed'),
+  });
+  const events = createEventStore({ env, clock, retentionMs: opts.eventRetentionMs, onError: (err) => logger.warn({ err }, 'decision trace write failed') });
+  decisions.subscribe((e) => events.append(e));
   if (opts.decisionSink) decisions.subscribe((e) => opts.decisionSink?.emit(e));
   const subscribers = new Map<SessionId, Set<(frames: readonly SessionFrame[]) => void>>();
   /** Live hosts in least-recently-used order (a Map keeps insertion order; touching re-inserts). */
@@ -229,6 +237,10 @@ export function createRuntime(
         return undefined;
       }).catch((err: unknown) => logger.warn({ err, session: id }, 'idle passivation failed'));
     }
+    if (now - lastPrune > 3_600_000) {
+      lastPrune = now;
+      events.prune().catch((err: unknown) => logger.warn({ err }, 'pruning the decision trace failed'));
+    }
     sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
   };
 
@@ -255,6 +267,7 @@ export function createRuntime(
   };
 
   fireWakes();
+  let lastPrune = clock.now();
   sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
 
   const summary = (id: SessionId, record: SessionRecord): SessionSummary => ({
@@ -264,6 +277,7 @@ export function createRuntime(
 
   return {
     decisions,
+    events,
     effects,
     options: { ...opts, machine },
     async open(args) {
@@ -366,4 +380,17 @@ export function createRuntime(
       return closing;
     },
   };
+}
+
+/** Masks personal data in every string of a decision event's data and reason. */
+function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) => DecisionEvent {
+  const scrub = (value: Json, depth: number): Json => {
+    if (typeof value === 'string') return redactText(value);
+    if (depth > 5 || value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+    const out: Record<string, Json> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
+    return out;
+  };
+  return (e) => ({ ...e, reason: redactText(e.reason), data: scrub(e.data as Json, 0) as Record<string, Json> });
 }

@@ -1,0 +1,103 @@
+/**
+ * The persisted decision trace: every decision event, already redacted, kept in the LMDB
+ * `events` database under `[time, n]` so that time-range queries are range scans. Writes are
+ * batched with the turns' commits but never awaited: the trace must not slow the agents.
+ */
+import type { Database } from 'lmdb';
+import type { Clock, DecisionEvent, DecisionKind } from '../ports.js';
+import type { LmdbEnv } from '../store/lmdb-env.js';
+import type { SessionId, TenantId, UserId } from '../types.js';
+
+/** A query over the trace. All filters are optional; `tenant` is required for non-admin callers. */
+export interface EventQuery {
+  readonly since?: number;
+  readonly until?: number;
+  readonly tenant?: TenantId;
+  readonly session?: SessionId;
+  readonly user?: UserId;
+  readonly kinds?: readonly DecisionKind[];
+  /** Default 1000. */
+  readonly limit?: number;
+  /** Newest first. Default false. */
+  readonly reverse?: boolean;
+}
+
+export interface EventStore {
+  append(event: DecisionEvent): void;
+  query(query: EventQuery): DecisionEvent[];
+  /** Removes events older than `retentionMs`; returns how many. */
+  prune(): Promise<number>;
+  /** Removes every event of one user (erasure). */
+  forgetUser(tenant: TenantId, user: UserId): Promise<number>;
+}
+
+export interface EventStoreOptions {
+  readonly env: LmdbEnv;
+  readonly clock: Clock;
+  /** How long events are kept. Default 30 days. */
+  readonly retentionMs?: number;
+  /** Called when a write fails (the trace is best effort; the agent goes on). */
+  readonly onError?: (err: unknown) => void;
+}
+
+/**
+ * Creates the event store.
+ *
+ * @example
+ * ```ts
+ * const events = createEventStore({ env, clock: systemClock });
+ * runtime.decisions.subscribe((e) => events.append(e));
+ * events.query({ tenant, user, since: Date.now() - 7 * 86_400_000 });
+ * ```
+ */
+export function createEventStore(options: EventStoreOptions): EventStore {
+  const db: Database = options.env.db('events');
+  const retentionMs = options.retentionMs ?? 30 * 86_400_000;
+  if (!Number.isFinite(retentionMs) || retentionMs <= 0) throw new TypeError('option retentionMs must be a positive number');
+  let counter = 0;
+  const matches = (e: DecisionEvent, q: EventQuery): boolean =>
+    (q.tenant === undefined || e.tenant === q.tenant) &&
+    (q.session === undefined || e.session === q.session) &&
+    (q.user === undefined || e.user === q.user) &&
+    (q.kinds === undefined || q.kinds.includes(e.kind));
+  return {
+    append(event) {
+      counter = (counter + 1) % 1_000_000_000;
+      db.put([event.time, counter], event).catch((err: unknown) => options.onError?.(err));
+    },
+    query(q) {
+      const limit = q.limit ?? 1000;
+      const out: DecisionEvent[] = [];
+      const start = [q.since ?? 0];
+      const end = [q.until ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+      const range = q.reverse ? db.getRange({ start: end, end: start, reverse: true }) : db.getRange({ start, end });
+      for (const { value } of range) {
+        const e = value as DecisionEvent;
+        if (!matches(e, q)) continue;
+        out.push(e);
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+    async prune() {
+      const cutoff = options.clock.now() - retentionMs;
+      let removed = 0;
+      const writes: Promise<unknown>[] = [];
+      for (const { key } of db.getRange({ start: [0], end: [cutoff] })) {
+        writes.push(db.remove(key));
+        removed++;
+      }
+      await Promise.all(writes);
+      return removed;
+    },
+    async forgetUser(tenant, user) {
+      const writes: Promise<unknown>[] = [];
+      for (const { key, value } of db.getRange({})) {
+        const e = value as DecisionEvent;
+        if (e.tenant === tenant && e.user === user) writes.push(db.remove(key));
+      }
+      await Promise.all(writes);
+      return writes.length;
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createManualClock, createRuntime, tenantId, userId } from '../../../src/index.js';
+import { createEventStore } from '../../../src/observe/event-store.js';
+import { openEnv } from '../../../src/store/lmdb-env.js';
+import { createTestMachine } from '../../fixtures/test-machines.js';
+import { tempDir } from '../../support/temp-dir.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+describe('decision trace', () => {
+  it('records what each session did and answers queries by time range, user and kind', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const day = 86_400_000;
+    const clock = createManualClock(Date.UTC(2026, 0, 1));
+    const rt = createRuntime({ dataDir: t.dir, machine: createTestMachine(), clock, redactText: (s) => s.replace(/\S+@\S+/g, '[email]') });
+    cleanups.push(() => rt.close());
+    const alice = await rt.open({ tenant: tenantId('acme'), user: userId('alice') });
+    const bob = await rt.open({ tenant: tenantId('acme'), user: userId('bob') });
+    await rt.send(alice.sessionId, { type: 'user.message', id: 'a1', text: 'wait' });
+    clock.advance(8 * day);
+    await rt.send(bob.sessionId, { type: 'user.message', id: 'b1', text: 'mail me at bob@example.com' });
+    await rt.send(alice.sessionId, { type: 'user.message', id: 'a2', text: 'back' });
+    await new Promise((r) => setTimeout(r, 20));
+
+    const lastWeek = rt.events.query({ tenant: tenantId('acme'), since: clock.now() - 7 * day });
+    expect(new Set(lastWeek.map((e) => e.user))).toEqual(new Set(['alice', 'bob']));
+    const aliceAll = rt.events.query({ tenant: tenantId('acme'), user: userId('alice') });
+    expect(aliceAll.every((e) => e.user === 'alice' && e.session === alice.sessionId)).toBe(true);
+    const transitions = aliceAll.filter((e) => e.kind === 'transition');
+    expect(transitions.map((e) => e.data.to)).toEqual(['idle', 'waiting', 'idle']);
+    const aliceLastWeek = rt.events.query({ tenant: tenantId('acme'), user: userId('alice'), since: clock.now() - 7 * day, kinds: ['transition'] });
+    expect(aliceLastWeek.map((e) => e.data.to)).toEqual(['idle']);
+    expect(rt.events.query({ tenant: tenantId('other') })).toEqual([]);
+    expect(JSON.stringify(rt.events.query({ user: userId('bob') }))).not.toContain('bob@example.com');
+  });
+
+  it('drops events older than the retention', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const env = openEnv({ dir: t.dir });
+    cleanups.push(() => env.close());
+    const clock = createManualClock(1_000_000);
+    const store = createEventStore({ env, clock, retentionMs: 1000 });
+    const base = { tenant: tenantId('t'), session: 's' as never, user: userId('u'), traceId: 'x', reason: 'r', data: {} };
+    store.append({ ...base, kind: 'route', time: 1_000_000 });
+    clock.advance(5000);
+    store.append({ ...base, kind: 'reply', time: clock.now() });
+    await env.flushed();
+    expect(await store.prune()).toBe(1);
+    expect(store.query({}).map((e) => e.kind)).toEqual(['reply']);
+  });
+});
