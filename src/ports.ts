@@ -53,7 +53,10 @@ export interface Router {
 export interface LlmMessage {
   readonly role: 'system' | 'user' | 'assistant' | 'tool';
   readonly content: string;
+  /** For `tool` messages: the call this answers. */
   readonly toolCallId?: string;
+  /** For `assistant` messages: the tool calls it made (OpenAI requires them before `tool` messages). */
+  readonly toolCalls?: readonly ProposedToolCall[];
 }
 
 /** A tool the model may choose, as JSON Schema parameters. */
