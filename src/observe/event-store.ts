@@ -5,7 +5,7 @@
  */
 import type { Database } from 'lmdb';
 import type { Clock, DecisionEvent, DecisionKind } from '../ports.js';
-import type { LmdbEnv } from '../store/lmdb-env.js';
+import { observeWrite, type LmdbEnv } from '../store/lmdb-env.js';
 import type { SessionId, TenantId, UserId } from '../types.js';
 
 /** A query over the trace. All filters are optional; `tenant` is required for non-admin callers. */
@@ -63,7 +63,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   return {
     append(event) {
       counter = (counter + 1) % 1_000_000_000;
-      db.put([event.time, counter], event).catch((err: unknown) => options.onError?.(err));
+      observeWrite(db.put([event.time, counter], event)).catch((err: unknown) => options.onError?.(err));
     },
     query(q) {
       const limit = q.limit ?? 1000;
@@ -84,7 +84,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       let removed = 0;
       const writes: Promise<unknown>[] = [];
       for (const { key } of db.getRange({ start: [0], end: [cutoff] })) {
-        writes.push(db.remove(key));
+        writes.push(observeWrite(db.remove(key)));
         removed++;
       }
       await Promise.all(writes);
@@ -94,7 +94,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const writes: Promise<unknown>[] = [];
       for (const { key, value } of db.getRange({})) {
         const e = value as DecisionEvent;
-        if (e.tenant === tenant && e.user === user) writes.push(db.remove(key));
+        if (e.tenant === tenant && e.user === user) writes.push(observeWrite(db.remove(key)));
       }
       await Promise.all(writes);
       return writes.length;

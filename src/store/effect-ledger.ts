@@ -1,6 +1,6 @@
 import type { EffectLedger } from '../ports.js';
 import type { Json } from '../types.js';
-import { translateLmdbError, type LmdbEnv } from './lmdb-env.js';
+import { observeWrite, translateLmdbError, type LmdbEnv } from './lmdb-env.js';
 
 /**
  * Creates the effect ledger over the `effects` database: the outcome of a side effect is stored
@@ -26,7 +26,7 @@ export function createEffectLedger(env: LmdbEnv): EffectLedger {
         try {
           const value = await run();
           try {
-            await db.put(key, { value });
+            await observeWrite(db.put(key, { value }));
           } catch (err) {
             throw translateLmdbError(err);
           }

@@ -3,7 +3,7 @@
  * This module and the other adapters under `src/store` are the only places that import `lmdb`;
  * they translate its errors into KeelErrors once.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { KeelError } from '../errors.js';
@@ -44,6 +44,7 @@ export interface OpenEnvOptions {
  */
 export function openEnv(options: OpenEnvOptions): LmdbEnv {
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+  installCommitRejectionGuard();
   let root: RootDatabase;
   try {
     root = open({
@@ -72,16 +73,14 @@ export function openEnv(options: OpenEnvOptions): LmdbEnv {
       try {
         await root.flushed;
       } catch (err) {
-        throw translateLmdbError(err);
+        throw await translateCommitError(err, options.dir);
       }
     },
     close() {
       closing ??= (async () => {
-        try {
-          await root.flushed;
-        } finally {
-          await root.close();
-        }
+        // A failed last commit must not stop the close; it was already reported to its turn.
+        await Promise.resolve(root.flushed).catch(() => undefined);
+        await root.close();
       })();
       return closing;
     },
@@ -97,4 +96,76 @@ export function translateLmdbError(err: unknown): KeelError {
     return new KeelError('storage_full', 'the data directory is out of space; nothing was committed', { cause: err });
   }
   return new KeelError('storage_failed', `storage commit failed: ${e?.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * Translates a failed lmdb-js commit. lmdb-js rejects with "Commit failed" and puts the cause in a
+ * `commitError` promise; a file system that ran out of space often reports EIO for the memory-mapped
+ * write, so free space in the data directory decides between `storage_full` and `storage_failed`.
+ */
+export async function translateCommitError(err: unknown, dir: string): Promise<KeelError> {
+  if (err instanceof KeelError) return err;
+  let cause: unknown = err;
+  const wrapped = (err as { commitError?: unknown } | undefined)?.commitError;
+  if (wrapped && typeof (wrapped as Promise<unknown>).then === 'function') {
+    cause = await (wrapped as Promise<unknown>).then(() => err, (inner: unknown) => inner);
+  }
+  const translated = translateLmdbError(cause);
+  if (translated.code === 'storage_failed' && diskNearlyFull(dir)) {
+    return new KeelError('storage_full', 'the data directory is out of space; nothing was committed', { cause });
+  }
+  return translated;
+}
+
+function diskNearlyFull(dir: string): boolean {
+  try {
+    const stats = statfsSync(dir);
+    // Less than 1 MiB left for an unprivileged writer: a commit of a few pages cannot land.
+    return stats.bavail * stats.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Marks an lmdb-js write promise as observed, including the `commitError` promise lmdb-js attaches
+ * to a failed commit's errors and never handles itself (lmdb-js issue #368), which would otherwise
+ * surface as an unhandled rejection and, under Node's defaults, end the process. Callers still
+ * await the returned promise to learn about the failure.
+ */
+export function observeWrite<T>(write: Promise<T>): Promise<T> {
+  write.catch((err: unknown) => {
+    const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    if (commitError && typeof commitError.catch === 'function') commitError.catch(() => undefined);
+  });
+  return write;
+}
+
+/** True for the error lmdb-js uses for every write of a failed commit. */
+export function isLmdbCommitFailure(reason: unknown): boolean {
+  return (
+    reason instanceof Error &&
+    reason.message === 'Commit failed (see commitError for details)' &&
+    typeof (reason as { commitError?: { then?: unknown } }).commitError?.then === 'function'
+  );
+}
+
+let guardInstalled = false;
+
+/**
+ * lmdb-js rejects an internal batch promise that nothing can reach when a commit fails (issue
+ * #368), so a full disk would end the process through an unhandled rejection even though keel
+ * reports the failure to the turn (`storage_full`). This listener drops exactly that error. When it
+ * is the only listener it rethrows anything else, so Node's default for other rejections stays.
+ */
+function installCommitRejectionGuard(): void {
+  if (guardInstalled) return;
+  guardInstalled = true;
+  process.on('unhandledRejection', (reason) => {
+    if (isLmdbCommitFailure(reason)) {
+      (reason as unknown as { commitError: Promise<unknown> }).commitError.catch(() => undefined);
+      return;
+    }
+    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+  });
 }

@@ -6,7 +6,7 @@
 import type { Database } from 'lmdb';
 import type { Sealer } from '../ports.js';
 import type { SessionId, TenantId, UserId } from '../types.js';
-import { translateLmdbError, type LmdbEnv } from './lmdb-env.js';
+import { observeWrite, translateCommitError, type LmdbEnv } from './lmdb-env.js';
 
 /** A delayed event pending in a session, re-armed on hydration. */
 export interface StoredTimer {
@@ -115,14 +115,14 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
   const wakes: Database = env.db('timers');
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
-    putSession: (id, record) => sessions.put(id, record),
-    deleteSession: (id) => sessions.remove(id),
+    putSession: (id, record) => observeWrite(sessions.put(id, record)),
+    deleteSession: (id) => observeWrite(sessions.remove(id)),
     getMessage: (id, messageId) => messages.get([id, messageId]) as MessageIndexEntry | undefined,
-    putMessage: (id, messageId, entry) => messages.put([id, messageId], entry),
+    putMessage: (id, messageId, entry) => observeWrite(messages.put([id, messageId], entry)),
     appendJournal(id, tenant, record) {
       const { text, ...rest } = record;
       const stored: StoredJournal = { ...rest, sealed: sealer.seal(tenant, encoder.encode(text)) };
-      return journal.put([id, record.seq], stored);
+      return observeWrite(journal.put([id, record.seq], stored));
     },
     readJournal(id, tenant, fromSeq, toSeq = Number.MAX_SAFE_INTEGER) {
       const out: JournalRecord[] = [];
@@ -135,8 +135,8 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     setWake(id, previous, next) {
       const writes: Promise<unknown>[] = [];
       if (previous === next) return writes;
-      if (previous !== undefined) writes.push(wakes.remove([previous, id]));
-      if (next !== undefined) writes.push(wakes.put([next, id], 1));
+      if (previous !== undefined) writes.push(observeWrite(wakes.remove([previous, id])));
+      if (next !== undefined) writes.push(observeWrite(wakes.put([next, id], 1)));
       return writes;
     },
     dueWakes(until, limit) {
@@ -169,10 +169,15 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     async commit(writes) {
       const results = await Promise.allSettled(writes);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw translateLmdbError(failed.reason);
+      if (failed) {
+        // The same failed transaction also rejects the flush; observe it so nothing goes unhandled.
+        env.flushed().catch(() => undefined);
+        throw await translateCommitError(failed.reason, env.dir);
+      }
       await env.flushed();
     },
     sealJson: (tenant, value) => sealer.seal(tenant, encoder.encode(JSON.stringify(value))),
     openJson: <T>(tenant: TenantId, sealed: Uint8Array) => JSON.parse(decoder.decode(sealer.open(tenant, sealed))) as T,
   };
 }
+
