@@ -106,7 +106,6 @@ export async function openSessionHost(
 
   let seq = existing?.seq ?? 0;
   let pending: number[] = [...(existing?.pending ?? [])];
-  let committedSnapshot: unknown;
   let committedTimers: readonly StoredTimer[] = existing?.timers ?? [];
   let wakeAt = earliest(committedTimers);
   let lastState = existing?.state ?? '';
@@ -213,7 +212,8 @@ export async function openSessionHost(
     } catch {
       // The failed actor may already be stopped.
     }
-    build(committedSnapshot);
+    // LMDB holds the last committed snapshot; the failed actor's state is dropped.
+    build(committedSnapshot());
     book.rearm(committedTimers, clock.now());
     outbox = [{ type: 'agent.reply', text: ctx.failureReply, meta: { failed: true } }];
   };
@@ -262,7 +262,6 @@ export async function openSessionHost(
       }),
     );
     if (state !== lastState) decide('transition', 'state changed', { from: lastState, to: state });
-    committedSnapshot = snapshot;
     committedTimers = timers;
     if (nextWake !== wakeAt) ctx.onWakeChange(id, nextWake);
     wakeAt = nextWake;
@@ -271,14 +270,16 @@ export async function openSessionHost(
   };
 
   /** Writes the pre-turn state with the message marked pending (the first of two commits). */
-  const pendingWrites = (): Promise<unknown> =>
-    store.putSession(id, {
-      ...(store.getSession(id) ?? {
-        tenant, user, channel, machineId: ctx.machine.id, machineVersion: ctx.machineVersion,
-        snapshot: store.sealJson(tenant, committedSnapshot), timers: committedTimers, state: lastState, createdAt,
-      }),
-      seq, pending, updatedAt: clock.now(),
-    } as SessionRecord);
+  const pendingWrites = (): Promise<unknown> => {
+    const record = store.getSession(id);
+    if (!record) throw new KeelError('internal', 'session record missing during a turn');
+    return store.putSession(id, { ...record, seq, pending, updatedAt: clock.now() });
+  };
+
+  const committedSnapshot = (): unknown => {
+    const record = store.getSession(id);
+    return record ? store.openJson(tenant, record.snapshot) : undefined;
+  };
 
   /** Runs one accepted message through the actor and commits the answer. */
   const answer = async (
@@ -341,12 +342,8 @@ export async function openSessionHost(
       spontaneousQueued = false;
       await waitSettled();
       const records = drain(undefined, clock.now());
-      const before = committedSnapshot;
+      // Timer steps are rare; committing each one is cheaper than comparing snapshots.
       const writes = persistWrites(records);
-      if (records.length === 0 && JSON.stringify(before) === JSON.stringify(committedSnapshot)) {
-        await Promise.allSettled(writes);
-        return;
-      }
       try {
         await store.commit(writes);
       } catch (err) {
@@ -362,11 +359,15 @@ export async function openSessionHost(
   if (existing) {
     let snapshot: unknown = store.openJson(tenant, existing.snapshot);
     let carried: Record<string, unknown> | undefined;
+    // True when what runs differs from what is stored (migration or restart): committed at once.
+    let reshaped = false;
     if (existing.machineId !== ctx.machine.id || existing.machineVersion !== ctx.machineVersion) {
+      reshaped = true;
       const migrated = tryMigrate(ctx, existing, snapshot, log);
       if (migrated === undefined) {
         carried = (snapshot as { context?: Record<string, unknown> }).context;
         snapshot = undefined;
+        committedTimers = [];
         decide('session', 'machine changed; flow restarted with context kept', { from: `${existing.machineId}@${existing.machineVersion}`, to: `${ctx.machine.id}@${ctx.machineVersion}` });
       } else {
         snapshot = migrated;
@@ -379,13 +380,14 @@ export async function openSessionHost(
       log.warn({ err }, 'stored snapshot does not fit the machine; flow restarted with context kept');
       build(undefined, (snapshot as { context?: Record<string, unknown> } | undefined)?.context);
       committedTimers = [];
+      reshaped = true;
     }
-    committedSnapshot = actor.getPersistedSnapshot();
     book.rearm(committedTimers, now);
     book.capture(now);
+    // LMDB must always hold what is live: recovery after a failure rebuilds from it.
+    if (reshaped) await store.commit(persistWrites([]));
   } else {
     build(undefined);
-    committedSnapshot = actor.getPersistedSnapshot();
     await store.commit(persistWrites([]));
     decide('session', 'session opened', { channel });
   }
