@@ -27,16 +27,23 @@ export interface RuntimeOptions {
   readonly clock: Clock;
   /** Logger; a child per session. Default: silent. */
   readonly logger: Logger;
-  /** Encrypts snapshots and journal text at rest with per-tenant keys. Default: none (the server always sets one). */
-  readonly sealer?: Sealer;
+  /**
+   * Encrypts snapshots and journal text at rest with per-tenant keys. Default: AES-256-GCM with
+   * keys in `<dataDir>/tenant-keys.json` (mode 0600), wrapped by `KEEL_MASTER_KEY` when set.
+   * `'none'` stores plaintext (only for data that is not personal).
+   */
+  readonly sealer?: Sealer | 'none';
   /** Extra decision sink (the runtime also exposes its own stream). */
   readonly decisionSink?: DecisionSink;
   /** What a user hears when their session's actor fails. */
   readonly failureReply: string;
   /** How long the decision trace is kept. Default 30 days. */
   readonly eventRetentionMs: number;
-  /** Masks personal data in decision events before anyone sees or stores them (the security redactor). */
-  readonly redactText?: (text: string) => string;
+  /**
+   * Masks personal data (emails, phone numbers, card numbers, IBANs) in decision events before
+   * anyone sees or stores them. Default: keel's redactor; `'none'` turns it off.
+   */
+  readonly redactText?: ((text: string) => string) | 'none';
 }
 
 /** The defaults, frozen. */

@@ -7,6 +7,10 @@ import type { AnyStateMachine } from 'xstate';
 import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
 import { createEventStore, type EventStore } from '../observe/event-store.js';
+import { createAesSealer } from '../security/aes-sealer.js';
+import { createAuditLog, type AuditLog } from '../security/audit-log.js';
+import { createRedactor } from '../security/redact.js';
+import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { frameOf, type SessionFrame, type TurnOutcome } from '../sessions/session-frames.js';
 import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHooks } from '../sessions/session-host.js';
 import { createEffectLedger } from '../store/effect-ledger.js';
@@ -93,6 +97,10 @@ export interface Runtime {
   passivate(sessionId: SessionId | string): Promise<boolean>;
   /** The live decision stream (route, transition, tool, fallback, reply...). */
   readonly decisions: DecisionStream;
+  /** Erases a user: sessions, journals and trace events (plus memories and context where a memory store is attached); audited. */
+  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<{ sessions: number; events: number }>;
+  /** The hash-chained audit trail. */
+  readonly audit: AuditLog;
   /** The persisted decision trace ("what did the agent do last week, for this user?"). */
   readonly events: Pick<EventStore, 'query'>;
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
@@ -121,14 +129,17 @@ export function createRuntime(
   const opts = resolveRuntimeOptions(rest);
   const { clock, logger } = opts;
   const env: LmdbEnv = openEnv({ dir: opts.dataDir });
-  const store: SessionStore = createSessionStore(env, opts.sealer ?? plainSealer);
+  const sealer = opts.sealer === 'none' ? plainSealer : (opts.sealer ?? createAesSealer({ keys: createTenantKeyStore({ dir: opts.dataDir, clock }) }));
+  const redactText = opts.redactText === 'none' ? undefined : (opts.redactText ?? createRedactor().text);
+  const store: SessionStore = createSessionStore(env, sealer);
+  const audit = createAuditLog({ env, clock });
   const effects = createEffectLedger(env);
   const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir }) : machineOption;
   if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }
   const decisions = createDecisionStream({
-    ...(opts.redactText ? { transform: redactEvent(opts.redactText) } : {}),
+    ...(redactText ? { transform: redactEvent(redactText) } : {}),
     onSubscriberError: (err) => logger.warn({ err }, 'decision subscriber failed'),
   });
   const events = createEventStore({ env, clock, retentionMs: opts.eventRetentionMs, onError: (err) => logger.warn({ err }, 'decision trace write failed') });
@@ -279,6 +290,35 @@ export function createRuntime(
     decisions,
     events,
     effects,
+    audit,
+    async forget(args, as) {
+      assertOpen();
+      if (as && !(as.role === 'admin' && as.tenant === args.tenant)) {
+        await audit.append({ actor: as, action: 'user.forget', target: `user:${args.user}`, outcome: 'denied' });
+        throw new KeelError('forbidden', 'only an admin of the tenant can erase a user');
+      }
+      const owned = store.listSessions({ tenant: args.tenant, user: args.user, limit: Number.MAX_SAFE_INTEGER });
+      for (const { id } of owned) {
+        const pending = live.get(id);
+        if (pending) {
+          const host = await pending.catch(() => undefined);
+          drop(id);
+          await host?.passivate().catch(() => undefined);
+        }
+        subscribers.delete(id);
+        await store.eraseSession(id);
+      }
+      const erasedEvents = await events.forgetUser(args.tenant, args.user);
+      await audit.append({
+        actor: as ?? { tenant: args.tenant, user: args.user, role: 'admin' },
+        action: 'user.forget',
+        target: `user:${args.user}`,
+        outcome: 'ok',
+        details: { sessions: owned.length, events: erasedEvents },
+      });
+      await env.flushed();
+      return { sessions: owned.length, events: erasedEvents };
+    },
     options: { ...opts, machine },
     async open(args) {
       assertOpen();

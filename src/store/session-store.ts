@@ -69,6 +69,8 @@ export interface SessionStore {
   getSession(id: SessionId): SessionRecord | undefined;
   putSession(id: SessionId, record: SessionRecord): Promise<unknown>;
   deleteSession(id: SessionId): Promise<unknown>;
+  /** Removes a session's record, journal, message index and wake entry. */
+  eraseSession(id: SessionId): Promise<void>;
   getMessage(id: SessionId, messageId: string): MessageIndexEntry | undefined;
   putMessage(id: SessionId, messageId: string, entry: MessageIndexEntry): Promise<unknown>;
   appendJournal(id: SessionId, tenant: TenantId, record: JournalRecord): Promise<unknown>;
@@ -117,6 +119,15 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
     deleteSession: (id) => observeWrite(sessions.remove(id)),
+    async eraseSession(id) {
+      const record = sessions.get(id) as SessionRecord | undefined;
+      const writes: Promise<unknown>[] = [];
+      for (const key of journal.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) writes.push(observeWrite(journal.remove(key)));
+      for (const key of messages.getKeys({ start: [id, ''], end: [id, '\uffff'] })) writes.push(observeWrite(messages.remove(key)));
+      for (const t of record?.timers ?? []) writes.push(observeWrite(wakes.remove([t.deadline, id])));
+      writes.push(observeWrite(sessions.remove(id)));
+      await this.commit(writes);
+    },
     getMessage: (id, messageId) => messages.get([id, messageId]) as MessageIndexEntry | undefined,
     putMessage: (id, messageId, entry) => observeWrite(messages.put([id, messageId], entry)),
     appendJournal(id, tenant, record) {
