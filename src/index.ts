@@ -19,3 +19,4 @@ export { createLogger, silentLogger } from './observe/logger.js';
 export type { Logger, LoggerOptions } from './observe/logger.js';
 export { createDecisionStream } from './observe/decision-stream.js';
 export type { DecisionStream } from './observe/decision-stream.js';
+export * from './server/index.js';

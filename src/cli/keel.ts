@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * The `keel` executable (package bin, compiled to dist/src/cli/keel.js). SIGINT and SIGTERM stop
+ * long-running commands gracefully; a second signal exits at once.
+ */
+import { runCli } from './cli-main.js';
+
+const controller = new AbortController();
+let signals = 0;
+const onSignal = (signal: NodeJS.Signals): void => {
+  signals++;
+  if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+  controller.abort();
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+process.exitCode = await runCli(process.argv.slice(2), {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: controller.signal,
+});
+process.off('SIGINT', onSignal);
+process.off('SIGTERM', onSignal);

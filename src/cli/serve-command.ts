@@ -1,0 +1,96 @@
+/**
+ * `keel serve`: the runtime with the default agent behind the server (chat, chat page,
+ * inspector, metrics, health) on one port, until SIGINT or SIGTERM.
+ */
+import { parseArgs } from 'node:util';
+import { createLogger } from '../observe/logger.js';
+import { createRuntime } from '../runtime/runtime.js';
+import { createRedactor } from '../security/redact.js';
+import { createServer } from '../server/server.js';
+import type { OpsAccess } from '../server/server-options.js';
+import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
+import { loadDefaultMachine } from './default-machine.js';
+
+const usage = `Usage: keel serve [--host H] [--port P] [--data-dir DIR] [--allowed-origin URL]... [--ops-access MODE]
+
+Serves on one port: the chat WebSocket (/chat), the chat page (/), the inspector (/inspector),
+Prometheus metrics (/metrics) and health (/healthz). Stops gracefully on SIGINT or SIGTERM.
+
+Options (flags win over the environment):
+  --host H             listen address (default $HOST or 127.0.0.1)
+  --port P             listen port, 0 for any free one (default $PORT or 8787)
+  --data-dir DIR       data directory (default $KEEL_DATA_DIR or ./.keel)
+  --allowed-origin URL a browser origin allowed to open /chat besides the server's own;
+                       repeatable ($KEEL_ALLOWED_ORIGINS, comma-separated)
+  --ops-access MODE    who reads /metrics and /healthz: loopback-or-token (default) or token
+                       ($KEEL_OPS_ACCESS)
+  -h, --help           this help
+
+Environment: KEEL_LOG_LEVEL (default info), KEEL_TOKEN_SECRET, KEEL_MASTER_KEY,
+OPENAI_BASE_URL, OPENAI_API_KEY, KEEL_MODEL (none: the local provider).`;
+
+/** The `serve` command. */
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'serve chat, chat page, inspector, metrics and health on one port',
+  usage,
+  async run(args, io) {
+    const { values } = usageErrors(() =>
+      parseArgs({
+        args: [...args],
+        strict: true,
+        options: {
+          host: { type: 'string' },
+          port: { type: 'string' },
+          'data-dir': { type: 'string' },
+          'allowed-origin': { type: 'string', multiple: true },
+          'ops-access': { type: 'string' },
+          help: HELP_OPTION,
+        },
+      }),
+    );
+    if (values.help) {
+      line(io.stdout, usage);
+      return 0;
+    }
+    const host = values.host ?? io.env.HOST ?? '127.0.0.1';
+    const portText = values.port ?? io.env.PORT ?? '8787';
+    const port = Number(portText);
+    if (!/^\d+$/.test(portText) || port > 65_535) throw new UsageError(`--port must be an integer from 0 to 65535, got ${portText}`);
+    const opsAccess = values['ops-access'] ?? io.env.KEEL_OPS_ACCESS ?? 'loopback-or-token';
+    if (opsAccess !== 'loopback-or-token' && opsAccess !== 'token') throw new UsageError('--ops-access must be loopback-or-token or token');
+    const allowedOrigins = values['allowed-origin'] ?? (io.env.KEEL_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const dataDir = dataDirOf(values['data-dir'], io);
+    const level = (io.env.KEEL_LOG_LEVEL ?? 'info') as NonNullable<Parameters<typeof createLogger>[0]>['level'];
+    // On the real stdout the logger's own asynchronous destination is faster than the stream.
+    const logger = createLogger({ level, redactText: createRedactor().text, ...(io.stdout === process.stdout ? {} : { destination: io.stdout }) });
+
+    const agent = await loadDefaultMachine();
+    if (agent.temporary) logger.warn({ machine: agent.name }, 'src/agent/default-agent.ts is not built yet; serving a temporary stand-in');
+    const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
+    let server;
+    try {
+      server = createServer({ runtime, ownsRuntime: true, host, port, logger, allowedOrigins, opsAccess: opsAccess as OpsAccess });
+    } catch (err) {
+      await runtime.close();
+      if (err instanceof TypeError) throw new UsageError(err.message);
+      throw err;
+    }
+    try {
+      const { url } = await server.listen();
+      line(io.stderr, `keel serving ${url}/ (chat page), ${url.replace(/^http/, 'ws')}/chat, ${url}/inspector, ${url}/metrics, ${url}/healthz`);
+      line(io.stderr, `data: ${dataDir}; machine: ${agent.name}; Ctrl-C stops`);
+    } catch (err) {
+      await server.close();
+      line(io.stderr, `keel: cannot listen on ${host}:${port}: ${(err as Error).message}`);
+      return 1;
+    }
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) return resolve();
+      io.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    line(io.stderr, 'keel: shutting down');
+    await server.close();
+    return 0;
+  },
+};

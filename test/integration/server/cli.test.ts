@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/cli-main.js';
+import { createTokenKeyring } from '../../../src/security/token-keyring.js';
+import { createTokenService } from '../../../src/security/tokens.js';
+import { tempDir } from '../../support/temp-dir.js';
+import { fakeIo } from './support/fake-io.js';
+import { isReplyTo, openChat, startKeel } from './support/keel-harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+function dataDir(): string {
+  const t = tempDir('keel-cli-');
+  cleanups.push(t.remove);
+  return t.dir;
+}
+
+describe('keel CLI', () => {
+  it('prints usage and exits 2 for no command or an unknown one; 0 for --help', async () => {
+    const none = fakeIo();
+    expect(await runCli([], none)).toBe(2);
+    expect(none.err()).toMatch(/Usage: keel <command>/);
+    const unknown = fakeIo();
+    expect(await runCli(['frobnicate'], unknown)).toBe(2);
+    expect(unknown.err()).toMatch(/unknown command "frobnicate"/);
+    const help = fakeIo();
+    expect(await runCli(['--help'], help)).toBe(0);
+    expect(help.out()).toMatch(/serve .*\n.*token .*\n.*chat .*\n.*sessions/);
+    for (const command of ['serve', 'token', 'chat', 'sessions']) {
+      const io = fakeIo();
+      expect(await runCli([command, '--help'], io)).toBe(0);
+      expect(io.out()).toMatch(new RegExp(`Usage: keel ${command}`));
+    }
+  });
+
+  it('exits 2 with the usage for missing or malformed flags', async () => {
+    const cases: string[][] = [
+      ['token', '--tenant', 'acme', '--user', 'u'],
+      ['token', '--tenant', 'acme', '--user', 'u', '--role', 'king'],
+      ['token', '--tenant', 'acme', '--user', 'u', '--role', 'customer', '--ttl', 'forever'],
+      ['token', '--tenant', 'bad tenant', '--user', 'u', '--role', 'customer'],
+      ['token', '--bogus'],
+      ['serve', '--port', 'eighty'],
+      ['serve', '--ops-access', 'open'],
+      ['chat', '--url', 'http://x'],
+      ['sessions', 'explode'],
+      ['sessions', 'show'],
+      ['sessions', '--limit', '0'],
+    ];
+    for (const args of cases) {
+      const io = fakeIo({ env: { KEEL_DATA_DIR: dataDir() } });
+      expect(await runCli(args, io), args.join(' ')).toBe(2);
+      expect(io.err(), args.join(' ')).toMatch(/Usage: keel/);
+    }
+  });
+
+  it('issues a token the server accepts, with the data directory key file', async () => {
+    const h = await startKeel({ defaultVerifier: true });
+    cleanups.push(h.remove, () => h.stop());
+    const io = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    expect(await runCli(['token', '--tenant', 'acme', '--user', 'u-9', '--role', 'customer', '--ttl', '2h'], io)).toBe(0);
+    const token = io.out().trim();
+    const who = await createTokenService({ keyring: createTokenKeyring({ dir: h.dir, env: {} }) }).verifyToken(token);
+    expect(who).toMatchObject({ tenant: 'acme', user: 'u-9', role: 'customer' });
+    expect(who.expiresAt - Date.now()).toBeGreaterThan(7_000_000);
+    const c = await openChat(h, { token });
+    c.send({ type: 'message', id: 'm', text: 'cli token' });
+    await c.next(isReplyTo('m'));
+  });
+
+  it('serves until stopped, then shuts down gracefully', async () => {
+    const dir = dataDir();
+    const io = fakeIo({ env: { KEEL_DATA_DIR: dir, PORT: '0', KEEL_LOG_LEVEL: 'warn' } });
+    const exit = runCli(['serve'], io);
+    const [, url] = await io.waitFor(/keel serving (http:\/\/[^ ]+)\/ /);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    const tokenIo = fakeIo({ env: { KEEL_DATA_DIR: dir } });
+    await runCli(['token', '--tenant', 't', '--user', 'u', '--role', 'customer'], tokenIo);
+    const chatIo = fakeIo({ env: {} });
+    const chatting = runCli(['chat', '--url', `${url!.replace('http', 'ws')}/chat`, '--token', tokenIo.out().trim()], chatIo);
+    chatIo.input.end('hello there\n');
+    expect(await chatting).toBe(0);
+    expect(chatIo.out()).toMatch(/agent> echo 0: hello there/);
+    io.stop();
+    expect(await exit).toBe(0);
+    expect(io.err()).toMatch(/shutting down/);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it('chats with a self-issued local token, and reconnects and resumes across a server restart', async () => {
+    const first = await startKeel({ defaultVerifier: true });
+    cleanups.push(first.remove);
+    const io = fakeIo({ env: { KEEL_DATA_DIR: first.dir } });
+    const exit = runCli(['chat', '--url', first.wsUrl, '--user', 'cli-ann'], io);
+    await io.waitFor(/connected: session (\S+)/);
+    io.input.write('one\n');
+    await io.waitFor(/agent> echo 0: one/, 'out');
+    await first.stop();
+    await io.waitFor(/connection lost/);
+    io.input.write('two\n');
+    const second = await startKeel({ dir: first.dir, port: first.port, defaultVerifier: true });
+    cleanups.push(() => second.stop());
+    await io.waitFor(/reconnected/);
+    await io.waitFor(/agent> echo 1: two/, 'out');
+    io.input.end('three\n');
+    expect(await exit).toBe(0);
+    expect(io.out().match(/agent> /g)).toHaveLength(3);
+    expect(io.err()).toMatch(/local customer token for local\/cli-ann/);
+  });
+
+  it('lists sessions and shows a redacted transcript while the server runs', async () => {
+    const h = await startKeel();
+    cleanups.push(h.remove, () => h.stop());
+    const c = await openChat(h, { token: await h.token({ user: 'mia' }) });
+    c.send({ type: 'message', id: 'm1', text: 'mail me at mia@example.com' });
+    await c.next(isReplyTo('m1'));
+    const list = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    expect(await runCli(['sessions', '--json'], list)).toBe(0);
+    expect(JSON.parse(list.out())).toEqual([expect.objectContaining({ sessionId: c.sessionId, tenant: 'acme', user: 'mia', seq: 2, state: 'idle' })]);
+    const table = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    expect(await runCli(['sessions', 'list', '--tenant', 'acme', '--user', 'mia'], table)).toBe(0);
+    expect(table.out()).toMatch(/^SESSION\s+TENANT\s+USER/);
+    expect(table.out()).toContain(c.sessionId);
+    const show = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    expect(await runCli(['sessions', 'show', c.sessionId], show)).toBe(0);
+    expect(show.out()).toMatch(/user\s+\[m1\] mail me at \[email\]/);
+    expect(show.out()).not.toContain('mia@example.com');
+    const raw = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    expect(await runCli(['sessions', 'show', c.sessionId, '--unredacted', '--json'], raw)).toBe(0);
+    expect(JSON.parse(raw.out()).frames.map((f: { type: string }) => f.type)).toEqual(['ack', 'reply']);
+    expect(raw.out()).toContain('mia@example.com');
+    const missing = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    expect(await runCli(['sessions', 'show', 'nope'], missing)).toBe(1);
+    const empty = fakeIo({ env: { KEEL_DATA_DIR: dataDir() } });
+    expect(await runCli(['sessions'], empty)).toBe(1);
+    expect(empty.err()).toMatch(/no keel data/);
+  });
+});
