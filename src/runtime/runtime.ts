@@ -30,6 +30,8 @@ export interface OpenSessionArgs {
   readonly sessionId?: SessionId | string;
   /** Fail with `unknown_session` instead of creating. Default false. */
   readonly mustExist?: boolean;
+  /** Who opens it, when not the owner (a human agent, an engineer); checked like `send`. Default: the owner. */
+  readonly as?: Identity;
 }
 
 /** What {@link Runtime.open} resolves with. */
@@ -325,7 +327,7 @@ export function createRuntime(
       const id = toSessionId(args.sessionId ?? randomUUID());
       const record = store.getSession(id);
       if (record) {
-        authorize(record, { tenant: args.tenant, user: args.user, role: 'customer' }, 'read');
+        authorize(record, args.as ?? { tenant: args.tenant, user: args.user, role: 'customer' }, 'read');
         return { sessionId: id, lastSeq: record.seq, state: record.state, created: false };
       }
       if (args.mustExist) throw new KeelError('unknown_session', 'no such session');

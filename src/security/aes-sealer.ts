@@ -66,6 +66,18 @@ export function resolveSealerOptions(options: AesSealerOptions): Readonly<AesSea
  */
 export function createAesSealer(options: AesSealerOptions): AesSealer {
   const { keys } = resolveSealerOptions(options);
+  // Nonces come from a pool of CSPRNG bytes, each byte used once: one randomFillSync per 341 seals
+  // instead of one per seal (it was a tenth of a turn's CPU time under load).
+  const pool = Buffer.allocUnsafe(4092);
+  let poolAt = pool.length;
+  const nonceInto = (out: Buffer, at: number): void => {
+    if (poolAt + 12 > pool.length) {
+      randomFillSync(pool);
+      poolAt = 0;
+    }
+    pool.copy(out, at, poolAt, poolAt + 12);
+    poolAt += 12;
+  };
 
   return Object.freeze({
     seal(tenant: TenantId, plaintext: Uint8Array): Uint8Array {
@@ -74,7 +86,7 @@ export function createAesSealer(options: AesSealerOptions): AesSealer {
       out[0] = MAGIC;
       out[1] = FORMAT;
       out.writeUInt32BE(version, 2);
-      randomFillSync(out, 6, 12);
+      nonceInto(out, 6);
       const cipher = createCipheriv('aes-256-gcm', key, out.subarray(6, HEADER_BYTES), { authTagLength: TAG_BYTES });
       cipher.setAAD(aad(out.subarray(0, HEADER_BYTES), tenant));
       let at = HEADER_BYTES;

@@ -270,10 +270,17 @@ export async function openSessionHost(
   };
 
   /** Writes the pre-turn state with the message marked pending (the first of two commits). */
-  const pendingWrites = (): Promise<unknown> => {
+  const pendingWrites = (): Promise<unknown>[] => {
     const record = store.getSession(id);
     if (!record) throw new KeelError('internal', 'session record missing during a turn');
-    return store.putSession(id, { ...record, seq, pending, updatedAt: clock.now() });
+    // A wake entry due now: after a crash, startup hydrates the session and answers the message
+    // even if its client never comes back. The answer's commit moves the entry to the next timer.
+    const now = clock.now();
+    const due = wakeAt === undefined ? now : Math.min(wakeAt, now);
+    const writes = store.setWake(id, wakeAt, due);
+    wakeAt = due;
+    writes.push(store.putSession(id, { ...record, seq, pending, updatedAt: now }));
+    return writes;
   };
 
   const committedSnapshot = (): unknown => {
@@ -296,7 +303,7 @@ export async function openSessionHost(
       let accepted = !isNew;
       if (!settled() && failure === undefined && !accepted) {
         pending = [...previousPending, inSeq];
-        await store.commit([inbound(), store.putMessage(id, messageId, { inSeq }), pendingWrites()]);
+        await store.commit([inbound(), store.putMessage(id, messageId, { inSeq }), ...pendingWrites()]);
         accepted = true;
         ctx.publish(id, [inFrame]);
         hooks.onAccepted?.(inSeq);

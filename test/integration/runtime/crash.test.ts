@@ -59,11 +59,15 @@ async function trialOnce(doneTarget: number): Promise<number> {
 
   const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine({ slowMs: 1 }) });
   cleanups.push(() => runtime.close());
+  // Without any client coming back, startup answers every message accepted before the kill.
+  const unanswered = (): string[] =>
+    [...accepted].filter(([messageId, session]) => !runtime.replay(session, 0).some((f) => f.type === 'reply' && f.replyTo === messageId)).map(([m]) => m);
+  for (let i = 0; i < 100 && unanswered().length > 0; i++) await new Promise((r) => setTimeout(r, 30));
+  expect(unanswered()).toEqual([]);
   const bySession = new Map<string, SessionFrame[]>();
   for (let i = 0; i < sessions; i++) {
     const id = `crash-${i}`;
     if (!runtime.describe(id)) continue;
-    // A new message hydrates the session; messages accepted before the kill are answered first.
     await runtime.send(id, { type: 'user.message', id: `after-${i}`, text: 'after restart' });
     bySession.set(id, runtime.replay(id, 0));
   }

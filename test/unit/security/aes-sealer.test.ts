@@ -184,4 +184,14 @@ describe('tenant keys and the AES-GCM sealer', () => {
     expect(() => createAesSealer({ keys: {} as never })).toThrow(/keys/);
     expect(() => store().current('bad id!' as never)).toThrow(/tenant/);
   });
+
+  it('never reuses a nonce, across refills of its random pool', () => {
+    const sealer = createAesSealer({ keys: store() });
+    const nonces = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const sealed = Buffer.from(sealer.seal(acme, new Uint8Array([i & 255])));
+      nonces.add(sealed.subarray(6, 18).toString('hex'));
+    }
+    expect(nonces.size).toBe(3000);
+  });
 });
