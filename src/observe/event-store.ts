@@ -24,6 +24,8 @@ export interface EventQuery {
 
 export interface EventStore {
   append(event: DecisionEvent): void;
+  /** Writes the events appended in this tick now (before closing). */
+  flush(): void;
   query(query: EventQuery): DecisionEvent[];
   /** Removes events older than `retentionMs`; returns how many. */
   prune(): Promise<number>;
@@ -55,27 +57,46 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   const retentionMs = options.retentionMs ?? 30 * 86_400_000;
   if (!Number.isFinite(retentionMs) || retentionMs <= 0) throw new TypeError('option retentionMs must be a positive number');
   let counter = 0;
+  // Events of one tick are stored as one batch under one key: a put per tick, not per event.
+  let batch: DecisionEvent[] = [];
+  const flush = (): void => {
+    const events = batch;
+    batch = [];
+    const first = events[0];
+    if (!first) return;
+    counter = (counter + 1) % 1_000_000_000;
+    observeWrite(db.put([first.time, counter], events)).catch((err: unknown) => options.onError?.(err));
+  };
   const matches = (e: DecisionEvent, q: EventQuery): boolean =>
     (q.tenant === undefined || e.tenant === q.tenant) &&
     (q.session === undefined || e.session === q.session) &&
     (q.user === undefined || e.user === q.user) &&
     (q.kinds === undefined || q.kinds.includes(e.kind));
+  const stored = (value: unknown): DecisionEvent[] => (Array.isArray(value) ? (value as DecisionEvent[]) : [value as DecisionEvent]);
   return {
     append(event) {
-      counter = (counter + 1) % 1_000_000_000;
-      observeWrite(db.put([event.time, counter], event)).catch((err: unknown) => options.onError?.(err));
+      // A batch is keyed by its first event's time, so it must not span a jump of the clock.
+      const first = batch[0];
+      if (first && Math.abs(event.time - first.time) > 1000) flush();
+      if (batch.length === 0) setImmediate(flush);
+      batch.push(event);
     },
+    flush,
     query(q) {
       const limit = q.limit ?? 1000;
       const out: DecisionEvent[] = [];
       const start = [q.since ?? 0];
       const end = [q.until ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
       const range = q.reverse ? db.getRange({ start: end, end: start, reverse: true }) : db.getRange({ start, end });
-      for (const { value } of range) {
-        const e = value as DecisionEvent;
-        if (!matches(e, q)) continue;
-        out.push(e);
-        if (out.length >= limit) break;
+      const since = q.since ?? 0;
+      const until = q.until ?? Number.MAX_SAFE_INTEGER;
+      outer: for (const { value } of range) {
+        const events = stored(value);
+        for (const e of q.reverse ? [...events].reverse() : events) {
+          if (e.time < since || e.time > until || !matches(e, q)) continue;
+          out.push(e);
+          if (out.length >= limit) break outer;
+        }
       }
       return out;
     },
@@ -83,21 +104,25 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const cutoff = options.clock.now() - retentionMs;
       let removed = 0;
       const writes: Promise<unknown>[] = [];
-      for (const { key } of db.getRange({ start: [0], end: [cutoff] })) {
+      for (const { key, value } of db.getRange({ start: [0], end: [cutoff] })) {
         writes.push(observeWrite(db.remove(key)));
-        removed++;
+        removed += stored(value).length;
       }
       await Promise.all(writes);
       return removed;
     },
     async forgetUser(tenant, user) {
       const writes: Promise<unknown>[] = [];
+      let removed = 0;
       for (const { key, value } of db.getRange({})) {
-        const e = value as DecisionEvent;
-        if (e.tenant === tenant && e.user === user) writes.push(observeWrite(db.remove(key)));
+        const events = stored(value);
+        const kept = events.filter((e) => !(e.tenant === tenant && e.user === user));
+        if (kept.length === events.length) continue;
+        removed += events.length - kept.length;
+        writes.push(observeWrite(kept.length === 0 ? db.remove(key) : db.put(key, kept)));
       }
       await Promise.all(writes);
-      return writes.length;
+      return removed;
     },
   };
 }

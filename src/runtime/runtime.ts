@@ -310,6 +310,8 @@ export function createRuntime(
         subscribers.delete(id);
         await store.eraseSession(id);
       }
+      events.flush();
+      await env.flushed();
       const erasedEvents = await events.forgetUser(args.tenant, args.user);
       await audit.append({
         actor: as ?? { tenant: args.tenant, user: args.user, role: 'admin' },
@@ -416,6 +418,7 @@ export function createRuntime(
         live.clear();
         ready.clear();
         subscribers.clear();
+        events.flush();
         await env.close();
         await new Promise<void>((resolve) => (logger.flush ? logger.flush(() => resolve()) : resolve()));
       })();

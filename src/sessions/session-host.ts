@@ -245,12 +245,12 @@ export async function openSessionHost(
   };
 
   /** Builds the writes that make the actor's current state durable. */
-  const persistWrites = (records: readonly JournalRecord[]): Promise<unknown>[] => {
+  const persistWrites = (records: readonly JournalRecord[], inbound?: JournalRecord): Promise<unknown>[] => {
     const snapshot = actor.getPersistedSnapshot();
     const now = clock.now();
     const timers = book.capture(now);
     const state = stateToString(actor.getSnapshot().value);
-    const writes: Promise<unknown>[] = records.map((r) => store.appendJournal(id, tenant, r));
+    const writes: Promise<unknown>[] = [store.appendJournal(id, tenant, inbound ? [inbound, ...records] : records)];
     const nextWake = earliest(timers);
     writes.push(...store.setWake(id, wakeAt, nextWake));
     writes.push(
@@ -292,9 +292,9 @@ export async function openSessionHost(
   const answer = async (
     messageId: string, text: string, inSeq: number, isNew: boolean, hooks: TurnHooks, at: number,
   ): Promise<TurnOutcome> => {
-    const inbound = (): Promise<unknown> => store.appendJournal(id, tenant, { seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at });
+    const inRecord: JournalRecord = { seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at };
     const previousPending = pending.filter((s) => s !== inSeq);
-    const inFrame = frameOf({ seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at });
+    const inFrame = frameOf(inRecord);
     turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
     try {
       if (actor.getSnapshot().status === 'done') build(undefined, contextOf(actor));
@@ -303,7 +303,7 @@ export async function openSessionHost(
       let accepted = !isNew;
       if (!settled() && failure === undefined && !accepted) {
         pending = [...previousPending, inSeq];
-        await store.commit([inbound(), store.putMessage(id, messageId, { inSeq }), ...pendingWrites()]);
+        await store.commit([store.appendJournal(id, tenant, [inRecord]), store.putMessage(id, messageId, { inSeq }), ...pendingWrites()]);
         accepted = true;
         ctx.publish(id, [inFrame]);
         hooks.onAccepted?.(inSeq);
@@ -312,8 +312,7 @@ export async function openSessionHost(
       const records = drain(messageId, clock.now());
       pending = previousPending;
       const writes = [
-        ...(accepted ? [] : [inbound()]),
-        ...persistWrites(records),
+        ...persistWrites(records, inRecord),
         store.putMessage(id, messageId, { inSeq, outSeqs: records.map((r) => r.seq) }),
       ];
       await store.commit(writes);
@@ -417,7 +416,8 @@ export async function openSessionHost(
         if (seen?.outSeqs) return replayOutcome(messageId, seen);
         if (seen) {
           // Accepted before a crash and not yet answered: answer it now, without a second ack.
-          return answer(messageId, text, seen.inSeq, false, hooks, clock.now());
+          const stored = store.readJournal(id, tenant, seen.inSeq, seen.inSeq)[0];
+          return answer(messageId, stored?.text ?? text, seen.inSeq, false, hooks, stored?.time ?? clock.now());
         }
         const inSeq = ++seq;
         const at = clock.now();

@@ -54,7 +54,9 @@ export interface JournalRecord {
   readonly time: number;
 }
 
-interface StoredJournal extends Omit<JournalRecord, 'text'> {
+/** A stored group: the records without their texts, and the texts sealed together as a JSON array. */
+interface StoredGroup {
+  readonly records: ReadonlyArray<Omit<JournalRecord, 'text'>>;
   readonly sealed: Uint8Array;
 }
 
@@ -73,7 +75,13 @@ export interface SessionStore {
   eraseSession(id: SessionId): Promise<void>;
   getMessage(id: SessionId, messageId: string): MessageIndexEntry | undefined;
   putMessage(id: SessionId, messageId: string, entry: MessageIndexEntry): Promise<unknown>;
-  appendJournal(id: SessionId, tenant: TenantId, record: JournalRecord): Promise<unknown>;
+  /**
+   * Writes the journal records of one step (an accepted message and its answer, or an unprompted
+   * output) as one group under the first record's seq, sealed together: one put and one seal per
+   * step. Writing a group again under the same first seq replaces it (the answer completing the
+   * group of a message that was accepted earlier).
+   */
+  appendJournal(id: SessionId, tenant: TenantId, records: readonly JournalRecord[]): Promise<unknown>;
   /** Journal records with `fromSeq <= seq <= toSeq`, text unsealed. */
   readJournal(id: SessionId, tenant: TenantId, fromSeq: number, toSeq?: number): JournalRecord[];
   /** Moves the session's wake-up entry (earliest timer deadline) in the wake index. */
@@ -130,16 +138,31 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     },
     getMessage: (id, messageId) => messages.get([id, messageId]) as MessageIndexEntry | undefined,
     putMessage: (id, messageId, entry) => observeWrite(messages.put([id, messageId], entry)),
-    appendJournal(id, tenant, record) {
-      const { text, ...rest } = record;
-      const stored: StoredJournal = { ...rest, sealed: sealer.seal(tenant, encoder.encode(text)) };
-      return observeWrite(journal.put([id, record.seq], stored));
+    appendJournal(id, tenant, records) {
+      const first = records[0];
+      if (!first) return Promise.resolve();
+      const texts: string[] = [];
+      const metas = records.map(({ text, ...rest }) => {
+        texts.push(text);
+        return rest;
+      });
+      const stored: StoredGroup = { records: metas, sealed: sealer.seal(tenant, encoder.encode(JSON.stringify(texts))) };
+      return observeWrite(journal.put([id, first.seq], stored));
     },
     readJournal(id, tenant, fromSeq, toSeq = Number.MAX_SAFE_INTEGER) {
       const out: JournalRecord[] = [];
-      for (const { value } of journal.getRange({ start: [id, fromSeq], end: [id, toSeq + 0.5] })) {
-        const { sealed, ...rest } = value as StoredJournal;
-        out.push({ ...rest, text: decoder.decode(sealer.open(tenant, sealed)) });
+      // The group holding fromSeq may start before it: begin at the last group key <= fromSeq.
+      let startSeq = fromSeq;
+      for (const key of journal.getKeys({ start: [id, fromSeq], end: [id, -1], reverse: true, limit: 1 })) {
+        startSeq = (key as [string, number])[1];
+      }
+      for (const { key, value } of journal.getRange({ start: [id, startSeq], end: [id, toSeq + 0.5] })) {
+        if ((key as [string, number])[0] !== id) break;
+        const group = value as StoredGroup;
+        const texts = JSON.parse(decoder.decode(sealer.open(tenant, group.sealed))) as string[];
+        group.records.forEach((meta, i) => {
+          if (meta.seq >= fromSeq && meta.seq <= toSeq) out.push({ ...meta, text: texts[i] ?? '' });
+        });
       }
       return out;
     },

@@ -49,6 +49,7 @@ describe('decision trace', () => {
     store.append({ ...base, kind: 'route', time: 1_000_000 });
     clock.advance(5000);
     store.append({ ...base, kind: 'reply', time: clock.now() });
+    store.flush();
     await env.flushed();
     expect(await store.prune()).toBe(1);
     expect(store.query({}).map((e) => e.kind)).toEqual(['reply']);
