@@ -1,0 +1,90 @@
+/**
+ * Steps of approvals: a high-impact call the tool guard held for a human runs once an operator
+ * approves it (the guard re-checks it with the approver's identity), or is dropped when refused.
+ * The customer hears the outcome whenever it comes, as an unprompted reply.
+ */
+import type { Json } from '../src/types.js';
+import type { SessionIdentity, ToolCallInput, ToolOutcome } from './actor-contracts.js';
+import type { AgentContext } from './agent-context.js';
+import type { AgentEvent } from './agent-events.js';
+import { outputOf } from './agent-setup.js';
+import { taskNamed, type ResolvedAgentSpec } from './resolve-agent-spec.js';
+import { step, type StepResult } from './step.js';
+import { renderTemplate } from './template.js';
+
+const ROLES = new Set(['customer', 'agent', 'engineer', 'admin']);
+
+/** True when an `operator.approve` event names a plausible approver (the guard checks the rest). */
+export function validApprover(event: AgentEvent): boolean {
+  const a = (event as { approver?: Partial<SessionIdentity> }).approver;
+  return typeof a === 'object' && a !== null && typeof a.tenant === 'string' && typeof a.user === 'string' && typeof a.role === 'string' && ROLES.has(a.role);
+}
+
+/**
+ * Creates the approval steps of an agent.
+ *
+ * @example
+ * ```ts
+ * const approvals = createApprovalSteps(spec);
+ * invoke: { src: 'callTool', input: ({ context, event }) => approvals.approvedInput(context, event) }
+ * ```
+ */
+export function createApprovalSteps(spec: ResolvedAgentSpec) {
+  const max = spec.policies.maxTranscriptEntries;
+  const r = spec.replies;
+  return {
+    /** The held call, now with its approver. */
+    approvedInput(ctx: AgentContext, event: AgentEvent): ToolCallInput {
+      const pending = ctx.pendingApproval;
+      const a = (event as { approver?: SessionIdentity }).approver;
+      return {
+        tool: pending?.tool ?? 'unknown',
+        args: pending?.args ?? {},
+        key: `${pending?.key ?? ctx.session}:approved`,
+        identity: ctx.identity,
+        session: ctx.session,
+        callsThisTurn: 0,
+        allowedTools: pending ? [pending.tool] : [],
+        attempt: 1,
+        ...(a ? { approver: { tenant: a.tenant, user: a.user, role: a.role } } : {}),
+      };
+    },
+    /** Says how the approved call went. */
+    approvedDone(ctx: AgentContext, event: AgentEvent): StepResult {
+      const pending = ctx.pendingApproval;
+      const out = outputOf<ToolOutcome | undefined>(event);
+      const task = taskNamed(spec, pending?.task);
+      const s = step(ctx, max).set({ pendingApproval: null });
+      if (!pending) return s.done();
+      if (out?.status === 'ok') {
+        s.decide('tool', 'approved_call_ok', { task: pending.task, tool: pending.tool });
+        const vars = { ...pending.vars, result: out.result as Json };
+        return s.say(renderTemplate(task?.replies.done ?? 'Done.', vars), { task: pending.task, approved: true }).done();
+      }
+      if (out?.status === 'denied') {
+        s.decide('guard', out.code, { task: pending.task, tool: pending.tool, reason: out.reason, rule: out.rule ?? null, approved: true });
+        return s.say(renderTemplate(r.denied, { reason: out.reason }), { task: pending.task }).done();
+      }
+      s.decide('fallback', 'approved_call_failed', { task: pending.task, tool: pending.tool, reason: out?.status === 'failed' ? out.reason : 'error' });
+      return s.say(renderTemplate(r.gracefulExit, { task: task?.title ?? pending.task })).done();
+    },
+    /** An operator refused the held call. */
+    rejected(ctx: AgentContext, event: AgentEvent): StepResult {
+      const pending = ctx.pendingApproval;
+      const reason = (event as { reason?: unknown }).reason;
+      const task = taskNamed(spec, pending?.task);
+      return step(ctx, max)
+        .set({ pendingApproval: null })
+        .decide('guard', 'approval_rejected', { task: pending?.task ?? null })
+        .say(renderTemplate(r.approvalRejected, { task: task?.title ?? pending?.task ?? 'request', reason: typeof reason === 'string' ? reason.slice(0, 300) : '' }))
+        .done();
+    },
+    /** An approval event that cannot be used (no pending call, no approver). */
+    ignored(ctx: AgentContext, event: AgentEvent): StepResult {
+      return step(ctx, max).decide('signal', 'approval_event_ignored', { type: event.type, pending: ctx.pendingApproval !== null }).done();
+    },
+  };
+}
+
+/** The approval steps of an agent. */
+export type ApprovalSteps = ReturnType<typeof createApprovalSteps>;
