@@ -75,7 +75,12 @@ export interface ToolRunnerOptions {
   readonly jitterRatio?: number;
   /** Source of jitter in [0, 1). Default `Math.random`. */
   readonly random?: () => number;
+  /** Told of every call's outcome (allowed, refused or failed), to audit it. It must not throw. Default none. */
+  readonly onOutcome?: ToolOutcomeListener;
 }
+
+/** Receives each tool call with its outcome. */
+export type ToolOutcomeListener = (input: ToolCallInput, outcome: ToolOutcome) => void;
 
 /** The defaults of {@link ToolRunnerOptions}. */
 export const defaultToolRunnerOptions = Object.freeze({
@@ -119,7 +124,7 @@ export function resolveToolRunnerOptions(options: ToolRunnerOptions): Readonly<R
   }
   if (typeof options.guard?.check !== 'function') throw new TypeError('option guard must implement check()');
   if (typeof options.effects?.once !== 'function') throw new TypeError('option effects must implement once()');
-  const o = { ...defaultToolRunnerOptions, random: Math.random, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<ToolRunnerOptions>;
+  const o = { ...defaultToolRunnerOptions, random: Math.random, onOutcome: () => undefined, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as unknown as Required<ToolRunnerOptions>;
   for (const name of ['timeoutMs', 'halfOpenAfterMs'] as const) {
     if (typeof o[name] !== 'number' || !(o[name] > 0)) throw new TypeError(`option ${name} must be a positive number of milliseconds`);
   }
@@ -129,6 +134,7 @@ export function resolveToolRunnerOptions(options: ToolRunnerOptions): Readonly<R
   if (!Number.isInteger(o.breakerFailures) || o.breakerFailures < 1) throw new TypeError('option breakerFailures must be an integer ≥ 1');
   if (typeof o.jitterRatio !== 'number' || o.jitterRatio < 0 || o.jitterRatio > 1) throw new TypeError('option jitterRatio must be in [0, 1]');
   if (typeof o.random !== 'function') throw new TypeError('option random must be a function');
+  if (typeof o.onOutcome !== 'function') throw new TypeError('option onOutcome must be a function');
   return Object.freeze(o);
 }
 
@@ -177,41 +183,54 @@ export function createToolRunner(options: ToolRunnerOptions): ToolRunner {
     }
   };
 
+  const notify = (input: ToolCallInput, outcome: ToolOutcome): ToolOutcome => {
+    try {
+      o.onOutcome(input, outcome);
+    } catch {
+      // A listener's failure must not change the call's outcome.
+    }
+    return outcome;
+  };
+
+  const attempt = async (input: ToolCallInput, signal: AbortSignal | undefined): Promise<ToolOutcome> => {
+    const decision = await check(input);
+    if (!decision.allow) {
+      const rule = (decision as { rule?: unknown }).rule;
+      return { status: 'denied', tool: input.tool, code: decision.code, reason: decision.reason, ...(typeof rule === 'string' ? { rule } : {}) };
+    }
+    const tool = Object.hasOwn(o.tools, input.tool) ? o.tools[input.tool] : undefined;
+    if (!tool) return { status: 'failed', tool: input.tool, reason: 'unknown_tool', message: 'no implementation for this tool', retryable: false, retryInMs: 0, breaker: 'closed' };
+    const breaker = breakerFor(input.tool);
+    const context = (attemptSignal: AbortSignal): ToolRunContext => ({
+      identity: asIdentity(input.identity),
+      session: input.session as SessionId,
+      idempotencyKey: input.key,
+      signal: attemptSignal,
+    });
+    try {
+      const result = await o.effects.once(input.key, () =>
+        breaker.execute(() => perAttempt.execute(async ({ signal: attemptSignal }) => tool.run(input.args, context(attemptSignal)), signal)),
+      );
+      return { status: 'ok', tool: input.tool, result };
+    } catch (err) {
+      const state = BREAKER[breaker.state];
+      if (err instanceof BrokenCircuitError) {
+        return { status: 'failed', tool: input.tool, reason: 'circuit_open', message: 'the circuit of this tool is open', retryable: false, retryInMs: 0, breaker: state };
+      }
+      if (err instanceof TaskCancelledError) {
+        return { status: 'failed', tool: input.tool, reason: 'timeout', message: `no answer within ${o.timeoutMs} ms`, retryable: true, retryInMs: backoff(input.attempt), breaker: state };
+      }
+      const retryable = isKeelError(err) ? err.retryable : true;
+      const message = err instanceof Error ? err.message.slice(0, 200) : 'the tool failed';
+      return { status: 'failed', tool: input.tool, reason: 'error', message, retryable, retryInMs: retryable ? backoff(input.attempt) : 0, breaker: state };
+    }
+  };
+
   return {
     tools: o.tools,
     breakers: () => Object.fromEntries([...breakers].map(([name, b]) => [name, BREAKER[b.state]])),
     async run(input, signal) {
-      const decision = await check(input);
-      if (!decision.allow) {
-        const rule = (decision as { rule?: unknown }).rule;
-        return { status: 'denied', tool: input.tool, code: decision.code, reason: decision.reason, ...(typeof rule === 'string' ? { rule } : {}) };
-      }
-      const tool = Object.hasOwn(o.tools, input.tool) ? o.tools[input.tool] : undefined;
-      if (!tool) return { status: 'failed', tool: input.tool, reason: 'unknown_tool', message: 'no implementation for this tool', retryable: false, retryInMs: 0, breaker: 'closed' };
-      const breaker = breakerFor(input.tool);
-      const context = (attemptSignal: AbortSignal): ToolRunContext => ({
-        identity: asIdentity(input.identity),
-        session: input.session as SessionId,
-        idempotencyKey: input.key,
-        signal: attemptSignal,
-      });
-      try {
-        const result = await o.effects.once(input.key, () =>
-          breaker.execute(() => perAttempt.execute(async ({ signal: attemptSignal }) => tool.run(input.args, context(attemptSignal)), signal)),
-        );
-        return { status: 'ok', tool: input.tool, result };
-      } catch (err) {
-        const state = BREAKER[breaker.state];
-        if (err instanceof BrokenCircuitError) {
-          return { status: 'failed', tool: input.tool, reason: 'circuit_open', message: 'the circuit of this tool is open', retryable: false, retryInMs: 0, breaker: state };
-        }
-        if (err instanceof TaskCancelledError) {
-          return { status: 'failed', tool: input.tool, reason: 'timeout', message: `no answer within ${o.timeoutMs} ms`, retryable: true, retryInMs: backoff(input.attempt), breaker: state };
-        }
-        const retryable = isKeelError(err) ? err.retryable : true;
-        const message = err instanceof Error ? err.message.slice(0, 200) : 'the tool failed';
-        return { status: 'failed', tool: input.tool, reason: 'error', message, retryable, retryInMs: retryable ? backoff(input.attempt) : 0, breaker: state };
-      }
+      return notify(input, await attempt(input, signal));
     },
   };
 }

@@ -45,7 +45,7 @@ async function runChild(kind: ChildKind, dataDir: string | undefined): Promise<v
   const { createRuntime } = await import('../src/runtime/runtime.js');
   const { createServer } = await import('../src/server/server.js');
   const { loadDefaultMachine } = await import('../src/cli/default-machine.js');
-  const agent = await loadDefaultMachine();
+  const agent = await loadDefaultMachine({ dataDir: dataDir as string, env: {} });
   const runtime = createRuntime({ dataDir: dataDir as string, machine: agent.machine });
   const server = createServer({
     runtime,

@@ -1,42 +1,31 @@
 /**
- * The machine `keel serve` runs: the support agent (`src/agent/default-agent.ts`,
- * `createDefaultAgent`). Until that module exists, a TEMPORARY stand-in is used: the echo test
- * machine from `test/fixtures/test-machines.ts` (compiled into dist), announced in the log.
+ * The machine `keel serve` runs: the support agent of the demo store (src/agent/default-agent.ts),
+ * on the local provider unless an LLM endpoint is configured in the environment.
  */
-import type { AnyStateMachine } from 'xstate';
-import type { RuntimePorts } from '../runtime/runtime.js';
+import { createDefaultAgent, type DefaultAgent } from '../agent/default-agent.js';
+import type { LlmDecisionListener } from '../llm/resilient-llm.js';
 
-/** What the runtime accepts as `machine`, and a name for logs and benchmarks. */
+/** What the runtime accepts as `machine`, a name for logs, and the agent behind it. */
 export interface DefaultMachine {
   readonly name: string;
-  readonly machine: AnyStateMachine | ((ports: RuntimePorts) => AnyStateMachine);
-  /** True while the temporary stand-in is in use. */
-  readonly temporary: boolean;
+  readonly machine: DefaultAgent['machine'];
+  readonly agent: DefaultAgent;
 }
 
-// Module paths in variables: the compiler must not require files that may not exist yet.
-const DEFAULT_AGENT_MODULE = '../agent/default-agent.js';
-const TEMPORARY_STANDIN_MODULE = '../../test/fixtures/test-machines.js';
-
 /**
- * Loads the default agent, or the temporary stand-in when it is not built yet.
+ * Builds the default agent for a data directory, reading the LLM chain from `env`.
  *
  * @example
  * ```ts
- * const { machine, name } = await loadDefaultMachine();
+ * const { machine, name } = await loadDefaultMachine({ dataDir, env: process.env });
  * const runtime = createRuntime({ dataDir, machine });
  * ```
  */
-export async function loadDefaultMachine(): Promise<DefaultMachine> {
-  try {
-    const mod = (await import(DEFAULT_AGENT_MODULE)) as { createDefaultAgent?: (ports: RuntimePorts) => AnyStateMachine };
-    if (typeof mod.createDefaultAgent === 'function') {
-      const create = mod.createDefaultAgent;
-      return { name: 'default-agent', machine: (ports) => create(ports), temporary: false };
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  }
-  const fallback = (await import(TEMPORARY_STANDIN_MODULE)) as { createTestMachine: () => AnyStateMachine };
-  return { name: 'test-echo-machine (temporary stand-in for the default agent)', machine: fallback.createTestMachine(), temporary: true };
+export async function loadDefaultMachine(options: {
+  readonly dataDir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly onLlmDecision?: LlmDecisionListener;
+}): Promise<DefaultMachine> {
+  const agent = await createDefaultAgent({ dataDir: options.dataDir, env: options.env, ...(options.onLlmDecision ? { onLlmDecision: options.onLlmDecision } : {}) });
+  return { name: agent.llm ? 'support-agent (LLM chain, local provider last)' : 'support-agent (local provider)', machine: agent.machine, agent };
 }

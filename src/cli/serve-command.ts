@@ -65,8 +65,7 @@ export const serveCommand: CliCommand = {
     // On the real stdout the logger's own asynchronous destination is faster than the stream.
     const logger = createLogger({ level, redactText: createRedactor().text, ...(io.stdout === process.stdout ? {} : { destination: io.stdout }) });
 
-    const agent = await loadDefaultMachine();
-    if (agent.temporary) logger.warn({ machine: agent.name }, 'src/agent/default-agent.ts is not built yet; serving a temporary stand-in');
+    const agent = await loadDefaultMachine({ dataDir, env: io.env });
     const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
     let server;
     try {

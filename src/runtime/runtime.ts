@@ -48,6 +48,8 @@ export interface RuntimePorts {
   readonly effects: EffectLedger;
   readonly clock: Clock;
   readonly dataDir: string;
+  /** The audit trail, for tool calls, approvals and hand-offs. */
+  readonly audit?: AuditLog;
 }
 
 /** A message from a user, or any other event (signals, operator commands). */
@@ -136,7 +138,7 @@ export function createRuntime(
   const store: SessionStore = createSessionStore(env, sealer);
   const audit = createAuditLog({ env, clock });
   const effects = createEffectLedger(env);
-  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir }) : machineOption;
+  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit }) : machineOption;
   if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }

@@ -1,0 +1,181 @@
+/**
+ * The default agent: the demo store's support agent (`createDemoAgentSpec`) with real actors — the
+ * offline router (or an LLM first when one is configured), the guarded demo tools, the knowledge
+ * base, the planner and the local hand-off desk. It is what `keel serve` runs, and it is useful
+ * with no LLM at all: every reply is grounded in a tool result or a knowledge-base passage.
+ */
+import type { AnyStateMachine } from 'xstate';
+import { createHandoffActor, type HandoffDesk } from '../../actors/handoff.actor.js';
+import { createKnowledgeIndex, type KnowledgeArticle, type KnowledgeIndex } from '../../actors/knowledge-index.js';
+import { createKnowledgeSearchActor } from '../../actors/knowledge-search.actor.js';
+import { createLlmReplyActor } from '../../actors/llm-reply.actor.js';
+import { createPlannerActor } from '../../actors/planner.actor.js';
+import { createRouterActor } from '../../actors/router.actor.js';
+import { createToolCallActor } from '../../actors/tool-call.actor.js';
+import { createToolRunner, type ToolOutcomeListener, type ToolRunner } from '../../actors/tool-runner.js';
+import type { AgentPolicies } from '../../machines/agent-spec.js';
+import { createAgentMachine } from '../../machines/agent.machine.js';
+import knowledgeJson from '../demo/knowledge-base.json' with { type: 'json' };
+import intentsJson from '../demo/intents.json' with { type: 'json' };
+import validationJson from '../demo/intents.validation.json' with { type: 'json' };
+import { createConfiguredLlm } from '../llm/llm-chain.js';
+import { readLlmConfig } from '../llm/llm-config.js';
+import type { LlmDecisionListener } from '../llm/resilient-llm.js';
+import type { LlmClient, Router } from '../ports.js';
+import { createLocalRouter, parseIntentDefinitions, parseValidationSet, type LocalRouter } from '../routing/index.js';
+import type { RuntimePorts } from '../runtime/runtime.js';
+import { createDemoAgentSpec } from './demo-agent-spec.js';
+import { openDemoStore, type DemoStore } from './demo-store.js';
+import { createDemoToolGuard, createDemoTools } from './demo-tools.js';
+import { createLocalHandoffDesk, type LocalHandoffDesk } from './local-handoff-desk.js';
+import { createLocalLlm } from './local-llm.js';
+
+/** Options of {@link createDefaultAgent}. */
+export interface DefaultAgentOptions {
+  /** Where the demo store keeps its per-tenant files. Required (the runtime's data directory). */
+  readonly dataDir: string;
+  /**
+   * Environment read for the LLM chain (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `KEEL_MODEL`,
+   * `KEEL_LLM_CHAIN`). Default `{}`: the local provider only. The CLI passes `process.env`.
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A ready LLM client; wins over `env`. Default none. */
+  readonly llm?: LlmClient;
+  /** Receives the LLM ladder's decisions (retries, failovers, breaker changes). Default none. */
+  readonly onLlmDecision?: LlmDecisionListener;
+  /** Time budget of one LLM attempt, in milliseconds. Default 20 000. */
+  readonly llmTimeoutMs?: number;
+  /** A trained router to reuse (tests and benchmarks train once). Default: trained from the demo intents. */
+  readonly router?: LocalRouter;
+  /** Where hand-off requests go. Default: a local desk that queues them for human agents. */
+  readonly desk?: HandoffDesk;
+  /** The demo store; default: opened under `dataDir`. */
+  readonly store?: DemoStore;
+  /** Pattern thresholds and timers. Default: the spec's defaults. */
+  readonly policies?: Partial<AgentPolicies>;
+  /** Tool runner limits: per-attempt timeout, breaker, backoff. Default: the runner's defaults. */
+  readonly tools?: { readonly timeoutMs?: number; readonly breakerFailures?: number; readonly halfOpenAfterMs?: number; readonly baseDelayMs?: number };
+  /** Called after every tool call (allowed, refused or failed), e.g. to audit it. Default: audit through the runtime. */
+  readonly onToolOutcome?: ToolOutcomeListener;
+}
+
+/** The assembled default agent. */
+export interface DefaultAgent {
+  /** The machine factory the runtime takes as `machine`. */
+  readonly machine: (ports: RuntimePorts) => AnyStateMachine;
+  readonly router: LocalRouter;
+  readonly store: DemoStore;
+  readonly knowledge: KnowledgeIndex;
+  /** The hand-off desk; a {@link LocalHandoffDesk} unless one was passed. */
+  readonly desk: HandoffDesk;
+  /** The LLM in use, or undefined on the local provider. */
+  readonly llm: LlmClient | undefined;
+  /** The tool runner of the last machine built (breaker states for the inspector). */
+  runner(): ToolRunner | undefined;
+}
+
+let sharedRouter: Promise<LocalRouter> | undefined;
+
+/**
+ * Trains the router of the demo intents (once per process; training takes well under a second).
+ *
+ * @example
+ * ```ts
+ * const router = await trainDemoRouter();
+ * (await router.route('where is my parcel')).ranked[0]; // { intent: 'order_status', ... }
+ * ```
+ */
+export function trainDemoRouter(): Promise<LocalRouter> {
+  sharedRouter ??= (async () => {
+    const intents = parseIntentDefinitions(intentsJson, 'src/demo/intents.json');
+    const validation = parseValidationSet(validationJson, intents.intents.map((i) => i.name), 'src/demo/intents.validation.json');
+    return createLocalRouter({ intents, validation });
+  })();
+  return sharedRouter;
+}
+
+/** Knowledge-base phrasings customers use for the same thing. */
+const KNOWLEDGE_SYNONYMS: Readonly<Record<string, readonly string[]>> = {
+  refund: ['money back', 'reimburse', 'reimbursement'],
+  return: ['send back', 'send it back', 'take back'],
+  delivery: ['shipping', 'postage', 'courier'],
+  cost: ['price', 'fee', 'charge', 'how much'],
+};
+
+/**
+ * Builds the default agent.
+ *
+ * @example
+ * ```ts
+ * const agent = await createDefaultAgent({ dataDir: './.keel', env: process.env });
+ * const runtime = createRuntime({ dataDir: './.keel', machine: agent.machine });
+ * ```
+ */
+export async function createDefaultAgent(options: DefaultAgentOptions): Promise<DefaultAgent> {
+  if (typeof options?.dataDir !== 'string' || options.dataDir === '') throw new TypeError('option dataDir must be a non-empty path');
+  const router = options.router ?? (await trainDemoRouter());
+  const store = options.store ?? openDemoStore({ dataDir: options.dataDir });
+  const knowledge = createKnowledgeIndex((knowledgeJson as { articles: KnowledgeArticle[] }).articles, { synonyms: KNOWLEDGE_SYNONYMS });
+  const desk: HandoffDesk = options.desk ?? createLocalHandoffDesk();
+  const config = readLlmConfig(options.env ?? {});
+  const llm: LlmClient | undefined =
+    options.llm ??
+    (config.chain.length > 0
+      ? createConfiguredLlm(config, {
+          local: createLocalLlm(),
+          ...(options.llmTimeoutMs !== undefined ? { timeoutMs: options.llmTimeoutMs } : {}),
+          ...(options.onLlmDecision ? { onDecision: options.onLlmDecision } : {}),
+        })
+      : undefined);
+  const tools = createDemoTools(store);
+  const guard = createDemoToolGuard(store);
+  const spec = createDemoAgentSpec({ ...(options.policies ? { policies: options.policies } : {}), storeName: store.info.name });
+  const intents = (intentsJson as { intents: { name: string; description?: string }[] }).intents.map((i) => ({ name: i.name, description: i.description ?? i.name }));
+  let lastRunner: ToolRunner | undefined;
+
+  const machine = (ports: RuntimePorts): AnyStateMachine => {
+    const audit: ToolOutcomeListener = (input, outcome) => {
+      const actor = { tenant: input.identity.tenant, user: input.identity.user, role: input.identity.role } as const;
+      void ports.audit
+        ?.append({
+          actor: actor as never,
+          action: `tool.${input.tool}`,
+          target: `session:${input.session}`,
+          outcome: outcome.status === 'ok' ? 'ok' : outcome.status === 'denied' ? (outcome.code === 'approval_required' ? 'pending' : 'denied') : 'failed',
+          details: {
+            key: input.key,
+            attempt: input.attempt,
+            ...(outcome.status === 'denied' ? { code: outcome.code, reason: outcome.reason } : {}),
+            ...(outcome.status === 'failed' ? { reason: outcome.reason } : {}),
+            ...(input.approver ? { approver: `${input.approver.role}:${input.approver.user}` } : {}),
+          },
+        })
+        .catch(() => undefined);
+    };
+    const runner = createToolRunner({
+      tools,
+      guard,
+      effects: ports.effects,
+      ...(options.tools ?? {}),
+      onOutcome: options.onToolOutcome ?? audit,
+    });
+    lastRunner = runner;
+    return createAgentMachine(spec).provide({
+      actors: {
+        routeMessage: createRouterActor({ router: router as Router, ...(llm ? { llm, intents } : {}) }),
+        callTool: createToolCallActor(runner),
+        searchKnowledge: createKnowledgeSearchActor({ index: knowledge }),
+        draftReply: createLlmReplyActor({ ...(llm ? { llm } : {}), runner, persona: `the support assistant of ${store.info.name}, an online outdoor clothing store` }),
+        planTasks: createPlannerActor({ runner, ...(llm ? { llm } : {}) }),
+        requestHandoff: createHandoffActor({ desk }),
+      },
+    }) as unknown as AnyStateMachine;
+  };
+
+  return { machine, router, store, knowledge, desk, llm, runner: () => lastRunner };
+}
+
+/** True when the desk is keel's in-process one (the agent desk page and `handoff.*` frames use it). */
+export function isLocalHandoffDesk(desk: HandoffDesk): desk is LocalHandoffDesk {
+  return typeof (desk as LocalHandoffDesk).queue === 'function' && typeof (desk as LocalHandoffDesk).take === 'function';
+}
