@@ -11,7 +11,7 @@ import type { KnowledgeHit, RouteOutput, SessionIdentity } from './actor-contrac
 export type TaskOutcome = 'done' | 'rejected' | 'degraded' | 'failed' | 'denied' | 'cancelled' | 'pending_approval' | 'handed_off';
 
 /** The rung of the tool ladder (P10) the last tool outcome leads to; lookups use `lookup_*`. */
-export type LadderRung = 'ok' | 'denied' | 'approval' | 'retry' | 'alternative' | 'degraded' | 'lookup_ok' | 'lookup_miss' | 'lookup_skipped';
+export type LadderRung = 'ok' | 'denied' | 'approval' | 'retry' | 'breaker' | 'alternative' | 'degraded' | 'lookup_ok' | 'lookup_miss' | 'lookup_skipped';
 
 /** A task in progress: what is known, and where its fallback ladder stands. */
 export interface TaskFrame {

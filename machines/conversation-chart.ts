@@ -22,6 +22,7 @@
  * ├─ handoff             the hand-off protocol (P8/P9)
  * ├─ offeringAlternatives no human: ticket or callback (the graceful exit)
  * ├─ ticketing / schedulingCallback [busy]
+ * ├─ gracefulExit        (transient) the ladder's last rung: nothing more to try; the session is kept
  * └─ parked              P12: parked after silence; work kept as suspended
  * ```
  */
@@ -167,8 +168,11 @@ export function createConversationChart(kit: AgentKit, steps: AgentSteps) {
         invoke: {
           src: 'callTool',
           input: ({ context }) => handoff.ticketInput('ticket')(context),
-          onDone: { target: 'afterAnswer', actions: act(handoff.ticketDone('ticket')) },
-          onError: { target: 'afterAnswer', actions: act(handoff.ticketDone('ticket')) },
+          onDone: [
+            { guard: ({ event }) => handoff.arranged(event), target: 'afterAnswer', actions: act(handoff.ticketDone('ticket')) },
+            { target: 'gracefulExit', actions: act(handoff.ticketDone('ticket')) },
+          ],
+          onError: { target: 'gracefulExit', actions: act(handoff.ticketDone('ticket')) },
         },
       },
       schedulingCallback: {
@@ -176,9 +180,17 @@ export function createConversationChart(kit: AgentKit, steps: AgentSteps) {
         invoke: {
           src: 'callTool',
           input: ({ context }) => handoff.ticketInput('callback')(context),
-          onDone: { target: 'afterAnswer', actions: act(handoff.ticketDone('callback')) },
-          onError: { target: 'afterAnswer', actions: act(handoff.ticketDone('callback')) },
+          onDone: [
+            { guard: ({ event }) => handoff.arranged(event), target: 'afterAnswer', actions: act(handoff.ticketDone('callback')) },
+            { target: 'gracefulExit', actions: act(handoff.ticketDone('callback')) },
+          ],
+          onError: { target: 'gracefulExit', actions: act(handoff.ticketDone('callback')) },
         },
+      },
+      gracefulExit: {
+        id: 'gracefulExit',
+        entry: act(handoff.gracefulExit),
+        always: { target: 'afterAnswer' },
       },
       parked: { entry: disarm },
     },

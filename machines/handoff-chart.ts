@@ -10,8 +10,8 @@
  * │  └─ screening   [busy]
  * ├─ withAgent    a human has the conversation: both sides are relayed
  * ├─ completed    → afterAnswer (the agent takes over again, offering to resume suspended work)
- * ├─ unavailable  → offeringAlternatives (ticket or callback), the session is kept
- * └─ failed       → offeringAlternatives
+ * ├─ unavailable  → offeringAlternatives (ticket or callback), or gracefulExit; the session is kept
+ * └─ failed       → offeringAlternatives, or gracefulExit
  * ```
  *
  * Events from the desk are documented in {@link HandoffEvent}.
@@ -36,7 +36,7 @@ export function createHandoffChart(kit: AgentKit, steps: AgentSteps) {
     const top = out && !out.outOfScope ? out.ranked?.[0]?.intent : undefined;
     return top === spec.control.cancel && (out?.confidence === 'confident' || out?.confidence === 'low_confidence');
   };
-  const after = [{ guard: 'canOfferAlternatives' as const, target: '#offeringAlternatives' }, { target: '#afterAnswer' }];
+  const after = [{ guard: 'canOfferAlternatives' as const, target: '#offeringAlternatives' }, { target: '#gracefulExit' }];
   return s.createStateConfig({
     id: 'handoff',
     initial: 'requested',

@@ -190,6 +190,21 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
         };
       };
     },
+    /** True when a ticket or callback tool answered with a reference. */
+    arranged(event: unknown): boolean {
+      const out = outputOf<ToolOutcome | undefined>(event);
+      return out?.status === 'ok' && typeof out.result === 'object' && out.result !== null && !Array.isArray(out.result) && typeof out.result.ticket === 'string';
+    },
+    /**
+     * The last rung of the ladder: no human, no ticket, no callback. The customer has already been
+     * told so; the session is kept, and nothing of theirs is lost.
+     */
+    gracefulExit(ctx: AgentContext): StepResult {
+      return step(ctx, max)
+        .set({ handoff: null, awaiting: null })
+        .decide('fallback', 'graceful_exit', { pattern: 'P10', reason: ctx.handoff?.outcome ?? ctx.handoff?.reason ?? 'no_alternative', suspended: ctx.suspended.length })
+        .done();
+    },
     /** The ticket or callback was (or could not be) arranged; the session goes on either way. */
     ticketDone(kind: 'ticket' | 'callback') {
       return (ctx: AgentContext, event: AgentEvent): StepResult => {

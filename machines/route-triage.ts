@@ -70,6 +70,21 @@ function hasWork(ctx: AgentContext): boolean {
   return ctx.active !== null || ctx.plan !== null;
 }
 
+/**
+ * True when a message that holds a value for the asked slot is still better read as a new request
+ * (P7): the router is confident of another, non-control intent, and either the value was only a
+ * loose reading ("where is my parcel" as a free-text reason) or the message would start that
+ * other task with values of its own ("where is order 1042?" while a refund asks for its order).
+ * A clear answer ("it arrived damaged" for a refund reason) fills the slot whatever the router says.
+ */
+function movesElsewhere(spec: ResolvedAgentSpec, r: RouteOutput, task: ResolvedTask, text: string, clearValue: boolean): boolean {
+  const top = inScope(r) ? r.ranked[0]?.intent : undefined;
+  if (r.confidence !== 'confident' || top === undefined || top === task.intent || Object.values(spec.control).includes(top)) return false;
+  if (!clearValue) return true;
+  const other = taskForIntent(spec, top);
+  return other !== undefined && Object.keys(extractInitialSlots(other, text)).length > 0;
+}
+
 /** Reads the message as the answer to the pending question; undefined when it is not one. */
 function readAnswer(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpec, a: Awaiting, text: string): Verdict | undefined {
   const top = inScope(r) ? r.ranked[0]?.intent : undefined;
@@ -82,14 +97,15 @@ function readAnswer(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpec, 
     case 'slot': {
       const slot = task?.slots.find((s) => s.name === a.slot);
       if (!task || !slot || !ctx.active) return undefined;
-      let value: Json | undefined;
-      try {
-        value = slot.extract(text, { slots: ctx.active.slots, asked: true });
-      } catch {
-        value = undefined;
-      }
-      const elsewhere = r.confidence === 'confident' && top !== undefined && top !== task.intent && !Object.values(c).includes(top);
-      if (value !== undefined && !elsewhere) return { kind: 'fillSlot', slot: slot.name, value };
+      const read = (asked: boolean): Json | undefined => {
+        try {
+          return slot.extract(text, { slots: ctx.active?.slots ?? {}, asked });
+        } catch {
+          return undefined;
+        }
+      };
+      const value = read(true);
+      if (value !== undefined && !movesElsewhere(spec, r, task, text, read(false) !== undefined)) return { kind: 'fillSlot', slot: slot.name, value };
       if (top === c.correct) {
         const found = corrections();
         return Object.keys(found).length > 0 ? { kind: 'correct', corrections: found } : { kind: 'reprompt', reason: 'no_value' };
@@ -173,6 +189,11 @@ export function triage(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpe
   const settled = r.confidence === 'confident' || r.confidence === 'low_confidence';
 
   if (top === c.human && settled) return { kind: 'handoff', reason: 'user_asked' };
+  // "Neither" or "the second" while choosing between two intents is an answer, whatever the router reads.
+  if (a?.kind === 'clarify' && (NEITHER.test(text) || ORDINAL_FIRST.test(text) || ORDINAL_SECOND.test(text))) {
+    const answer = readAnswer(ctx, r, spec, a, text);
+    if (answer) return answer;
+  }
   if (top === c.cancel && settled && a?.kind !== 'offer_human' && a?.kind !== 'handoff_alternative') {
     return hasWork(ctx) ? { kind: 'cancel' } : a !== null ? { kind: 'cancel' } : { kind: 'nothingToCancel' };
   }

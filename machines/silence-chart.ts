@@ -29,15 +29,17 @@ export function createSilenceChart(kit: AgentKit, steps: AgentSteps) {
   return s.createStateConfig({
     initial: 'off',
     on: {
-      'silence.arm': { target: '.watching', reenter: true },
       'silence.disarm': { target: '.off' },
       'user.message': { target: '.off' },
     },
     states: {
-      off: {},
-      watching: { after: { silenceNudge: { target: 'nudged', actions: act(dialog.nudge) } } },
-      nudged: { after: { silenceWarn: { target: 'warned', actions: act(dialog.warn) } } },
-      warned: { after: { silencePark: { target: 'off', actions: s.raise({ type: 'silence.park' }) } } },
+      // Re-arming restarts the timers. The transition is declared on each child, never on the
+      // region: a re-entering transition on the region would have the parallel root as its
+      // domain and reset the conversation region too.
+      off: { on: { 'silence.arm': { target: 'watching' } } },
+      watching: { on: { 'silence.arm': { target: 'watching', reenter: true } }, after: { silenceNudge: { target: 'nudged', actions: act(dialog.nudge) } } },
+      nudged: { on: { 'silence.arm': { target: 'watching' } }, after: { silenceWarn: { target: 'warned', actions: act(dialog.warn) } } },
+      warned: { on: { 'silence.arm': { target: 'watching' } }, after: { silencePark: { target: 'off', actions: s.raise({ type: 'silence.park' }) } } },
     },
   });
 }

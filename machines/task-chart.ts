@@ -10,6 +10,7 @@
  * ├─ executing       [busy] the tool call                           ┐
  * ├─ outcome         (transient) the ladder decides (P10):          │
  * ├─ retrying        [busy] backoff with jitter, then executing     │ fallback ladder
+ * ├─ circuitOpen     (transient) the tool's breaker is open: no retry │
  * ├─ alternative     (transient) switches to the alternative tool   │
  * ├─ degraded        local answer, then hand-off or a graceful end  ┘
  * ├─ reporting       [busy] the grounded reply (an LLM may rephrase it, streaming deltas)
@@ -103,9 +104,14 @@ export function createTaskChart(kit: AgentKit, steps: AgentSteps) {
           { guard: { type: 'ladderIs', params: { rung: 'approval' } }, target: 'finished', actions: [act(tools.requestApproval), s.raise({ type: 'approval.requested' })] },
           { guard: { type: 'ladderIs', params: { rung: 'denied' } }, target: 'finished', actions: act(tools.denied) },
           { guard: { type: 'ladderIs', params: { rung: 'retry' } }, target: 'retrying' },
+          { guard: { type: 'ladderIs', params: { rung: 'breaker' } }, target: 'circuitOpen' },
           { guard: { type: 'ladderIs', params: { rung: 'alternative' } }, target: 'alternative' },
           { target: 'degraded' },
         ],
+      },
+      circuitOpen: {
+        entry: act(tools.circuitOpen),
+        always: [{ guard: { type: 'ladderIs', params: { rung: 'alternative' } }, target: 'alternative' }, { target: 'degraded' }],
       },
       retrying: {
         tags: ['busy'],

@@ -95,8 +95,11 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
       return s.set({ active: { ...frame, failure, retryInMs: out.retryInMs, rung: 'retry' } }).done();
     }
     const alternative = task.alternativeTool !== undefined && !frame.usedAlternative;
-    s.decide('fallback', out.reason, { ...base, breaker: out.breaker, next: alternative ? 'alternative' : 'degraded', ...(alternative ? { to: task.alternativeTool as string } : {}) });
-    return s.set({ active: { ...frame, failure, rung: alternative ? 'alternative' : 'degraded' } }).done();
+    // An open breaker is a rung of its own (task.circuitOpen): no retry until it half-opens.
+    const open = out.reason === 'circuit_open' || out.breaker === 'open';
+    const next = open ? 'circuit_open' : alternative ? 'alternative' : 'degraded';
+    s.decide('fallback', out.reason, { ...base, breaker: out.breaker, next, ...(alternative && !open ? { to: task.alternativeTool as string } : {}) });
+    return s.set({ active: { ...frame, failure, rung: open ? 'breaker' : alternative ? 'alternative' : 'degraded' } }).done();
   };
 
   /** Input of the final reply: the grounded template, which an LLM may only rephrase. */
@@ -171,6 +174,17 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
     nextAttempt(ctx: AgentContext): StepResult {
       if (!ctx.active) return step(ctx, max).done();
       return step(ctx, max).set({ active: { ...ctx.active, attempt: ctx.active.attempt + 1, rung: undefined } }).done();
+    },
+    /** The tool's breaker is open: skip its retries, go to the alternative tool or the degraded answer. */
+    circuitOpen(ctx: AgentContext): StepResult {
+      const frame = ctx.active;
+      const task = taskNamed(spec, frame?.task);
+      if (!frame || !task) return step(ctx, max).done();
+      const alternative = task.alternativeTool !== undefined && !frame.usedAlternative;
+      return step(ctx, max)
+        .set({ active: { ...frame, rung: alternative ? 'alternative' : 'degraded' } })
+        .decide('fallback', 'circuit_open', { task: task.name, tool: frame.tool, next: alternative ? 'alternative' : 'degraded', ...(alternative ? { to: task.alternativeTool as string } : {}) })
+        .done();
     },
     /** The ladder moves to the alternative tool. */
     useAlternative(ctx: AgentContext): StepResult {

@@ -12,7 +12,7 @@ import { createLlmReplyActor } from '../../actors/llm-reply.actor.js';
 import { createPlannerActor } from '../../actors/planner.actor.js';
 import { createRouterActor } from '../../actors/router.actor.js';
 import { createToolCallActor } from '../../actors/tool-call.actor.js';
-import { createToolRunner, type ToolOutcomeListener, type ToolRunner } from '../../actors/tool-runner.js';
+import { createToolRunner, type ToolDefinition, type ToolOutcomeListener, type ToolRunner, type ToolRunnerOptions } from '../../actors/tool-runner.js';
 import type { AgentPolicies } from '../../machines/agent-spec.js';
 import { createAgentMachine } from '../../machines/agent.machine.js';
 import knowledgeJson from '../demo/knowledge-base.json' with { type: 'json' };
@@ -26,7 +26,7 @@ import { createLocalRouter, parseIntentDefinitions, parseValidationSet, type Loc
 import type { RuntimePorts } from '../runtime/runtime.js';
 import { createDemoAgentSpec } from './demo-agent-spec.js';
 import { openDemoStore, type DemoStore } from './demo-store.js';
-import { createDemoToolGuard, createDemoTools } from './demo-tools.js';
+import { DEMO_TOOL_NAMES, createDemoToolGuard, createDemoTools } from './demo-tools.js';
 import { createLocalHandoffDesk, type LocalHandoffDesk } from './local-handoff-desk.js';
 import { createLocalLlm } from './local-llm.js';
 
@@ -53,8 +53,13 @@ export interface DefaultAgentOptions {
   readonly store?: DemoStore;
   /** Pattern thresholds and timers. Default: the spec's defaults. */
   readonly policies?: Partial<AgentPolicies>;
-  /** Tool runner limits: per-attempt timeout, breaker, backoff. Default: the runner's defaults. */
-  readonly tools?: { readonly timeoutMs?: number; readonly breakerFailures?: number; readonly halfOpenAfterMs?: number; readonly baseDelayMs?: number };
+  /** Tool runner limits: per-attempt timeout, breaker, backoff and its jitter. Default: the runner's defaults. */
+  readonly tools?: Pick<ToolRunnerOptions, 'timeoutMs' | 'breakerFailures' | 'halfOpenAfterMs' | 'baseDelayMs' | 'maxDelayMs' | 'jitterRatio' | 'random'>;
+  /**
+   * Tool implementations that replace demo tools of the same name (a real carrier API instead of
+   * the demo's `track_order`). Their guard policies stay the demo's. Default none.
+   */
+  readonly toolOverrides?: Readonly<Record<string, ToolDefinition>>;
   /** Called after every tool call (allowed, refused or failed), e.g. to audit it. Default: audit through the runtime. */
   readonly onToolOutcome?: ToolOutcomeListener;
 }
@@ -127,7 +132,7 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
           ...(options.onLlmDecision ? { onDecision: options.onLlmDecision } : {}),
         })
       : undefined);
-  const tools = createDemoTools(store);
+  const tools = { ...createDemoTools(store), ...resolveToolOverrides(options.toolOverrides) };
   const guard = createDemoToolGuard(store);
   const spec = createDemoAgentSpec({ ...(options.policies ? { policies: options.policies } : {}), storeName: store.info.name });
   const intents = (intentsJson as { intents: { name: string; description?: string }[] }).intents.map((i) => ({ name: i.name, description: i.description ?? i.name }));
@@ -173,6 +178,18 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
   };
 
   return { machine, router, store, knowledge, desk, llm, runner: () => lastRunner };
+}
+
+/** Checks tool overrides: only demo tools can be replaced, since only they have guard policies. */
+function resolveToolOverrides(overrides: Readonly<Record<string, ToolDefinition>> | undefined): Record<string, ToolDefinition> {
+  if (overrides === undefined) return {};
+  if (typeof overrides !== 'object' || overrides === null) throw new TypeError('option toolOverrides must be an object of tool definitions');
+  const known = new Set<string>(DEMO_TOOL_NAMES);
+  for (const [name, tool] of Object.entries(overrides)) {
+    if (!known.has(name)) throw new TypeError(`option toolOverrides.${name} does not name a demo tool (${DEMO_TOOL_NAMES.join(', ')})`);
+    if (typeof tool?.run !== 'function') throw new TypeError(`option toolOverrides.${name}.run must be a function`);
+  }
+  return { ...overrides };
 }
 
 /** True when the desk is keel's in-process one (the agent desk page and `handoff.*` frames use it). */

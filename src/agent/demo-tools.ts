@@ -39,6 +39,11 @@ function view(order: DemoOrder, currency: string): Record<string, Json> {
   };
 }
 
+/** The names of the demo tools (each has a guard policy in {@link createDemoToolGuard}). */
+export const DEMO_TOOL_NAMES = Object.freeze([
+  'lookup_order', 'track_order', 'order_status_cache', 'request_refund', 'cancel_order', 'change_address', 'list_orders', 'create_ticket', 'schedule_callback',
+] as const);
+
 const orderIdSchema: Readonly<Record<string, Json>> = { type: 'object', properties: { orderId: { type: 'string', description: 'The order number, 4-8 digits.' } }, required: ['orderId'] };
 
 /**
