@@ -24,10 +24,41 @@ export const AUDIT_OUTCOMES = ['ok', 'denied', 'failed', 'pending'] as const;
 /** One of {@link AUDIT_OUTCOMES}. */
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
+/**
+ * Who acts when no signed-in person does: `system` is keel itself acting in a tenant (the agent
+ * asking for a hand-off, an operator command run on the host); `anonymous` is a caller whose
+ * token was refused (tenant `keel:anonymous`: nobody can vouch for the tenant it claimed).
+ */
+export type AuditActorRole = Role | 'system' | 'anonymous';
+
+/** The actor of a record: a verified identity, or keel itself, or a refused caller. */
+export interface AuditActor {
+  readonly tenant: string;
+  readonly user: string;
+  readonly role: AuditActorRole;
+}
+
+/** The actor of failed sign-ins: nobody is known. */
+export const ANONYMOUS_ACTOR: AuditActor = Object.freeze({ tenant: 'keel:anonymous', user: 'anonymous', role: 'anonymous' });
+
+/**
+ * keel itself acting in `tenant` (hand-offs the agent asked for, commands run on the host).
+ *
+ * @example
+ * ```ts
+ * await audit.append({ actor: systemActor('acme'), action: 'handoff.queued', target: 'session:s-1', outcome: 'ok' });
+ * ```
+ */
+export function systemActor(tenant: string, user = 'keel'): AuditActor {
+  return Object.freeze({ tenant, user, role: 'system' as const });
+}
+
+const ACTOR_ROLES: readonly string[] = [...ROLES, 'system', 'anonymous'];
+
 /** What a caller records. */
 export interface AuditEntry {
-  /** Who acted: from a verified token or the embedding program. */
-  readonly actor: Identity;
+  /** Who acted: from a verified token, the embedding program, or {@link systemActor} / {@link ANONYMOUS_ACTOR}. */
+  readonly actor: Identity | AuditActor;
   /** Dotted, lower-case: `tool.call`, `user.forget`, `token.issue`, `config.change`. */
   readonly action: string;
   /** What it acted on (`session:s-1`, `order:10234`); redacted before it is stored. */
@@ -42,7 +73,7 @@ export interface AuditRecord {
   readonly seq: number;
   /** Ms since the epoch, from the injected clock. */
   readonly time: number;
-  readonly actor: { readonly tenant: TenantId; readonly user: UserId; readonly role: Role };
+  readonly actor: { readonly tenant: TenantId; readonly user: UserId; readonly role: AuditActorRole };
   readonly action: string;
   readonly target: string;
   readonly outcome: AuditOutcome;
@@ -261,8 +292,8 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
 
 function prepare(entry: AuditEntry, redactor: Redactor, maxTargetLength: number): Omit<AuditRecord, 'seq' | 'time' | 'prevHash' | 'hash'> {
   const a = entry?.actor;
-  if (!a || !isValidId(a.tenant) || !isValidId(a.user) || !(ROLES as readonly string[]).includes(a.role)) {
-    throw new TypeError('actor must be a valid identity');
+  if (!a || !isValidId(a.tenant) || !isValidId(a.user) || !ACTOR_ROLES.includes(a.role)) {
+    throw new TypeError('actor must be a valid identity, a system actor or the anonymous actor');
   }
   if (typeof entry.action !== 'string' || entry.action.length > 64 || !ACTION.test(entry.action)) {
     throw new TypeError('action must be dotted lower-case words, e.g. tool.call');
@@ -275,7 +306,7 @@ function prepare(entry: AuditEntry, redactor: Redactor, maxTargetLength: number)
   // Fails here, not at verify time, when details hold something the canonical form refuses.
   canonical(redacted);
   return {
-    actor: { tenant: a.tenant, user: a.user, role: a.role },
+    actor: { tenant: a.tenant as TenantId, user: a.user as UserId, role: a.role },
     action: entry.action,
     target: redactor.text(entry.target),
     outcome: entry.outcome,

@@ -9,8 +9,14 @@ import type { Clock } from '../ports.js';
 import { ROLES, isValidId, type Identity, type Role, type TenantId, type UserId } from '../types.js';
 import type { TokenKeyring } from './token-keyring.js';
 
-/** Why a token was refused; also in the KeelError's `details.reason`. */
-export type TokenFailure = 'missing' | 'malformed' | 'bad_signature' | 'unknown_key' | 'expired' | 'invalid_claims';
+/**
+ * Why a token was refused; also in the KeelError's `details.reason`. `bad_algorithm` covers
+ * `alg: none` and every algorithm but HS256 (so an RS/HS confusion cannot happen);
+ * `wrong_issuer` and `wrong_audience` name tokens made for another service.
+ */
+export type TokenFailure =
+  | 'missing' | 'malformed' | 'bad_algorithm' | 'bad_signature' | 'unknown_key' | 'expired' | 'not_yet_valid'
+  | 'wrong_issuer' | 'wrong_audience' | 'invalid_claims';
 
 /** An identity read from a verified token, with the facts a server needs to keep it honest. */
 export interface VerifiedIdentity extends Identity {
@@ -43,6 +49,8 @@ export interface TokenServiceOptions {
   readonly clock?: Clock;
   /** `iss` claim written and required. Default `'keel'`. */
   readonly issuer?: string;
+  /** `aud` claim written and required: a token made for another service is refused. Default `'keel'`. */
+  readonly audience?: string;
   /** TTL when a caller gives none. Default 1 hour. */
   readonly defaultTtlMs?: number;
   /** Longest TTL `issueToken` accepts. Default 30 days. */
@@ -54,8 +62,9 @@ export interface TokenServiceOptions {
 }
 
 /** Defaults of {@link TokenServiceOptions}. */
-export const defaultTokenOptions: Readonly<{ issuer: string; defaultTtlMs: number; maxTtlMs: number; clockToleranceMs: number; maxTokenBytes: number }> = Object.freeze({
+export const defaultTokenOptions: Readonly<{ issuer: string; audience: string; defaultTtlMs: number; maxTtlMs: number; clockToleranceMs: number; maxTokenBytes: number }> = Object.freeze({
   issuer: 'keel',
+  audience: 'keel',
   defaultTtlMs: 60 * 60 * 1000,
   maxTtlMs: 30 * 24 * 60 * 60 * 1000,
   clockToleranceMs: 5_000,
@@ -76,6 +85,7 @@ export function resolveTokenOptions(options: TokenServiceOptions): ResolvedToken
   const o = { ...defaultTokenOptions, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as TokenServiceOptions & typeof defaultTokenOptions;
   if (typeof o.keyring?.current !== 'function' || typeof o.keyring.find !== 'function') throw new TypeError('keyring must be a TokenKeyring');
   if (typeof o.issuer !== 'string' || o.issuer === '') throw new TypeError('issuer must be a non-empty string');
+  if (typeof o.audience !== 'string' || o.audience === '') throw new TypeError('audience must be a non-empty string');
   for (const name of ['defaultTtlMs', 'maxTtlMs', 'maxTokenBytes'] as const) {
     if (!Number.isSafeInteger(o[name]) || o[name] <= 0) throw new TypeError(`${name} must be a positive integer`);
   }
@@ -111,6 +121,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.kid })
         .setSubject(claims.user)
         .setIssuer(o.issuer)
+        .setAudience(o.audience)
         .setIssuedAt(nowS)
         .setExpirationTime(nowS + Math.ceil(ttlMs / 1000))
         .sign(await key.cryptoKey());
@@ -122,7 +133,9 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       let kid: unknown;
       try {
         const header = decodeProtectedHeader(token);
-        if (header.alg !== 'HS256') throw refused('malformed', `the token uses algorithm ${String(header.alg)}; only HS256 is accepted`);
+        // Decided before any key is touched: `none`, RS256/ES256 (a public key misused as an HMAC
+        // secret) and other HMAC sizes never reach signature verification.
+        if (header.alg !== 'HS256') throw refused('bad_algorithm', `the token uses algorithm ${printable(header.alg)}; only HS256 is accepted`);
         kid = header.kid;
       } catch (err) {
         if (err instanceof KeelError) throw err;
@@ -136,6 +149,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         ({ payload } = await jwtVerify(token, await key.cryptoKey(), {
           algorithms: ['HS256'],
           issuer: o.issuer,
+          audience: o.audience,
           currentDate: new Date(o.clock.now()),
           clockTolerance: Math.floor(o.clockToleranceMs / 1000),
           requiredClaims: ['exp', 'iat', 'sub'],
@@ -167,9 +181,20 @@ function identityFrom(payload: Record<string, unknown>, kid: string): VerifiedId
 function translateJoseError(err: unknown): KeelError {
   if (err instanceof joseErrors.JWTExpired) return refused('expired', 'the token has expired', err);
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return refused('bad_signature', 'the token signature does not verify', err);
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return refused('invalid_claims', `the token's ${err.claim} claim is invalid`, err);
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return refused('malformed', 'the token algorithm is not accepted', err);
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'iss') return refused('wrong_issuer', 'the token was not issued by this service (iss)', err);
+    if (err.claim === 'aud') return refused('wrong_audience', 'the token is not meant for this service (aud)', err);
+    if (err.claim === 'nbf') return refused('not_yet_valid', 'the token is not valid yet', err);
+    return refused('invalid_claims', `the token's ${printable(err.claim)} claim is invalid`, err);
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return refused('bad_algorithm', 'the token algorithm is not accepted', err);
   return refused('malformed', 'the token could not be parsed', err);
+}
+
+/** A header or claim value as it may appear in a message: short, printable, never the token itself. */
+function printable(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 20);
 }
 
 function refused(reason: TokenFailure, message: string, cause?: unknown): KeelError<'unauthorized'> {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { SignJWT } from 'jose';
+import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock, type ManualClock } from '../../../src/clock.js';
 import { KeelError } from '../../../src/errors.js';
@@ -84,7 +84,7 @@ describe('token keyring and tokens', () => {
     expect((await refusal(tokens.verifyToken(unknownKid))).reason).toBe('unknown_key');
 
     const noneAlg = `${Buffer.from(JSON.stringify({ alg: 'none', kid: keyring.current().kid })).toString('base64url')}.${p}.`;
-    expect((await refusal(tokens.verifyToken(noneAlg))).reason).toBe('malformed');
+    expect((await refusal(tokens.verifyToken(noneAlg))).reason).toBe('bad_algorithm');
 
     clock.advance(HOUR + 6_000);
     const expired = await refusal(tokens.verifyToken(good));
@@ -92,11 +92,32 @@ describe('token keyring and tokens', () => {
     expect(expired.message).toMatch(/expired/);
   });
 
+  it('refuses every algorithm but HS256, before any key is used (alg none, RS/HS confusion, HS512)', async () => {
+    const kid = keyring.current().kid;
+    const claims = (jwt: SignJWT) => jwt.setSubject('u-1').setIssuer('keel').setAudience('keel').setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 60);
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const rs = await claims(new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'RS256', kid })).sign(privateKey);
+    const es = await claims(new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'ES256', kid })).sign((await generateKeyPair('ES256')).privateKey);
+    const hs512 = await claims(new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS512', kid })).sign(new Uint8Array(64).fill(1));
+    for (const token of [rs, es, hs512]) {
+      const r = await refusal(tokens.verifyToken(token));
+      expect(r.reason).toBe('bad_algorithm');
+      expect(r.message).toMatch(/only HS256/);
+    }
+    // The classic confusion: an HS256 token whose HMAC secret is a public key the attacker knows.
+    const pem = new TextEncoder().encode(await exportSPKI(publicKey));
+    const confused = await claims(new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS256', kid })).sign(pem);
+    expect((await refusal(tokens.verifyToken(confused))).reason).toBe('bad_signature');
+    // A header that names its own key (jwk) is not trusted either.
+    const jwk = await claims(new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS256', kid, jwk: { kty: 'oct', k: 'AAAA' } as never })).sign(new Uint8Array(32));
+    expect((await refusal(tokens.verifyToken(jwk))).reason).toBe('bad_signature');
+  });
+
   it('refuses tokens whose claims are not an identity, even when correctly signed', async () => {
     const key = await keyring.current().cryptoKey();
     const sign = (claims: Record<string, unknown>, sub = 'u-1') =>
       new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: keyring.current().kid })
-        .setSubject(sub).setIssuer('keel').setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 60).sign(key);
+        .setSubject(sub).setIssuer('keel').setAudience('keel').setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 60).sign(key);
     for (const [claims, sub, pattern] of [
       [{ tenant: 'acme', role: 'root' }, 'u-1', /role/],
       [{ tenant: 'acme' }, 'u-1', /role/],
@@ -109,10 +130,20 @@ describe('token keyring and tokens', () => {
       expect(r.message).toMatch(pattern);
     }
     const wrongIssuer = await new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS256', kid: keyring.current().kid })
-      .setSubject('u-1').setIssuer('evil').setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 60).sign(key);
-    expect((await refusal(tokens.verifyToken(wrongIssuer))).reason).toBe('invalid_claims');
+      .setSubject('u-1').setIssuer('evil').setAudience('keel').setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 60).sign(key);
+    expect((await refusal(tokens.verifyToken(wrongIssuer))).reason).toBe('wrong_issuer');
+    for (const audience of ['billing', undefined]) {
+      const jwt = new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS256', kid: keyring.current().kid })
+        .setSubject('u-1').setIssuer('keel').setIssuedAt(T0 / 1000).setExpirationTime(T0 / 1000 + 60);
+      const r = await refusal((audience ? jwt.setAudience(audience) : jwt).sign(key).then((t) => tokens.verifyToken(t)));
+      expect(r.reason).toBe('wrong_audience');
+      expect(r.message).toMatch(/aud/);
+    }
+    const notYet = await new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS256', kid: keyring.current().kid })
+      .setSubject('u-1').setIssuer('keel').setAudience('keel').setIssuedAt(T0 / 1000).setNotBefore(T0 / 1000 + 600).setExpirationTime(T0 / 1000 + 900).sign(key);
+    expect((await refusal(tokens.verifyToken(notYet))).reason).toBe('not_yet_valid');
     const noExp = await new SignJWT({ tenant: 'acme', role: 'admin' }).setProtectedHeader({ alg: 'HS256', kid: keyring.current().kid })
-      .setSubject('u-1').setIssuer('keel').setIssuedAt(T0 / 1000).sign(key);
+      .setSubject('u-1').setIssuer('keel').setAudience('keel').setIssuedAt(T0 / 1000).sign(key);
     expect((await refusal(tokens.verifyToken(noExp))).reason).toBe('invalid_claims');
   });
 
