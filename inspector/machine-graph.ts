@@ -42,6 +42,12 @@ interface RawTransition {
   readonly guard?: unknown;
 }
 
+/** The live state node next to its definition: eventless (`always`) transitions live only there. */
+interface LiveNode {
+  readonly always?: unknown;
+  readonly states?: unknown;
+}
+
 interface RawNode {
   readonly id?: unknown;
   readonly key?: unknown;
@@ -72,7 +78,7 @@ export function machineGraph(machine: unknown): MachineGraph {
   if (definition === undefined || typeof definition !== 'object') throw new TypeError('machine must be an XState machine with a definition');
   const ids = new Map<string, string>();
   collectIds(definition, '', ids, 0);
-  const root = toNode(definition, '', ids, 0);
+  const root = toNode(definition, '', ids, 0, m?.root as LiveNode | undefined);
   return { id: typeof m?.id === 'string' ? m.id : String(definition.id ?? 'machine'), root };
 }
 
@@ -88,7 +94,12 @@ function childEntries(node: RawNode): [string, RawNode][] {
   return Object.entries(states as Record<string, RawNode>).filter(([, v]) => v !== null && typeof v === 'object');
 }
 
-function toNode(node: RawNode, path: string, ids: Map<string, string>, depth: number): GraphNode {
+function liveChild(live: LiveNode | undefined, key: string): LiveNode | undefined {
+  const states = live?.states;
+  return states !== null && typeof states === 'object' ? ((states as Record<string, LiveNode>)[key] ?? undefined) : undefined;
+}
+
+function toNode(node: RawNode, path: string, ids: Map<string, string>, depth: number, live: LiveNode | undefined): GraphNode {
   const type = typeof node.type === 'string' && NODE_TYPES.has(node.type) ? (node.type as GraphNode['type']) : 'atomic';
   const initialTargets = (node.initial as { target?: unknown } | undefined)?.target;
   const initialPath = Array.isArray(initialTargets) && initialTargets.length > 0 ? targetPath(initialTargets[0], ids) : undefined;
@@ -96,7 +107,10 @@ function toNode(node: RawNode, path: string, ids: Map<string, string>, depth: nu
   const invoke = Array.isArray(node.invoke)
     ? node.invoke.map((i: { src?: unknown; id?: unknown }) => (typeof i?.src === 'string' ? i.src : typeof i?.id === 'string' ? i.id : 'actor'))
     : [];
-  const transitions = Array.isArray(node.transitions) ? (node.transitions as RawTransition[]).map((t) => toTransition(t, ids)) : [];
+  const transitions = [
+    ...(Array.isArray(node.transitions) ? (node.transitions as RawTransition[]).map((t) => toTransition(t, ids)) : []),
+    ...(Array.isArray(live?.always) ? (live.always as RawTransition[]).map((t) => ({ ...toTransition({ ...t, eventType: '' }, ids) })) : []),
+  ];
   return {
     key: typeof node.key === 'string' ? node.key : path,
     path,
@@ -106,7 +120,7 @@ function toNode(node: RawNode, path: string, ids: Map<string, string>, depth: nu
     ...(typeof node.description === 'string' ? { description: node.description } : {}),
     invoke,
     transitions,
-    states: depth >= MAX_DEPTH ? [] : childEntries(node).map(([key, child]) => toNode(child, path === '' ? key : `${path}.${key}`, ids, depth + 1)),
+    states: depth >= MAX_DEPTH ? [] : childEntries(node).map(([key, child]) => toNode(child, path === '' ? key : `${path}.${key}`, ids, depth + 1, liveChild(live, key))),
   };
 }
 

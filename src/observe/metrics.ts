@@ -127,7 +127,13 @@ export function fallbackRung(event: DecisionEvent): string {
  * plus prom-client's process metrics (`keel_nodejs_eventloop_lag_seconds`, ...).
  *
  * Latencies come from the hooks, or from decision events carrying `data.latencyMs`: a `tool`
- * event feeds the tool histogram; any other event with a string `data.model` feeds the LLM one.
+ * event (or a `retry`, `fallback` or `guard` about a tool call) feeds the tool histogram; a
+ * `reply` feeds the turn histogram and its `data.llmSteps` the LLM one; any other event with a
+ * string `data.model` feeds the LLM one too.
+ *
+ * With a registry that already holds `keel_errors_total{code}` (the server's count of errors
+ * reported to clients), decision errors are added to that counter, except those marked
+ * `data.thrown` (the caller was told, so the server counted them already).
  *
  * @example
  * ```ts
@@ -144,6 +150,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     if (registry.getSingleMetric(name) === undefined) return false;
     skipped.push(name);
     return true;
+  };
+  /** An existing counter with exactly these labels, to add to instead of leaving alone. */
+  const shared = <L extends string>(name: string, labelNames: readonly L[]): Counter<L> | undefined => {
+    const existing = registry.getSingleMetric(name) as (Counter<L> & { labelNames?: readonly string[] }) | undefined;
+    if (!(existing instanceof Counter)) return undefined;
+    const names = existing.labelNames ?? [];
+    return names.length === labelNames.length && labelNames.every((l) => names.includes(l)) ? existing : undefined;
   };
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (c: Counter<L>) => void) =>
     taken(name) ? undefined : new Counter<L>({ name, help, labelNames, registers, ...(collect ? { collect() { collect(this); } } : {}) });
@@ -196,7 +209,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const fallbacks = counter('keel_fallbacks_total', 'Fallbacks, by the rung moved to.', ['rung'] as const);
   const escalations = counter('keel_escalations_total', 'Escalations towards a human, by reason.', ['reason'] as const);
   const handoffs = counter('keel_handoffs_total', 'Hand-off protocol steps, by status.', ['status'] as const);
-  const errors = counter('keel_errors_total', 'Errors in the decision trace, by code.', ['code'] as const);
+  const sharedErrors = shared('keel_errors_total', ['code'] as const);
+  const errors = sharedErrors ?? counter('keel_errors_total', 'Errors in the decision trace, by code.', ['code'] as const);
   const alerts = counter('keel_alerts_total', 'Alerts raised, by rule.', ['rule'] as const);
   counter('keel_hydrations_total', 'Sessions hydrated from storage.', [], (c) => {
     const s = stats();
@@ -222,10 +236,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     const d = e.data;
     decisionsTotal?.inc({ kind: e.kind });
     const latencyMs = num(d.latencyMs);
+    // A retry, fallback or guard event about one tool call carries that call's outcome and time.
+    if ((e.kind === 'retry' || e.kind === 'fallback' || e.kind === 'guard') && str(d.tool) && latencyMs !== undefined) {
+      const tool = label('tool', str(d.tool) as string);
+      toolCalls?.inc({ tool, outcome: label('tool_outcome', str(d.outcome) ?? e.kind) });
+      toolSeconds?.observe({ tool }, latencyMs / 1000);
+    }
     switch (e.kind) {
       case 'route':
         routes?.inc({ verdict: label('verdict', e.reason) });
         break;
+      case 'reply':
+        if (latencyMs !== undefined && runtime) turnSeconds?.observe(latencyMs / 1000);
+        if (Array.isArray(d.llmSteps)) {
+          for (const step of d.llmSteps) {
+            const s = step !== null && typeof step === 'object' && !Array.isArray(step) ? step : {};
+            const ms = num(s.latencyMs);
+            if (ms !== undefined) llmSeconds?.observe({ provider: label('provider', str(s.provider) ?? 'unknown') }, ms / 1000);
+          }
+        }
+        return;
       case 'tool': {
         const tool = label('tool', str(d.tool) ?? 'unknown');
         toolCalls?.inc({ tool, outcome: label('tool_outcome', str(d.outcome) ?? e.reason) });
@@ -247,7 +277,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         break;
       }
       case 'error':
-        errors?.inc({ code: label('code', str(d.code) ?? e.reason) });
+        if (!(sharedErrors && d.thrown === true)) errors?.inc({ code: label('code', str(d.code) ?? e.reason) });
         break;
       case 'alert':
         // Resolutions are alert events too; only firings count.

@@ -21,6 +21,11 @@ export interface RuntimeOptions {
   readonly maxLiveSessions: number;
   /** Events waiting per session before `queue_full`. Default 64. */
   readonly maxQueuedEvents: number;
+  /**
+   * Sessions one user (tenant and user) may hold; opening one more fails with `budget_exceeded`
+   * until some are erased. Resuming a session is not limited. Default 100.
+   */
+  readonly maxSessionsPerUser: number;
   /** A turn that has not settled after this long fails gracefully. Default 60000. */
   readonly turnTimeoutMs: number;
   /** Time source for timers, deadlines and records. Default: the system clock. */
@@ -44,16 +49,25 @@ export interface RuntimeOptions {
    * anyone sees or stores them. Default: keel's redactor; `'none'` turns it off.
    */
   readonly redactText?: ((text: string) => string) | 'none';
+  /**
+   * Simplified XState inspection of every session, into the decision stream as `inspect` events:
+   * events received (type only), state changes between microsteps, invoked actors started and
+   * finished with their latency. Never snapshots, context or payloads. Costs trace volume; one
+   * session can be inspected on demand with `runtime.inspect(sessionId)` instead. Default false.
+   */
+  readonly inspect: boolean;
 }
 
 /** The defaults, frozen. */
 export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'migrate' | 'sealer' | 'decisionSink' | 'redactText'>> = Object.freeze({
   eventRetentionMs: 30 * 86_400_000,
+  inspect: false,
   dataDir: './.keel',
   machineVersion: '1',
   idleTimeoutMs: 300_000,
   maxLiveSessions: 10_000,
   maxQueuedEvents: 64,
+  maxSessionsPerUser: 100,
   turnTimeoutMs: 60_000,
   clock: systemClock,
   logger: silentLogger,
@@ -81,12 +95,14 @@ export function resolveRuntimeOptions(options: Partial<RuntimeOptions> = {}): Re
   positiveInt('idleTimeoutMs', resolved.idleTimeoutMs);
   positiveInt('maxLiveSessions', resolved.maxLiveSessions);
   positiveInt('maxQueuedEvents', resolved.maxQueuedEvents);
+  positiveInt('maxSessionsPerUser', resolved.maxSessionsPerUser);
   positiveInt('turnTimeoutMs', resolved.turnTimeoutMs);
   positiveInt('eventRetentionMs', resolved.eventRetentionMs);
   if (resolved.machine !== undefined && typeof (resolved.machine as { transition?: unknown }).transition !== 'function') {
     throw new TypeError('option machine must be an XState machine');
   }
   if (resolved.migrate !== undefined && typeof resolved.migrate !== 'function') throw new TypeError('option migrate must be a function');
+  if (typeof resolved.inspect !== 'boolean') throw new TypeError('option inspect must be a boolean');
   if (typeof resolved.clock?.now !== 'function') throw new TypeError('option clock must implement now/setTimeout/clearTimeout');
   return Object.freeze(resolved);
 }

@@ -106,6 +106,12 @@ export interface Runtime {
   /** The hash-chained audit trail. */
   readonly audit: AuditLog;
   /** The persisted decision trace ("what did the agent do last week, for this user?"). */
+  /**
+   * Turns on simplified XState inspection (`inspect` events in the decision stream) for one
+   * session until the returned function is called; calls nest. Live or not, the session is
+   * inspected from its next step on.
+   */
+  inspect(sessionId: SessionId | string): () => void;
   readonly events: Pick<EventStore, 'query'>;
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
   readonly effects: EffectLedger;
@@ -172,11 +178,14 @@ export function createRuntime(
       for (const fn of set) {
         try {
           fn(frames);
+  /** Sessions inspected on demand, with how many asked. */
+  const inspected = new Map<SessionId, number>();
         } catch (err) {
           logger.warn({ err, session: id }, 'frame subscriber failed');
         }
       }
     },
+    inspecting: (id) => opts.inspect || inspected.has(id),
     onWakeChange() {
       // Live sessions' timers run in their actors; the wake index matters once they passivate.
     },
@@ -368,7 +377,13 @@ export function createRuntime(
       } catch (err) {
         counters.failedTurns++;
         if (host.broken) drop(id);
-        throw toKeelError(err);
+        const failure = toKeelError(err);
+        // `thrown`: the caller was told too (and the server counts what it tells clients).
+        decisions.emit({
+          kind: 'error', time: clock.now(), tenant: host.tenant, session: id, user: host.user, traceId: `${id}:rejected:${clock.now()}`, state: host.state(),
+          reason: failure.code, data: { code: failure.code, event: event.type.slice(0, 80), thrown: true },
+        });
+        throw failure;
       }
     },
     replay(sessionIdArg, afterSeq, as) {
@@ -441,3 +456,15 @@ function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) =
   };
   return (e) => ({ ...e, reason: redactText(e.reason), data: scrub(e.data as Json, 0) as Record<string, Json> });
 }
+    inspect(sessionIdArg) {
+      const id = toSessionId(sessionIdArg);
+      inspected.set(id, (inspected.get(id) ?? 0) + 1);
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        const left = (inspected.get(id) ?? 1) - 1;
+        if (left <= 0) inspected.delete(id);
+        else inspected.set(id, left);
+      };
+    },

@@ -10,6 +10,7 @@
  */
 import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
 import { KeelError, toKeelError } from '../errors.js';
+import { createActorTracer } from '../observe/actor-tracer.js';
 import type { Logger } from '../observe/logger.js';
 import { BUSY_TAG, type UserMessageEvent, type AgentEmitted, type Clock, type DecisionEvent, type DecisionSink, type SessionInput } from '../ports.js';
 import type { JournalRecord, SessionRecord, SessionStore, StoredTimer } from '../store/session-store.js';
@@ -40,6 +41,8 @@ export interface SessionHostContext {
   readonly maxQueuedEvents: number;
   readonly failureReply: string;
   readonly migrate?: MigrateHook;
+  /** True while simplified XState inspection events are wanted for this session. Default never. */
+  readonly inspecting?: (id: SessionId) => boolean;
 }
 
 export interface TurnHooks {
@@ -99,8 +102,8 @@ export async function openSessionHost(
   // A child logger per live session costs memory; it is made on the first log line.
   let childLog: Logger | undefined;
   const log: Pick<Logger, 'error' | 'warn'> = {
-    error: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant })).error(obj, msg),
-    warn: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant })).warn(obj, msg),
+    error: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant, user })).error(obj, msg),
+    warn: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant, user })).warn(obj, msg),
   };
   const mailbox = createMailbox(ctx.maxQueuedEvents);
 
@@ -128,9 +131,11 @@ export async function openSessionHost(
     ...(carriedContext ? { carriedContext } : {}),
   });
 
-  const decide = (kind: DecisionEvent['kind'], reason: string, data: Record<string, Json> = {}): void => {
-    sink.emit({ kind, time: clock.now(), tenant, session: id, user, traceId: turn?.traceId ?? `${id}:timer`, state: lastState, reason, data });
+  const decide = (kind: DecisionEvent['kind'], reason: string, data: Record<string, Json> = {}, state: string = lastState): void => {
+    sink.emit({ kind, time: clock.now(), tenant, session: id, user, traceId: turn?.traceId ?? `${id}:timer`, state, reason, data: tracer.enrich(kind, data) });
   };
+  // Inspection tells the trace what the chart cannot know: tool latencies, arguments, LLM time.
+  const tracer = createActorTracer({ clock, decide, inspecting: () => ctx.inspecting?.(id) === true });
 
   const settled = (): boolean => {
     const snap = actor.getSnapshot();
@@ -144,6 +149,7 @@ export async function openSessionHost(
       clock: { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
       ...(snapshot !== undefined ? { snapshot: snapshot as never } : {}),
     });
+    tracer.attach(next);
     next.on('*', (emitted: AgentEmitted) => onEmitted(emitted));
     next.subscribe({
       next: () => onStep(),
@@ -168,7 +174,7 @@ export async function openSessionHost(
         turn?.onDelta?.(e.text);
         return;
       case 'agent.decision':
-        decide(e.kind, e.reason, (e.data ?? {}) as Record<string, Json>);
+        decide(e.kind, e.reason, (e.data ?? {}) as Record<string, Json>, tracer.state() ?? lastState);
         return;
       case 'agent.reply':
       case 'agent.handoff':
@@ -295,6 +301,8 @@ export async function openSessionHost(
     const inRecord: JournalRecord = { seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at };
     const previousPending = pending.filter((s) => s !== inSeq);
     const inFrame = frameOf(inRecord);
+    const startedAt = clock.now();
+    tracer.takeLlmSteps();
     turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
     try {
       if (actor.getSnapshot().status === 'done') build(undefined, contextOf(actor));
@@ -323,7 +331,11 @@ export async function openSessionHost(
       } else {
         ctx.publish(id, frames);
       }
-      decide('reply', 'turn answered', { seq: inSeq, frames: frames.length });
+      const llm = tracer.takeLlmSteps();
+      decide('reply', 'turn answered', {
+        seq: inSeq, frames: frames.length, latencyMs: clock.now() - startedAt,
+        ...(llm.length > 0 ? { llmSteps: llm.map((l) => ({ step: l.step, provider: l.provider, latencyMs: l.latencyMs })) } : {}),
+      });
       return { sessionId: id, messageId, seq: inSeq, frames, state: lastState, duplicate: false };
     } catch (err) {
       // In-memory state ran ahead of what is durable: the runtime drops this host and the next
@@ -451,6 +463,7 @@ export async function openSessionHost(
       await mailbox.idle();
       settleWaiters = [];
       actor.stop();
+      tracer.detach();
       decide('session', 'session passivated', {});
     },
   };

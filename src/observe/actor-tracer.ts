@@ -1,0 +1,229 @@
+/**
+ * What a session's decision trace learns from XState's inspection API (`actor.system.inspect`),
+ * which sees every invoked actor start and finish without the machine's help:
+ *
+ * - each tool call's latency, outcome and (redacted) arguments, added to the decision the chart
+ *   makes about it (`tool`, `retry`, `fallback`, `guard`), or traced on its own when the chart
+ *   made none;
+ * - the time spent in steps answered by a language model (their output's `source` is
+ *   `llm:<provider>`), for the turn's `reply` event and the LLM latency metric;
+ * - when inspection is on for the session, a simplified inspection stream: events the session
+ *   received (type only), state changes between microsteps, invoked actors started and finished.
+ *   No snapshot, context or event payload ever leaves: those hold personal data.
+ */
+import type { AnyActor, InspectionEvent } from 'xstate';
+import type { Clock, DecisionKind } from '../ports.js';
+import { stateToString } from '../sessions/session-frames.js';
+import type { Json } from '../types.js';
+import { redactToolArgs } from './tool-args.js';
+
+/** One step answered by a language model during a turn. */
+export interface LlmStep {
+  /** The invoked actor (`draftReply`, `routeMessage`, `planTasks`). */
+  readonly step: string;
+  readonly provider: string;
+  readonly latencyMs: number;
+}
+
+/** Options of {@link createActorTracer}. */
+export interface ActorTracerOptions {
+  readonly clock: Clock;
+  /** Records a decision in the session's trace (the session host's `decide`), made in `state`. */
+  readonly decide: (kind: DecisionKind, reason: string, data: Record<string, Json>, state?: string) => void;
+  /** True while simplified inspection events are wanted for this session (checked per event). */
+  readonly inspecting: () => boolean;
+}
+
+/** The tracer of one session; it follows whichever actor the session currently runs. */
+export interface ActorTracer {
+  /** Follows `actor` (and its invoked children); stops following the previous one. */
+  attach(actor: AnyActor): void;
+  /** Adds the latency, outcome and arguments of the tool call that `data` is about, if known. */
+  enrich(kind: DecisionKind, data: Record<string, Json>): Record<string, Json>;
+  /** The model-answered steps finished since the last call. */
+  takeLlmSteps(): LlmStep[];
+  /**
+   * The state the session's actor was in when it took the event it is handling (or last
+   * handled): the state a decision of this step was made in. XState defers emitted events to
+   * the end of the step, when the actor already stands in the step's target state.
+   */
+  state(): string | undefined;
+  /** Stops following. Idempotent. */
+  detach(): void;
+}
+
+interface Span {
+  readonly actor: string;
+  readonly startedAt: number;
+  readonly input: unknown;
+}
+
+interface ToolCall {
+  readonly tool: string;
+  readonly key?: string;
+  readonly data: Record<string, Json>;
+}
+
+/** Decisions a tool call's facts belong to. */
+const TOOL_KINDS = new Set<DecisionKind>(['tool', 'retry', 'fallback', 'guard']);
+/** Steps in one turn kept for the reply event; more are summed into the last. */
+const MAX_LLM_STEPS = 16;
+
+const record = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+const srcOf = (ref: unknown): string => {
+  const a = ref as { src?: unknown; id?: unknown };
+  return typeof a.src === 'string' ? a.src : typeof a.id === 'string' ? a.id : 'actor';
+};
+
+/** The tool call an invoked actor made, when its input has the shape of one (`tool`, `args`, `key`). */
+function toolInput(input: unknown): { tool: string; key: string; args: unknown; attempt?: number } | undefined {
+  const i = record(input);
+  if (!i || typeof i.tool !== 'string' || typeof i.key !== 'string' || record(i.args) === undefined) return undefined;
+  return { tool: i.tool, key: i.key, args: i.args, ...(typeof i.attempt === 'number' ? { attempt: i.attempt } : {}) };
+}
+
+/** `ok`, `rejected` (the tool said no), `failed:<reason>`, `denied:<code>`, or `error`. */
+function toolOutcome(output: unknown, failed: boolean): { outcome: string; reason?: string } {
+  const o = record(output);
+  if (failed || !o) return { outcome: 'error' };
+  if (o.status === 'ok') return { outcome: record(o.result)?.outcome === 'rejected' ? 'rejected' : 'ok' };
+  if (o.status === 'denied') return { outcome: 'denied', ...(typeof o.code === 'string' ? { reason: o.code } : {}) };
+  if (o.status === 'failed') return { outcome: 'failed', ...(typeof o.reason === 'string' ? { reason: o.reason } : {}) };
+  return { outcome: 'unknown' };
+}
+
+/**
+ * Creates the tracer of one session.
+ *
+ * @example
+ * ```ts
+ * const tracer = createActorTracer({ clock, decide, inspecting: () => false });
+ * tracer.attach(actor);
+ * sink.emit({ ...event, data: tracer.enrich(kind, data) });
+ * ```
+ */
+export function createActorTracer(options: ActorTracerOptions): ActorTracer {
+  const { clock } = options;
+  let root: AnyActor | undefined;
+  let subscription: { unsubscribe(): void } | undefined;
+  const spans = new Map<string, Span>();
+  let pendingTool: ToolCall | undefined;
+  let llmSteps: LlmStep[] = [];
+  let lastMicroState: string | undefined;
+  let stepStart: string | undefined;
+
+  const inspect = (reason: string, data: Record<string, Json>): void => {
+    if (options.inspecting()) options.decide('inspect', reason, data, lastMicroState);
+  };
+
+  /** A tool call nobody decided about still belongs in the trace. */
+  const flushTool = (): void => {
+    const call = pendingTool;
+    if (!call) return;
+    pendingTool = undefined;
+    options.decide('tool', String(call.data.outcome ?? 'done'), { tool: call.tool, ...call.data }, stepStart);
+  };
+
+  const finish = (ref: { sessionId: string }, output: unknown, failed: boolean): void => {
+    const span = spans.get(ref.sessionId);
+    if (!span) return;
+    spans.delete(ref.sessionId);
+    const latencyMs = Math.max(0, clock.now() - span.startedAt);
+    const call = toolInput(span.input);
+    if (call) {
+      flushTool();
+      const { outcome, reason } = toolOutcome(output, failed);
+      pendingTool = {
+        tool: call.tool,
+        key: call.key,
+        data: { args: redactToolArgs(call.args), latencyMs, outcome, ...(reason !== undefined ? { outcomeReason: reason } : {}), ...(call.attempt !== undefined ? { attempt: call.attempt } : {}) },
+      };
+    }
+    const source = record(output)?.source;
+    if (!failed && typeof source === 'string' && source.startsWith('llm:')) {
+      const step = { step: span.actor, provider: source.slice(4, 68) || 'unknown', latencyMs };
+      if (llmSteps.length < MAX_LLM_STEPS) llmSteps.push(step);
+    }
+    inspect('actor.done', { actor: span.actor, latencyMs, status: failed ? 'error' : 'done' });
+  };
+
+  const observe = (ev: InspectionEvent): void => {
+    const current = root;
+    if (!current) return;
+    switch (ev.type) {
+      case '@xstate.actor': {
+        if (ev.actorRef === current) return;
+        const ref = ev.actorRef as unknown as { sessionId: string; options?: { input?: unknown } };
+        const actor = srcOf(ref);
+        spans.set(ref.sessionId, { actor, startedAt: clock.now(), input: ref.options?.input });
+        inspect('actor.started', { actor });
+        return;
+      }
+      case '@xstate.event': {
+        if (ev.actorRef !== current) return;
+        const type = ev.event.type;
+        const source = ev.sourceRef as unknown as { sessionId: string } | undefined;
+        stepStart = lastMicroState;
+        if (source && (source as unknown) !== current && spans.has(source.sessionId)) {
+          if (type.startsWith('xstate.done.actor.')) finish(source, (ev.event as { output?: unknown }).output, false);
+          else if (type.startsWith('xstate.error.actor.')) finish(source, undefined, true);
+          // Callback actors report their end with an event of their own (`draft.done`).
+          else if (type.endsWith('.done')) finish(source, (ev.event as { output?: unknown }).output, false);
+        }
+        // Streamed reply pieces are many and say nothing about the flow.
+        if (type !== 'xstate.init' && !type.endsWith('.delta')) {
+          inspect('event', { event: type.slice(0, 80), from: !source ? 'outside' : (source as unknown) === current ? 'self' : srcOf(source) });
+        }
+        return;
+      }
+      case '@xstate.microstep': {
+        if (ev.actorRef !== current) return;
+        const state = stateToString((ev.snapshot as { value?: unknown }).value);
+        if (state === lastMicroState) return;
+        lastMicroState = state;
+        if (options.inspecting()) options.decide('inspect', 'microstep', { event: ev.event.type.slice(0, 80), state }, state);
+        return;
+      }
+      case '@xstate.snapshot':
+        // The session actor finished a step: every decision about the step's tool call is made.
+        if (ev.actorRef === current) flushTool();
+        return;
+      default:
+        return;
+    }
+  };
+
+  const detach = (): void => {
+    subscription?.unsubscribe();
+    subscription = undefined;
+    root = undefined;
+    spans.clear();
+    pendingTool = undefined;
+  };
+
+  return {
+    attach(actor) {
+      detach();
+      root = actor;
+      lastMicroState = undefined;
+      stepStart = undefined;
+      subscription = actor.system.inspect(observe);
+    },
+    enrich(kind, data) {
+      const call = pendingTool;
+      if (!call || !TOOL_KINDS.has(kind) || data.tool !== call.tool) return data;
+      if (typeof data.key === 'string' && data.key !== call.key) return data;
+      pendingTool = undefined;
+      return { ...data, ...call.data };
+    },
+    state: () => stepStart ?? lastMicroState,
+    takeLlmSteps() {
+      const out = llmSteps;
+      llmSteps = [];
+      return out;
+    },
+    detach,
+  };
+}
