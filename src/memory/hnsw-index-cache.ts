@@ -11,7 +11,7 @@ import type { Database } from 'lmdb';
 import { toKeelError } from '../errors.js';
 import type { Clock, Embedder, Sealer } from '../ports.js';
 import type { TenantId } from '../types.js';
-import type { HnswHit, HnswIndex, HnswIndexHost } from './hnsw-index.js';
+import type { HnswHit, HnswIndex, HnswIndexHost, HnswStats, IndexOpenStatus } from './hnsw-index.js';
 import { encodePayload, memoryKeys, openMemory, ownerTag, type SavedIndexMarker, type StoredMemory, type TenantMemoryMeta } from './memory-records.js';
 
 /** Options of {@link createHnswIndexCache}. */
@@ -42,24 +42,50 @@ interface TenantState {
   built: Promise<void>;
 }
 
+/** An index's size and how its file was found when it was opened (`loaded`, or why it was rebuilt). */
+export interface IndexStats extends HnswStats {
+  readonly opened: IndexOpenStatus;
+}
+
+/** One vector to index: its label, the user it belongs to, and the embedding. */
+export interface IndexEntry {
+  readonly label: number;
+  readonly user: string;
+  readonly embedding: Float32Array;
+}
+
 /** The lifecycle of all tenants' indexes; used by the memory store. */
 export interface HnswIndexCache {
   /** Opens (loading or starting a rebuild of) the tenant's index. */
   ensure(tenant: TenantId): Promise<void>;
+  /** Drops the tenant's index so the next use rebuilds it (after a failed commit whose changes were posted). */
+  reset(tenant: TenantId): void;
   /** Resolves when the tenant's index is complete (loaded or rebuilt). */
   whenReady(tenant: TenantId): Promise<void>;
   /** Whether searches may use the index (false while it is rebuilt). */
   isReady(tenant: TenantId): boolean;
-  /** Posts an insert; call inside the transaction that made the change, so posts follow commit order. */
-  postAdd(tenant: TenantId, generation: number, label: number, user: string, embedding: Float32Array): void;
-  /** Posts deletions, like {@link postAdd}. */
-  postRemove(tenant: TenantId, generation: number, labels: readonly number[]): void;
+  /** Posts inserts; call inside the transaction that made the change, so posts follow commit order. */
+  postAdd(tenant: TenantId, generation: number, entries: readonly IndexEntry[]): void;
+  /** Posts deletions, like {@link postAdd}; `scrub` overwrites the vectors first (erasure). */
+  postRemove(tenant: TenantId, generation: number, labels: readonly number[], scrub?: boolean): void;
   /** Candidate labels among one user's vectors, or undefined when the index cannot answer now. */
   search(tenant: TenantId, user: string, query: Float32Array, k: number): Promise<HnswHit[] | undefined>;
+  /** The tenant's index size, after every change posted so far is applied (a barrier). */
+  stats(tenant: TenantId): Promise<IndexStats>;
   /** Saves one tenant's index now (after the changes posted so far). */
   save(tenant: TenantId): Promise<void>;
   /** Saves every changed index and drops them from the worker. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Rebuild batches posted to the worker and not yet applied, at most. */
+const REBUILD_BATCHES_IN_FLIGHT = 4;
+
+/** Packs entries into one batch for the worker (its buffers are transferred, not copied). */
+function batchOf(entries: readonly IndexEntry[], dimensions: number) {
+  const vectors = new Float32Array(entries.length * dimensions);
+  entries.forEach((e, i) => vectors.set(e.embedding.subarray(0, dimensions), i * dimensions));
+  return { labels: Uint32Array.from(entries, (e) => e.label), owners: Uint32Array.from(entries, (e) => ownerTag(e.user)), vectors };
 }
 
 /**
@@ -108,7 +134,9 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
   const rebuild = async (tenant: TenantId, state: TenantState): Promise<void> => {
     const range = memoryKeys.memoryRange(tenant);
     let after: string | undefined;
-    for (;;) {
+    const inFlight: Promise<void>[] = [];
+    // An invalidated state (worker lost, foreign change) stops rebuilding: its successor rebuilds.
+    while (state.status === 'building') {
       // Paged by key rather than one long iterator, so no read snapshot is held across yields.
       const page: Array<{ memoryId: string; stored: StoredMemory }> = [];
       for (const { key, value } of db.getRange({ start: after === undefined ? range.start : [tenant, after], end: range.end, limit: options.rebuildBatchSize + 1 })) {
@@ -120,11 +148,16 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       if (page.length === 0) break;
       after = page[page.length - 1]!.memoryId;
       const vectors = await vectorsOf(tenant, page);
-      const flat = new Float32Array(page.length * embedder.dimensions);
-      vectors.forEach((v, i) => flat.set(v, i * embedder.dimensions));
-      const batch = { labels: Uint32Array.from(page, (p) => p.stored.label), owners: Uint32Array.from(page, (p) => ownerTag(p.stored.user)), vectors: flat };
-      // Not awaited: the worker keeps post order, so changes posted meanwhile queue behind this batch.
-      state.index.add(batch).catch(() => undefined);
+      // Re-read after the (possibly asynchronous) re-embedding and post in the same tick: a memory
+      // deleted meanwhile, whose removal is already posted, must not come back into the index.
+      const live = page.flatMap((p, i) => {
+        const now = db.get(memoryKeys.memory(tenant, p.memoryId)) as StoredMemory | undefined;
+        return now && now.label === p.stored.label && now.time === p.stored.time ? [{ label: p.stored.label, user: p.stored.user, embedding: vectors[i]! }] : [];
+      });
+      // Not awaited at once: the worker keeps post order, so changes posted meanwhile queue behind
+      // this batch. A few batches in flight keep the worker busy without queueing the whole tenant.
+      if (live.length > 0) inFlight.push(state.index.add(batchOf(live, embedder.dimensions)).then(() => undefined, () => invalidate(tenant, state)));
+      if (inFlight.length > REBUILD_BATCHES_IN_FLIGHT) await inFlight.shift();
       await yieldToLoop();
     }
     await state.index.stats(); // resolves after every batch posted above
@@ -175,9 +208,9 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     return state.saving;
   };
 
-  const noteChange = (tenant: TenantId, state: TenantState, generation: number) => {
+  const noteChange = (tenant: TenantId, state: TenantState, generation: number, changes: number) => {
     state.generation = Math.max(state.generation, generation);
-    state.unsaved++;
+    state.unsaved += Math.max(1, changes);
     if (state.status !== 'ready') return; // the rebuild saves when it ends
     if (state.unsaved >= options.saveAfterChanges) {
       saveNow(tenant, state).catch(() => undefined);
@@ -221,7 +254,9 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
   return {
     async ensure(tenant) {
       const state = await track(tenant);
-      if (state.status === 'failed') {
+      // LMDB ahead of what this process posted means another process (`keel forget`, a second
+      // runtime on the same directory) changed the tenant's memories: the index cannot know how.
+      if (state.status === 'failed' || metaOf(tenant).generation > state.generation) {
         invalidate(tenant, state);
         await track(tenant);
       }
@@ -231,18 +266,21 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       await state.built;
     },
     isReady: (tenant) => resolved.get(tenant)?.status === 'ready',
-    postAdd(tenant, generation, label, user, embedding) {
+    reset(tenant) {
       const state = resolved.get(tenant);
-      if (!state) return;
-      const vectors = Float32Array.from(embedding);
-      state.index.add({ labels: Uint32Array.of(label), owners: Uint32Array.of(ownerTag(user)), vectors }).catch(() => invalidate(tenant, state));
-      noteChange(tenant, state, generation);
+      if (state) invalidate(tenant, state);
     },
-    postRemove(tenant, generation, labels) {
+    postAdd(tenant, generation, entries) {
       const state = resolved.get(tenant);
       if (!state) return;
-      state.index.remove(labels).catch(() => invalidate(tenant, state));
-      noteChange(tenant, state, generation);
+      if (entries.length > 0) state.index.add(batchOf(entries, embedder.dimensions)).catch(() => invalidate(tenant, state));
+      noteChange(tenant, state, generation, entries.length);
+    },
+    postRemove(tenant, generation, labels, scrub = false) {
+      const state = resolved.get(tenant);
+      if (!state) return;
+      state.index.remove(labels, { scrub }).catch(() => invalidate(tenant, state));
+      noteChange(tenant, state, generation, labels.length);
     },
     async search(tenant, user, query, k) {
       const state = resolved.get(tenant);
@@ -253,6 +291,11 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
         invalidate(tenant, state);
         return undefined;
       }
+    },
+    async stats(tenant) {
+      const state = await track(tenant);
+      await state.built;
+      return { ...(await state.index.stats()), opened: state.index.status };
     },
     async save(tenant) {
       const state = await track(tenant);

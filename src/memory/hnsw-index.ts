@@ -110,8 +110,12 @@ export interface HnswIndex {
   readonly status: IndexOpenStatus;
   /** Adds or replaces vectors; a deleted label is reused in place. The batch's buffers are transferred (detached). */
   add(batch: HnswBatch): Promise<number>;
-  /** Marks labels deleted so their slots can be reused; unknown labels are ignored. */
-  remove(labels: readonly number[]): Promise<number>;
+  /**
+   * Marks labels deleted so their slots can be reused; unknown labels are ignored. With `scrub`
+   * (erasure), each vector is first overwritten with a meaningless one, so the deleted point's
+   * data is gone from memory and from the next saved file too.
+   */
+  remove(labels: readonly number[], options?: { scrub?: boolean }): Promise<number>;
   /** The `k` nearest neighbours, best first, optionally among one owner's vectors only. */
   search(query: Float32Array, k: number, options?: { owner?: number; efSearch?: number }): Promise<HnswHit[]>;
   /** Writes the index atomically (temp file, fsync, rename) and returns the fingerprint to keep in LMDB. */
@@ -258,8 +262,8 @@ export function createHnswIndexHost(options: HnswIndexHostOptions): HnswIndexHos
         const buffers = [...new Set([batch.labels.buffer, batch.owners.buffer, batch.vectors.buffer])].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
         return call<number>({ op: 'add', tenant, labels: batch.labels, owners: batch.owners, vectors: batch.vectors }, buffers);
       },
-      remove(labels: readonly number[]) {
-        return call<number>({ op: 'remove', tenant, labels: [...labels] });
+      remove(labels: readonly number[], removeOptions: { scrub?: boolean } = {}) {
+        return call<number>({ op: 'remove', tenant, labels: [...labels], scrub: removeOptions.scrub === true });
       },
       async search(query: Float32Array, k: number, searchOptions: { owner?: number; efSearch?: number } = {}) {
         if (query.length !== o.dimensions) throw new TypeError(`index search: expected a ${o.dimensions}-dimension query`);

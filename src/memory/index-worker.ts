@@ -22,7 +22,7 @@ import type * as HnswlibModule from 'hnswlib-node';
 export type IndexWorkerRequest =
   | { id: number; op: 'open'; tenant: string; spec: IndexWorkerSpec; expected?: IndexWorkerFingerprint }
   | { id: number; op: 'add'; tenant: string; labels: Uint32Array; owners: Uint32Array; vectors: Float32Array }
-  | { id: number; op: 'remove'; tenant: string; labels: number[] }
+  | { id: number; op: 'remove'; tenant: string; labels: number[]; scrub: boolean }
   | { id: number; op: 'search'; tenant: string; query: Float32Array; k: number; owner: number; efSearch: number }
   | { id: number; op: 'save'; tenant: string }
   | { id: number; op: 'stats'; tenant: string }
@@ -210,11 +210,30 @@ export function indexWorkerMain(load: Load): void {
     return t.live;
   };
 
-  const remove = (t: TenantIndex, labels: number[]) => {
+  // A vector unrelated to any text (a fixed pseudo-random direction per label) that overwrites an
+  // erased point before it is marked deleted, so neither memory nor a saved file keeps the original.
+  const tombstone = (t: TenantIndex, label: number) => {
+    let s = (label ^ 0x9e3779b9) >>> 0;
+    for (let j = 0; j < t.spec.dimensions; j++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      t.scratch[j] = s / 4294967296 - 0.5;
+    }
+    return t.scratch;
+  };
+
+  const remove = async (t: TenantIndex, labels: number[], scrub: boolean) => {
     let removed = 0;
+    let sliceStart = performance.now();
     for (const label of labels) {
       const owner = label < t.owners.length ? t.owners[label]! : 0;
       if (owner === 0) continue;
+      if (scrub) {
+        t.index.addPoint(tombstone(t, label), label);
+        if (performance.now() - sliceStart >= t.spec.sliceMs) {
+          await yieldToLoop();
+          sliceStart = performance.now();
+        }
+      }
       t.index.markDelete(label);
       t.owners[label] = 0;
       t.ownerLabels.get(owner)?.delete(label);
@@ -257,7 +276,9 @@ export function indexWorkerMain(load: Load): void {
     }
     t.index.setEf(Math.max(efSearch, kk));
     const owners = t.owners;
-    const result = owner === 0 ? t.index.searchKnn(q, kk) : t.index.searchKnn(q, kk, (label) => owners[label] === owner);
+    // When the owner holds every live vector the filter cannot exclude anything: skip its per-node callback.
+    const unfiltered = owner === 0 || pool === t.live;
+    const result = unfiltered ? t.index.searchKnn(q, kk) : t.index.searchKnn(q, kk, (label) => owners[label] === owner);
     return { labels: result.neighbors, distances: result.distances };
   };
 
@@ -320,7 +341,7 @@ export function indexWorkerMain(load: Load): void {
       }
       case 'remove': {
         const t = get(msg.tenant);
-        return mutate(t, () => remove(t, msg.labels));
+        return mutate(t, () => remove(t, msg.labels, msg.scrub));
       }
       case 'search': {
         const t = get(msg.tenant);
@@ -338,7 +359,8 @@ export function indexWorkerMain(load: Load): void {
         const t = tenants.get(msg.tenant);
         if (!t) return false;
         await t.tail;
-        tenants.delete(msg.tenant);
+        // A reopen may have replaced the entry while we waited; only this index is dropped.
+        if (tenants.get(msg.tenant) === t) tenants.delete(msg.tenant);
         return true;
       }
     }

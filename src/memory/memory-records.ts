@@ -141,6 +141,27 @@ export function openMemory(sealer: Sealer, tenant: TenantId, memoryId: string, s
   return payload;
 }
 
+/**
+ * Cosine similarity of two vectors (0 when either is zero).
+ *
+ * @example
+ * ```ts
+ * cosineSimilarity(Float32Array.of(1, 0), Float32Array.of(1, 1)); // 0.7071...
+ * ```
+ */
+export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
+
 /** A short random memory id; ids start with `m` (see the key layout). */
 export function newMemoryId(time: number, random: Uint8Array): string {
   let hex = '';

@@ -7,16 +7,16 @@
  * user before it is returned, and its score is recomputed from the stored embedding.
  */
 import { randomBytes } from 'node:crypto';
-import type { Database } from 'lmdb';
+import type { Database, Key } from 'lmdb';
 import { KeelError } from '../errors.js';
-import type { Clock, Embedder, Sealer } from '../ports.js';
-import type { LmdbEnv } from '../store/lmdb-env.js';
 import { translateLmdbError } from '../store/lmdb-env.js';
 import { isValidId, type SessionId, type TenantId, type UserId } from '../types.js';
-import { createHnswIndexCache, type HnswIndexCache } from './hnsw-index-cache.js';
-import { createHnswIndexHost, type HnswIndexHostOptions } from './hnsw-index.js';
+import { createHnswIndexCache, type HnswIndexCache, type IndexEntry, type IndexStats } from './hnsw-index-cache.js';
+import { createHnswIndexHost } from './hnsw-index.js';
 import { createMemoryRetention, type RetentionPolicy } from './memory-retention.js';
+import { resolveMemoryStoreOptions, type MemoryStoreOptions } from './memory-store-options.js';
 import {
+  cosineSimilarity,
   encodePayload,
   isMemoryKind,
   memoryKeys,
@@ -27,83 +27,8 @@ import {
   type TenantMemoryMeta,
 } from './memory-records.js';
 
-export type { MemoryKind, RetentionPolicy };
-
-/** Options of {@link createMemoryStore}. */
-export interface MemoryStoreOptions {
-  /** The opened LMDB environment; the store uses its `memories` database. Required. */
-  readonly env: LmdbEnv;
-  /** Turns texts into vectors. Required. */
-  readonly embedder: Embedder;
-  /** Seals texts and embeddings at rest with the tenant's key. Required. */
-  readonly sealer: Sealer;
-  /** Source of time for memory timestamps and save timers. Required. */
-  readonly clock: Clock;
-  /** Directory of the per-tenant index files (caches). Required. */
-  readonly indexDir: string;
-  /** Memories kept per user before the oldest are summarised or dropped. Default 1000. */
-  readonly maxMemoriesPerUser?: number;
-  /** Memories kept per tenant before the oldest are summarised or dropped. Default 100 000. */
-  readonly maxMemoriesPerTenant?: number;
-  /** What happens to memories over a limit. Default `'summarise'`. */
-  readonly retention?: RetentionPolicy;
-  /** Oldest memories folded into one summary at a time. Default 20. */
-  readonly summariseBatchSize?: number;
-  /** Longest text accepted by `remember`, in characters. Default 8192. */
-  readonly maxTextChars?: number;
-  /** Largest `k` of a recall. Default 50. */
-  readonly maxRecallK?: number;
-  /** Candidates fetched from the index per requested hit, to absorb filtered-out candidates. Default 2. */
-  readonly searchOverfetch?: number;
-  /** Save an index after this many changes. Default 1000. */
-  readonly saveAfterChanges?: number;
-  /** Save an index at the latest this long after its first unsaved change. Default 30 000 ms. */
-  readonly saveDelayMs?: number;
-  /** Records read per step of an index rebuild. Default 256. */
-  readonly rebuildBatchSize?: number;
-  /** HNSW parameters (`m`, `efConstruction`, `efSearch`, ...); `dir` and `dimensions` come from above. */
-  readonly index?: Omit<HnswIndexHostOptions, 'dir' | 'dimensions'>;
-}
-
-/** The defaults of {@link MemoryStoreOptions}. */
-export const defaultMemoryStoreOptions = Object.freeze({
-  maxMemoriesPerUser: 1000,
-  maxMemoriesPerTenant: 100_000,
-  retention: 'summarise' as RetentionPolicy,
-  summariseBatchSize: 20,
-  maxTextChars: 8192,
-  maxRecallK: 50,
-  searchOverfetch: 2,
-  saveAfterChanges: 1000,
-  saveDelayMs: 30_000,
-  rebuildBatchSize: 256,
-});
-
-type Resolved = MemoryStoreOptions & typeof defaultMemoryStoreOptions;
-
-function resolveOptions(options: MemoryStoreOptions): Readonly<Resolved> {
-  if (options === null || typeof options !== 'object') throw new TypeError('memory store options must be an object');
-  const o = { ...defaultMemoryStoreOptions, ...options } as Resolved;
-  for (const name of ['env', 'embedder', 'sealer', 'clock'] as const) {
-    if (o[name] === null || typeof o[name] !== 'object') throw new TypeError(`memory store option ${name} is required`);
-  }
-  if (typeof o.indexDir !== 'string' || o.indexDir === '') throw new TypeError('memory store option indexDir must be a non-empty path');
-  const int = (name: keyof typeof defaultMemoryStoreOptions, min: number, max: number) => {
-    const v = o[name];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new TypeError(`memory store option ${name} must be an integer in [${min}, ${max}]`);
-  };
-  int('maxMemoriesPerUser', 1, 10_000_000);
-  int('maxMemoriesPerTenant', 1, 100_000_000);
-  int('summariseBatchSize', 2, 10_000);
-  int('maxTextChars', 1, 1_000_000);
-  int('maxRecallK', 1, 10_000);
-  int('searchOverfetch', 1, 100);
-  int('saveAfterChanges', 1, 100_000_000);
-  int('saveDelayMs', 0, 86_400_000);
-  int('rebuildBatchSize', 1, 100_000);
-  if (o.retention !== 'summarise' && o.retention !== 'drop') throw new TypeError("memory store option retention must be 'summarise' or 'drop'");
-  return Object.freeze(o);
-}
+export type { IndexStats, MemoryKind, MemoryStoreOptions, RetentionPolicy };
+export { defaultMemoryStoreOptions } from './memory-store-options.js';
 
 /** What to remember. */
 export interface RememberInput {
@@ -146,19 +71,40 @@ export interface RecallInput {
 export interface MemoryStore {
   /** Stores a memory and indexes it; resolves after the commit and after retention ran. */
   remember(input: RememberInput): Promise<{ memoryId: string; time: number }>;
+  /**
+   * Stores many memories (an import, a benchmark): embedded in batches, committed in chunks of
+   * `bulkChunkSize` (one transaction and one index batch each), retention applied once at the
+   * end. The index catches up in its worker; {@link indexStats} waits for it.
+   */
+  rememberMany(inputs: readonly RememberInput[], signal?: AbortSignal): Promise<Array<{ memoryId: string; time: number }>>;
   /** The user's memories most similar to `query`, best first. */
   recall(input: RecallInput): Promise<MemoryHit[]>;
-  /** Deletes one memory of the user, or all of them; returns how many were deleted. */
+  /**
+   * Deletes one memory of the user, or all of them; returns how many were deleted. The deleted
+   * vectors are overwritten in the index before they are marked deleted (erasure, not just hiding).
+   */
   forget(input: { tenant: TenantId; user: UserId; memoryId?: string }): Promise<number>;
   /** Number of memories of a user, or of the tenant. */
   count(tenant: TenantId, user?: UserId): number;
   /** Resolves when the tenant's index is loaded or rebuilt (recall is exact from LMDB meanwhile). */
   whenIndexed(tenant: TenantId): Promise<void>;
+  /** The tenant's index size and how its file was found; resolves after every change posted so far is applied. */
+  indexStats(tenant: TenantId): Promise<IndexStats>;
   /** Saves the tenant's index now. */
   saveIndex(tenant: TenantId): Promise<void>;
   /** Stops taking work, waits for work in flight, saves changed indexes, stops the index worker. Idempotent. */
   close(): Promise<void>;
 }
+
+/** One memory ready to commit: sealed record plus the plain embedding for the index. */
+interface Prepared {
+  readonly user: string;
+  readonly memoryId: string;
+  readonly record: Omit<StoredMemory, 'label'>;
+  readonly embedding: Float32Array;
+}
+
+const ZERO_RESULT: readonly [] = Object.freeze([]) as readonly [];
 
 /**
  * Creates the memory store.
@@ -171,7 +117,7 @@ export interface MemoryStore {
  * ```
  */
 export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
-  const o = resolveOptions(options);
+  const o = resolveMemoryStoreOptions(options);
   const { embedder, sealer, clock } = o;
   const db: Database = o.env.db('memories');
   const host = createHnswIndexHost({ ...o.index, dir: o.indexDir, dimensions: embedder.dimensions });
@@ -184,38 +130,52 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
 
   const metaOf = (tenant: TenantId): TenantMemoryMeta =>
     (db.get(memoryKeys.meta(tenant)) as TenantMemoryMeta | undefined) ?? { generation: 0, count: 0, nextLabel: 0 };
+  const userCount = (tenant: TenantId, user: string) => (db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0;
 
   /** Runs `fn` atomically: a throw rolls every write back. lmdb errors become KeelErrors here, once. */
-  const atomically = async <T>(fn: () => T): Promise<T> => {
+  const atomically = async <T>(tenant: TenantId, fn: () => T): Promise<T> => {
     try {
       return await db.childTransaction(fn);
     } catch (err) {
+      // The callback may have posted changes to the index that never committed: rebuild it.
+      cache.reset(tenant);
       throw err instanceof KeelError || err instanceof TypeError ? err : translateLmdbError(err);
     }
   };
 
-  /** Inside a transaction: stores one memory under a free or new label and posts it to the index. */
-  const insert = (tenant: TenantId, user: string, memoryId: string, record: Omit<StoredMemory, 'label'>, embedding: Float32Array): void => {
+  /** Inside a transaction: stores memories under free or new labels and posts them to the index as one batch. */
+  const insert = (tenant: TenantId, items: readonly Prepared[]): void => {
+    if (items.length === 0) return;
     const meta = metaOf(tenant);
-    let label = meta.nextLabel;
-    let fresh = true;
-    for (const { key } of db.getRange({ ...memoryKeys.freeRange(tenant), limit: 1 })) {
-      label = (key as unknown[])[2] as number;
-      fresh = false;
-      db.removeSync(key);
-    }
-    db.putSync(memoryKeys.memory(tenant, memoryId), { ...record, label } satisfies StoredMemory);
-    db.putSync(memoryKeys.label(tenant, label), memoryId);
-    db.putSync(memoryKeys.byUser(tenant, user, record.time, memoryId), label);
-    db.putSync(memoryKeys.byTime(tenant, record.time, memoryId), user);
-    db.putSync(memoryKeys.count(tenant, user), ((db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0) + 1);
+    // Materialised first: the loop below removes keys of this very range.
+    const free = [...db.getKeys({ ...memoryKeys.freeRange(tenant), limit: items.length })] as Key[][];
+    let nextLabel = meta.nextLabel;
+    const perUser = new Map<string, number>();
+    const entries: IndexEntry[] = [];
+    items.forEach((item, i) => {
+      const freeKey = free[i];
+      let label: number;
+      if (freeKey) {
+        label = freeKey[2] as number;
+        db.removeSync(freeKey);
+      } else {
+        label = nextLabel++;
+      }
+      db.putSync(memoryKeys.memory(tenant, item.memoryId), { ...item.record, label } satisfies StoredMemory);
+      db.putSync(memoryKeys.label(tenant, label), item.memoryId);
+      db.putSync(memoryKeys.byUser(tenant, item.user, item.record.time, item.memoryId), label);
+      db.putSync(memoryKeys.byTime(tenant, item.record.time, item.memoryId), item.user);
+      perUser.set(item.user, (perUser.get(item.user) ?? 0) + 1);
+      entries.push({ label, user: item.user, embedding: item.embedding });
+    });
+    for (const [user, n] of perUser) db.putSync(memoryKeys.count(tenant, user), userCount(tenant, user) + n);
     const generation = meta.generation + 1;
-    db.putSync(memoryKeys.meta(tenant), { generation, count: meta.count + 1, nextLabel: fresh ? label + 1 : meta.nextLabel } satisfies TenantMemoryMeta);
-    cache.postAdd(tenant, generation, label, user, embedding);
+    db.putSync(memoryKeys.meta(tenant), { generation, count: meta.count + items.length, nextLabel } satisfies TenantMemoryMeta);
+    cache.postAdd(tenant, generation, entries);
   };
 
   /** Inside a transaction: deletes memories (absent ones are skipped), frees their labels, posts the deletions. */
-  const remove = (tenant: TenantId, memoryIds: readonly string[]): number => {
+  const remove = (tenant: TenantId, memoryIds: readonly string[], scrub: boolean): number => {
     const labels: number[] = [];
     const perUser = new Map<string, number>();
     for (const memoryId of memoryIds) {
@@ -231,34 +191,40 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     }
     if (labels.length === 0) return 0;
     for (const [user, n] of perUser) {
-      const left = ((db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? n) - n;
+      const left = userCount(tenant, user) - n;
       if (left > 0) db.putSync(memoryKeys.count(tenant, user), left);
       else db.removeSync(memoryKeys.count(tenant, user));
     }
     const meta = metaOf(tenant);
     const generation = meta.generation + 1;
     db.putSync(memoryKeys.meta(tenant), { ...meta, generation, count: Math.max(0, meta.count - labels.length) } satisfies TenantMemoryMeta);
-    cache.postRemove(tenant, generation, labels);
+    cache.postRemove(tenant, generation, labels, scrub);
     return labels.length;
   };
 
-  /** Embeds, seals and stores one memory (used by remember and by summaries). */
-  const store = async (tenant: TenantId, user: string, text: string, kind: MemoryKind, session: string | null, time: number, replaces: readonly string[] = []) => {
-    const [embedding] = await embedder.embed([text]);
-    if (!embedding || embedding.length !== embedder.dimensions) throw new KeelError('internal', `the embedder returned no ${embedder.dimensions}-dimension vector`);
-    const memoryId = newMemoryId(time, randomBytes(6));
-    const sealed = sealer.seal(tenant, encodePayload({ user, memoryId, text, embedding }));
-    await cache.ensure(tenant);
-    await atomically(() => {
-      if (replaces.length > 0) remove(tenant, replaces);
-      insert(tenant, user, memoryId, { v: 1, user, kind, session, time, embedder: embedder.id, sealed }, embedding);
+  /** Embeds and seals memories of one tenant; nothing is written yet. */
+  const prepare = async (
+    tenant: TenantId,
+    items: ReadonlyArray<{ user: string; text: string; kind: MemoryKind; session: string | null; time: number }>,
+    signal?: AbortSignal,
+  ): Promise<Prepared[]> => {
+    const embeddings = await embedder.embed(items.map((item) => item.text), signal);
+    if (embeddings.length !== items.length) throw new KeelError('internal', `the embedder returned ${embeddings.length} vectors for ${items.length} texts`);
+    return items.map((item, i) => {
+      const embedding = embeddings[i]!;
+      if (!(embedding instanceof Float32Array) || embedding.length !== embedder.dimensions) {
+        throw new KeelError('internal', `the embedder returned no ${embedder.dimensions}-dimension vector`);
+      }
+      const memoryId = newMemoryId(item.time, randomBytes(6));
+      const sealed = sealer.seal(tenant, encodePayload({ user: item.user, memoryId, text: item.text, embedding }));
+      const record: Omit<StoredMemory, 'label'> = { v: 1, user: item.user, kind: item.kind, session: item.session, time: item.time, embedder: embedder.id, sealed };
+      return { user: item.user, memoryId, record, embedding };
     });
-    return { memoryId, time };
   };
 
   const retention = createMemoryRetention({
     policy: o.retention, maxPerUser: o.maxMemoriesPerUser, maxPerTenant: o.maxMemoriesPerTenant, batchSize: o.summariseBatchSize,
-    userCount: (tenant, user) => (db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0,
+    userCount,
     tenantCount: (tenant) => metaOf(tenant).count,
     oldest(tenant, user, n) {
       const range = user === undefined ? memoryKeys.timeRange(tenant) : memoryKeys.userRange(tenant, user);
@@ -279,9 +245,16 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     },
     drop: async (tenant, memoryIds) => {
       await cache.ensure(tenant);
-      return atomically(() => remove(tenant, memoryIds));
+      return atomically(tenant, () => remove(tenant, memoryIds, false));
     },
-    replace: (tenant, user, summary, time, memoryIds) => store(tenant, user, summary, 'summary', null, time, memoryIds),
+    async replace(tenant, user, summary, time, memoryIds) {
+      const [prepared] = await prepare(tenant, [{ user, text: summary, kind: 'summary', session: null, time }]);
+      await cache.ensure(tenant);
+      await atomically(tenant, () => {
+        remove(tenant, memoryIds, false);
+        insert(tenant, [prepared!]);
+      });
+    },
   });
 
   const guard = <T>(work: () => Promise<T>): Promise<T> => {
@@ -296,6 +269,17 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const checkScope = (tenant: unknown, user: unknown) => {
     if (!isValidId(tenant)) throw new TypeError('memory: tenant must be a valid id');
     if (!isValidId(user)) throw new TypeError('memory: user must be a valid id');
+  };
+
+  const checkInput = (input: RememberInput) => {
+    if (input === null || typeof input !== 'object') throw new TypeError('memory: remember needs an object');
+    checkScope(input.tenant, input.user);
+    const kind = input.kind ?? 'message';
+    if (!isMemoryKind(kind)) throw new TypeError(`memory: unknown kind ${String(kind)}`);
+    if (typeof input.text !== 'string') throw new TypeError('memory: text must be a string');
+    if (input.text.length > o.maxTextChars) throw new KeelError('too_large', `memory text is over ${o.maxTextChars} characters`);
+    if (input.session !== undefined && !isValidId(input.session)) throw new TypeError('memory: session must be a valid id');
+    return { user: input.user as string, text: input.text, kind, session: input.session ?? null };
   };
 
   /** A record that does not open as the requester's (altered, moved, sealed for another tenant) is never shown. */
@@ -316,7 +300,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       const stored = db.get(memoryKeys.memory(tenant, memoryId)) as StoredMemory | undefined;
       if (!stored || stored.user !== user || stored.embedder !== embedder.id) continue;
       const payload = openOrSkip(tenant, memoryId, stored, user);
-      if (payload) out.push({ memoryId, score: cosine(query, payload.embedding) });
+      if (payload) out.push({ memoryId, score: cosineSimilarity(query, payload.embedding) });
     }
     return out.sort((a, b) => b.score - a.score);
   };
@@ -324,15 +308,44 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   return {
     remember(input) {
       return guard(async () => {
-        checkScope(input.tenant, input.user);
-        const kind = input.kind ?? 'message';
-        if (!isMemoryKind(kind)) throw new TypeError(`memory: unknown kind ${String(kind)}`);
-        if (typeof input.text !== 'string') throw new TypeError('memory: text must be a string');
-        if (input.text.length > o.maxTextChars) throw new KeelError('too_large', `memory text is over ${o.maxTextChars} characters`);
-        if (input.session !== undefined && !isValidId(input.session)) throw new TypeError('memory: session must be a valid id');
-        const result = await store(input.tenant, input.user, input.text, kind, input.session ?? null, clock.now());
-        await retention.enforce(input.tenant, input.user);
-        return result;
+        const item = checkInput(input);
+        const [prepared] = await prepare(input.tenant, [{ ...item, time: clock.now() }]);
+        await cache.ensure(input.tenant);
+        await atomically(input.tenant, () => insert(input.tenant, [prepared!]));
+        await retention.enforce(input.tenant, item.user);
+        return { memoryId: prepared!.memoryId, time: prepared!.record.time };
+      });
+    },
+    rememberMany(inputs, signal) {
+      return guard(async () => {
+        if (!Array.isArray(inputs)) throw new TypeError('memory: rememberMany needs an array');
+        const checked = inputs.map((input) => ({ tenant: input.tenant, ...checkInput(input) }));
+        const results: Array<{ memoryId: string; time: number }> = [];
+        const touched = new Map<string, { tenant: TenantId; user: string }>();
+        for (let start = 0; start < checked.length; start += o.bulkChunkSize) {
+          if (signal?.aborted) throw signal.reason ?? new DOMException('rememberMany aborted', 'AbortError');
+          const chunk = checked.slice(start, start + o.bulkChunkSize);
+          const time = clock.now();
+          const byTenant = new Map<TenantId, Prepared[]>();
+          for (const tenant of new Set(chunk.map((c) => c.tenant))) {
+            byTenant.set(tenant, await prepare(tenant, chunk.filter((c) => c.tenant === tenant).map((c) => ({ ...c, time })), signal));
+            await cache.ensure(tenant);
+          }
+          for (const [tenant, prepared] of byTenant) {
+            await atomically(tenant, () => insert(tenant, prepared));
+            for (const p of prepared) touched.set(`${tenant}\u0000${p.user}`, { tenant, user: p.user });
+          }
+          // Results in input order: each tenant's prepared list keeps its inputs' order.
+          const cursor = new Map<TenantId, number>();
+          for (const c of chunk) {
+            const i = cursor.get(c.tenant) ?? 0;
+            cursor.set(c.tenant, i + 1);
+            const p = byTenant.get(c.tenant)![i]!;
+            results.push({ memoryId: p.memoryId, time: p.record.time });
+          }
+        }
+        for (const { tenant, user } of touched.values()) await retention.enforce(tenant, user);
+        return results;
       });
     },
     recall(input) {
@@ -343,11 +356,13 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         if (typeof input.query !== 'string') throw new TypeError('memory: query must be a string');
         const { tenant, user } = input;
         const [query] = await embedder.embed([input.query.slice(0, o.maxTextChars)], input.signal);
+        // A text with no features ("?!") is similar to nothing; a zero vector would only yield noise.
+        if (!query || !query.some((x) => x !== 0)) return [...ZERO_RESULT];
         await cache.ensure(tenant);
-        const fromIndex = await cache.search(tenant, user, query!, k * o.searchOverfetch);
+        const fromIndex = await cache.search(tenant, user, query, k * o.searchOverfetch);
         const candidates = fromIndex
-          ? fromIndex.map((hit) => ({ memoryId: db.get(memoryKeys.label(tenant, hit.label)) as string | undefined, score: 1 - hit.distance }))
-          : exactCandidates(tenant, user, query!).slice(0, k * o.searchOverfetch);
+          ? fromIndex.map((hit) => ({ memoryId: db.get(memoryKeys.label(tenant, hit.label)) as string | undefined }))
+          : exactCandidates(tenant, user, query).slice(0, k * o.searchOverfetch);
         const hits: MemoryHit[] = [];
         const seen = new Set<string>();
         for (const candidate of candidates) {
@@ -360,7 +375,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
           if (input.kinds && !input.kinds.includes(stored.kind)) continue;
           const payload = openOrSkip(tenant, memoryId, stored, user);
           if (!payload) continue;
-          const score = cosine(query!, payload.embedding);
+          const score = cosineSimilarity(query, payload.embedding);
           if (input.minScore !== undefined && score < input.minScore) continue;
           hits.push({ memoryId, text: payload.text, score, kind: stored.kind, time: stored.time, session: stored.session as SessionId | null });
         }
@@ -372,20 +387,21 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         checkScope(input.tenant, input.user);
         const { tenant, user, memoryId } = input;
         await cache.ensure(tenant);
-        return atomically(() => {
+        return atomically(tenant, () => {
           if (memoryId !== undefined) {
             const stored = db.get(memoryKeys.memory(tenant, memoryId)) as StoredMemory | undefined;
-            return stored && stored.user === user ? remove(tenant, [memoryId]) : 0;
+            return stored && stored.user === user ? remove(tenant, [memoryId], true) : 0;
           }
-          const ids = [...db.getRange(memoryKeys.userRange(tenant, user))].map(({ key }) => (key as unknown[])[4] as string);
-          return remove(tenant, ids);
+          const ids = [...db.getKeys(memoryKeys.userRange(tenant, user))].map((key) => (key as unknown[])[4] as string);
+          return remove(tenant, ids, true);
         });
       });
     },
     count(tenant, user) {
-      return user === undefined ? metaOf(tenant).count : ((db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0);
+      return user === undefined ? metaOf(tenant).count : userCount(tenant, user);
     },
     whenIndexed: (tenant) => guard(() => cache.whenReady(tenant)),
+    indexStats: (tenant) => guard(() => cache.stats(tenant)),
     saveIndex: (tenant) => guard(() => cache.save(tenant)),
     close() {
       closing ??= (async () => {
@@ -397,17 +413,4 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       return closing;
     },
   };
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
 }

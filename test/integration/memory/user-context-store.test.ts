@@ -1,0 +1,110 @@
+// The structured user context in LMDB: facts with source, time and confidence, preferences,
+// intents, open tasks and sessions by channel; bounded; sealed; and no update lost when several
+// sessions of one user write at once.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createUserContextStore } from '../../../src/memory/user-context-store.js';
+import { sessionId, tenantId, userId } from '../../../src/types.js';
+import { openMemoryFixture, type MemoryFixture } from './support/memory-fixture.js';
+
+const acme = tenantId('acme');
+const ada = userId('ada');
+const web = sessionId('s-web');
+const phone = sessionId('s-phone');
+
+let fixture: MemoryFixture | undefined;
+afterEach(async () => {
+  await fixture?.close();
+  fixture = undefined;
+});
+
+describe('user context store', () => {
+  it('keeps facts with their source, time and confidence; a less confident fact does not replace a surer one', async () => {
+    fixture = await openMemoryFixture();
+    const { contexts } = fixture.memory;
+    expect(contexts.get(acme, ada)).toBeUndefined();
+    await contexts.recordFact(acme, ada, { key: 'orderId', value: '1042', source: web, confidence: 1 });
+    fixture.clock.advance(5000);
+    await contexts.recordFact(acme, ada, { key: 'orderId', value: '9999', source: phone, confidence: 0.4 });
+    const context = contexts.get(acme, ada)!;
+    expect(context.facts.orderId).toEqual({ key: 'orderId', value: '1042', source: web, time: 1_700_000_000_000, confidence: 1 });
+    await contexts.recordFact(acme, ada, { key: 'orderId', value: '1043', source: phone });
+    expect(contexts.get(acme, ada)!.facts.orderId).toMatchObject({ value: '1043', source: phone, time: 1_700_000_005_000 });
+  });
+
+  it('records preferences, intents, open tasks and sessions by channel, and survives a restart', async () => {
+    fixture = await openMemoryFixture();
+    const { contexts } = fixture.memory;
+    await contexts.setPreference(acme, ada, 'contact', 'email');
+    await contexts.recordIntent(acme, ada, { intent: 'order_status', session: web, score: 0.93 });
+    await contexts.upsertTask(acme, ada, { id: 't1', kind: 'refund', state: 'collecting', data: { orderId: '1042' }, session: web });
+    await contexts.recordSession(acme, ada, 'web', web);
+    await contexts.recordSession(acme, ada, 'phone', phone);
+    await contexts.update(acme, ada, (draft) => {
+      draft.profile.name = 'Ada';
+    });
+    await fixture.reopen();
+    const context = fixture.memory.contexts.get(acme, ada)!;
+    expect(context.preferences).toEqual({ contact: 'email' });
+    expect(context.intentHistory).toEqual([{ intent: 'order_status', time: 1_700_000_000_000, session: web, score: 0.93 }]);
+    expect(context.openTasks).toMatchObject([{ id: 't1', kind: 'refund', state: 'collecting', data: { orderId: '1042' }, session: web }]);
+    expect(Object.keys(context.sessionsByChannel).sort()).toEqual(['phone', 'web']);
+    expect(context.profile).toEqual({ name: 'Ada' });
+    expect(context.version).toBe(6);
+    await fixture.memory.contexts.closeTask(acme, ada, 't1');
+    expect(fixture.memory.contexts.get(acme, ada)!.openTasks).toEqual([]);
+  });
+
+  it('never loses an update when many sessions of one user write at the same time', async () => {
+    fixture = await openMemoryFixture();
+    // Two stores over one environment stand for two sessions (web and phone) updating together.
+    const sealer = (await import('../../../src/security/aes-sealer.js')).createAesSealer({
+      keys: (await import('../../../src/security/tenant-keys.js')).createTenantKeyStore({ dir: fixture.dir, clock: fixture.clock }),
+    });
+    const a = fixture.memory.contexts;
+    const b = createUserContextStore({ env: fixture.env, sealer, clock: fixture.clock, maxFacts: 1000 });
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 150; i++) {
+      const store = i % 2 === 0 ? a : b;
+      writes.push(store.update(acme, ada, (draft) => {
+        draft.profile.counter = ((draft.profile.counter as number | undefined) ?? 0) + 1;
+      }));
+      writes.push(store.recordFact(acme, ada, { key: `fact-${i}`, value: i, source: i % 2 === 0 ? web : phone }));
+    }
+    await Promise.all(writes);
+    const context = a.get(acme, ada)!;
+    expect(context.profile.counter).toBe(150);
+    expect(Object.keys(context.facts)).toHaveLength(150);
+    expect(context.version).toBe(300);
+    await b.close();
+  });
+
+  it('rolls back a throwing update, bounds what it keeps, and refuses a context over its size', async () => {
+    fixture = await openMemoryFixture({ maxFacts: 3, maxIntentHistory: 2, maxContextBytes: 2048 });
+    const { contexts } = fixture.memory;
+    await contexts.recordFact(acme, ada, { key: 'a', value: 1 });
+    await expect(contexts.update(acme, ada, (draft) => {
+      draft.profile.x = 1;
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    expect(contexts.get(acme, ada)!.profile).toEqual({});
+    for (const key of ['b', 'c', 'd']) {
+      fixture.clock.advance(1000);
+      await contexts.recordFact(acme, ada, { key, value: key });
+    }
+    expect(Object.keys(contexts.get(acme, ada)!.facts).sort()).toEqual(['b', 'c', 'd']);
+    for (const intent of ['i1', 'i2', 'i3']) await contexts.recordIntent(acme, ada, { intent });
+    expect(contexts.get(acme, ada)!.intentHistory.map((e) => e.intent)).toEqual(['i2', 'i3']);
+    await expect(contexts.setPreference(acme, ada, 'essay', 'x'.repeat(4000))).rejects.toMatchObject({ code: 'too_large' });
+    await expect(contexts.update(acme, ada, () => Promise.resolve() as never)).rejects.toThrow(/synchronous/);
+    expect(() => contexts.get(acme, 'no spaces allowed' as never)).toThrow(/user must be a valid id/);
+  });
+
+  it('a context copied under another user’s key is refused, not shown', async () => {
+    fixture = await openMemoryFixture();
+    const { contexts } = fixture.memory;
+    await contexts.recordFact(acme, ada, { key: 'address', value: '4 Rue Colbert' });
+    const db = fixture.env.db('users');
+    await db.put([acme, 'mallory'], db.get([acme, ada]));
+    expect(() => contexts.get(acme, userId('mallory'))).toThrow(/does not belong/);
+  });
+});
