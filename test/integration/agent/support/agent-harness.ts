@@ -81,6 +81,7 @@ export async function startAgentHarness(options: HarnessOptions = {}): Promise<A
     rt.decisions.subscribe((e) => trace.push(e));
     return rt;
   };
+  const subscribe = (id: string) => h.runtime.subscribe(id, (fs) => published.get(id)?.push(...fs));
   const h: AgentHarness = {
     dir: temp.dir,
     clock,
@@ -90,28 +91,18 @@ export async function startAgentHarness(options: HarnessOptions = {}): Promise<A
       const { sessionId: id } = await h.runtime.open({ tenant: tenantId(tenant), user: userId(user), channel: 'test' });
       const frames: SessionFrame[] = [];
       published.set(id, frames);
-      let unsubscribe = h.runtime.subscribe(id, (fs) => frames.push(...fs));
-      let rt = h.runtime;
-      const resubscribe = () => {
-        if (rt !== h.runtime) {
-          rt = h.runtime;
-          unsubscribe();
-          unsubscribe = h.runtime.subscribe(id, (fs) => frames.push(...fs));
-        }
-      };
+      subscribe(id);
       let n = 0;
       return {
         id,
         async say(text) {
-          resubscribe();
-          const outcome = await h.runtime.send(id, { type: 'user.message', id: `m${++n}`, text });
+          const outcome = await withinTurn(h.runtime.send(id, { type: 'user.message', id: `m${++n}`, text }), () => trace.filter((e) => e.session === id));
           const replies = outcome.frames.filter((f) => f.type === 'reply');
           if (replies.length !== 1) throw new Error(`expected exactly one reply, got ${replies.length}: ${JSON.stringify(outcome.frames)}`);
           return { ...replies[0]!, outcome };
         },
         send(event) {
-          resubscribe();
-          return h.runtime.send(id, event);
+          return withinTurn(h.runtime.send(id, event), () => trace.filter((e) => e.session === id));
         },
         decisions: (kind) => trace.filter((e) => e.session === id && (kind === undefined || e.kind === kind)),
         unprompted: () => frames.filter((f) => f.type !== 'ack' && f.replyTo === undefined),
@@ -122,6 +113,7 @@ export async function startAgentHarness(options: HarnessOptions = {}): Promise<A
     async restart() {
       await h.runtime.close();
       h.runtime = make();
+      for (const id of published.keys()) subscribe(id);
     },
     async close() {
       await h.runtime.close();
@@ -129,6 +121,22 @@ export async function startAgentHarness(options: HarnessOptions = {}): Promise<A
     },
   };
   return h;
+}
+
+/**
+ * Fails a turn that has not settled after `TURN_LIMIT_MS` of real time, with the session's last
+ * decisions: on a manual clock, a turn waiting for a timer would otherwise wait forever.
+ */
+const TURN_LIMIT_MS = 20_000;
+function withinTurn<T>(turn: Promise<T>, recent: () => DecisionEvent[]): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const last = recent().slice(-15).map((e) => `${e.kind}/${e.reason} ${JSON.stringify(e.data).slice(0, 160)} @${e.state ?? ''}`);
+      reject(new Error(`turn did not settle within ${TURN_LIMIT_MS} ms; last decisions:\n${last.join('\n')}`));
+    }, TURN_LIMIT_MS);
+  });
+  return Promise.race([turn, limit]).finally(() => clearTimeout(timer));
 }
 
 /** Lets promise callbacks and I/O (LMDB commits) run. */
