@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createLogger } from '../observe/logger.js';
+import { isLocalHandoffDesk } from '../agent/default-agent.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { createRedactor } from '../security/redact.js';
 import { createServer } from '../server/server.js';
@@ -13,8 +14,9 @@ import { loadDefaultMachine } from './default-machine.js';
 
 const usage = `Usage: keel serve [--host H] [--port P] [--data-dir DIR] [--allowed-origin URL]... [--ops-access MODE]
 
-Serves on one port: the chat WebSocket (/chat), the chat page (/), the inspector (/inspector),
-Prometheus metrics (/metrics) and health (/healthz). Stops gracefully on SIGINT or SIGTERM.
+Serves on one port: the chat WebSocket (/chat), the chat page (/), the human agents' desk (/desk,
+page and WebSocket), the inspector (/inspector), Prometheus metrics (/metrics) and health
+(/healthz). Stops gracefully on SIGINT or SIGTERM.
 
 Options (flags win over the environment):
   --host H             listen address (default $HOST or 127.0.0.1)
@@ -69,7 +71,9 @@ export const serveCommand: CliCommand = {
     const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
     let server;
     try {
-      server = createServer({ runtime, ownsRuntime: true, host, port, logger, allowedOrigins, opsAccess: opsAccess as OpsAccess });
+      // The in-process desk is what /desk serves: hand-offs wait there for the agents connected to it.
+      const desk = isLocalHandoffDesk(agent.agent.desk) ? agent.agent.desk : undefined;
+      server = createServer({ runtime, ownsRuntime: true, host, port, logger, allowedOrigins, opsAccess: opsAccess as OpsAccess, ...(desk ? { desk } : {}) });
     } catch (err) {
       await runtime.close();
       if (err instanceof TypeError) throw new UsageError(err.message);
@@ -77,7 +81,7 @@ export const serveCommand: CliCommand = {
     }
     try {
       const { url } = await server.listen();
-      line(io.stderr, `keel serving ${url}/ (chat page), ${url.replace(/^http/, 'ws')}/chat, ${url}/inspector, ${url}/metrics, ${url}/healthz`);
+      line(io.stderr, `keel serving ${url}/ (chat page), ${url.replace(/^http/, 'ws')}/chat, ${url}/desk, ${url}/inspector, ${url}/metrics, ${url}/healthz`);
       line(io.stderr, `data: ${dataDir}; machine: ${agent.name}; Ctrl-C stops`);
     } catch (err) {
       await server.close();

@@ -22,7 +22,16 @@ export type ServerFrame =
   | { readonly type: 'ready'; readonly sessionId: string; readonly lastSeq: number }
   | { readonly type: 'ack'; readonly id: string; readonly seq: number; readonly time?: number }
   | { readonly type: 'delta'; readonly replyTo: string; readonly text: string }
-  | { readonly type: 'reply'; readonly seq: number; readonly replyTo?: string; readonly text: string; readonly state: string; readonly time?: number }
+  | {
+      readonly type: 'reply';
+      readonly seq: number;
+      readonly replyTo?: string;
+      readonly text: string;
+      readonly state: string;
+      /** Who wrote it, when not the assistant: `{ from: 'human', agent: 'Sam' }`; `{ silent: true }` for a relayed message. */
+      readonly meta?: Readonly<Record<string, unknown>>;
+      readonly time?: number;
+    }
   | {
       readonly type: 'handoff';
       readonly seq: number;
@@ -158,16 +167,32 @@ export function toServerFrame(frame: SessionFrame): ServerFrame {
         time: frame.time,
       };
     }
-    default:
+    default: {
+      const meta = replyMeta(frame.meta);
       return {
         type: 'reply',
         seq: frame.seq,
         ...(frame.replyTo !== undefined ? { replyTo: frame.replyTo } : {}),
         text: frame.text ?? '',
         state: frame.state ?? '',
+        ...(meta ? { meta } : {}),
         time: frame.time,
       };
+    }
   }
+}
+
+/** Reply metadata a customer may see: who wrote it (a human agent) and whether it is a silent relay; nothing internal. */
+const REPLY_META_KEYS = ['from', 'agent', 'silent'] as const;
+
+function replyMeta(meta: SessionFrame['meta']): Record<string, unknown> | undefined {
+  if (!meta) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const key of REPLY_META_KEYS) {
+    const value = Object.hasOwn(meta, key) ? meta[key] : undefined;
+    if (typeof value === 'string' || typeof value === 'boolean') out[key] = value;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The server's public surface, for `src/index.ts` to re-export: the WebSocket chat gateway and
- * HTTP routes on one port, the chat protocol's frames and close codes, and a Node chat client.
+ * HTTP routes on one port, the chat protocol's frames and close codes, a Node chat client, and the
+ * human agents' desk protocol.
  *
  * @example
  * ```ts
@@ -22,4 +23,9 @@ export type { ClientFrame, ServerFrame, FrameLimits, ParsedFrame } from './chat-
 export { createChatClient } from './chat-client.js';
 export type { ChatClient, ChatClientOptions, ChatClientStatus } from './chat-client.js';
 export { createDataDirTokenVerifier } from './token-verifier.js';
+export { DESK_CLIENT_FRAME_TYPES, parseDeskFrame, toDeskLine } from './desk-frames.js';
+export type { DeskClientFrame, DeskServerFrame, DeskLine, DeskQueueItem, DeskApproval, DeskRefusal } from './desk-frames.js';
+export { isDeskQueue } from './desk-queue.js';
+export type { DeskQueue, DeskQueueEntry, DeskQueueChange } from './desk-queue.js';
+export { deskDisplayName } from './desk-connection.js';
 export type { HttpHandler } from './http-routes.js';

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../observe/logger.js';
 import type { Clock } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Identity } from '../types.js';
+import { isDeskQueue, type DeskQueue } from './desk-queue.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 /**
@@ -78,6 +79,17 @@ export interface ServerOptions {
   readonly maxFramesBeforeReady: number;
   /** How long `close()` waits for sockets to close before terminating them. Default 3000. */
   readonly shutdownTimeoutMs: number;
+  /**
+   * The hand-off desk behind `/desk`, the human agents' endpoint (the default agent's
+   * `agent.desk`). Without one, `/desk` upgrades get HTTP 404. With one, the desk queues a
+   * tenant's hand-offs only while one of its agents is connected. Default none.
+   */
+  readonly desk?: DeskQueue;
+  /**
+   * How long a human agent who disconnected keeps their conversations and counts as on duty;
+   * after that their conversations go back to the assistant. Default 30000.
+   */
+  readonly deskReconnectGraceMs: number;
 }
 
 /**
@@ -109,11 +121,12 @@ export const defaultServerOptions = Object.freeze({
   maxBufferedBytes: 1_048_576,
   maxFramesBeforeReady: 32,
   shutdownTimeoutMs: 3000,
+  deskReconnectGraceMs: 30_000,
 });
 
 const POSITIVE_INTEGERS = [
   'maxPayloadBytes', 'maxTextChars', 'authTimeoutMs', 'heartbeatIntervalMs', 'messageBurstPerConnection', 'messageBurstPerUser',
-  'maxConnectionsPerUser', 'maxConnections', 'maxBufferedBytes', 'maxFramesBeforeReady', 'shutdownTimeoutMs',
+  'maxConnectionsPerUser', 'maxConnections', 'maxBufferedBytes', 'maxFramesBeforeReady', 'shutdownTimeoutMs', 'deskReconnectGraceMs',
 ] as const;
 
 /**
@@ -151,6 +164,7 @@ export function resolveServerOptions(options: Partial<ServerOptions> & { readonl
   }
   if (o.staticDir !== undefined && (typeof o.staticDir !== 'string' || o.staticDir === '')) bad('staticDir', 'a directory path', o.staticDir);
   if (typeof o.ownsRuntime !== 'boolean') bad('ownsRuntime', 'a boolean', o.ownsRuntime);
+  if (o.desk !== undefined && !isDeskQueue(o.desk)) bad('desk', 'a hand-off desk queue (such as the default agent\'s agent.desk)', o.desk);
   return Object.freeze({ ...o, allowedOrigins: Object.freeze(o.allowedOrigins.map((v) => (v === '*' ? v : new URL(v).origin))) });
 }
 

@@ -1,12 +1,14 @@
 /**
  * The keel server: one `node:http` server and one port for the chat WebSocket (`/chat`), the chat
- * page (`/`), the inspector (`/inspector`), `/metrics` and `/healthz` (DESIGN §6).
+ * page (`/`), the human agents' desk (`/desk`, page and WebSocket), the inspector (`/inspector`),
+ * `/metrics` and `/healthz` (DESIGN §6).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Runtime } from '../runtime/runtime.js';
 import { createChatGateway } from './chat-gateway.js';
+import { createDeskGateway } from './desk-gateway.js';
 import { createHttpRoutes, type HttpHandler } from './http-routes.js';
 import { createServerMetrics, type ServerMetrics } from './server-metrics.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
@@ -60,6 +62,9 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
   const files = createStaticFiles({ dir: opts.staticDir ?? defaultStaticDir() });
   const gateway = createChatGateway({ runtime, options: opts, metrics, verifyToken, logger: logger.child({ component: 'chat' }) });
   const upgrades = new Map<string, UpgradeHandler>([['/chat', (req, socket, head) => gateway.handleUpgrade(req, socket, head)]]);
+  // The human agents' desk exists only with a desk to serve; without one /desk is a 404 like any unknown path.
+  const desk = opts.desk ? createDeskGateway({ runtime, desk: opts.desk, options: opts, metrics, verifyToken, logger: logger.child({ component: 'desk' }) }) : undefined;
+  if (desk) upgrades.set('/desk', (req, socket, head) => desk.handleUpgrade(req, socket, head));
   let closing: Promise<void> | undefined;
   let bound: { host: string; port: number; url: string } | undefined;
   const startedAt = clock.now();
@@ -132,7 +137,7 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
         const stopped = bound
           ? new Promise<void>((resolve) => http.close(() => resolve()))
           : Promise.resolve();
-        await gateway.close();
+        await Promise.all([gateway.close(), desk?.close()]);
         http.closeIdleConnections();
         // Requests still running (a slow /metrics scrape) get the same grace as sockets.
         const grace = setTimeout(() => http.closeAllConnections(), opts.shutdownTimeoutMs);

@@ -4,6 +4,7 @@
  */
 import { WebSocket } from 'ws';
 import type { AnyStateMachine } from 'xstate';
+import { createDefaultAgent, isLocalHandoffDesk, type DefaultAgent, type DefaultAgentOptions } from '../../../../src/agent/default-agent.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../../../src/index.js';
 import { createTokenKeyring } from '../../../../src/security/token-keyring.js';
 import { createTokenService, type TokenClaims } from '../../../../src/security/tokens.js';
@@ -18,7 +19,11 @@ export interface Harness {
   readonly runtime: Runtime;
   readonly url: string;
   readonly wsUrl: string;
+  /** The human agents' endpoint (`/desk`). */
+  readonly deskUrl: string;
   readonly port: number;
+  /** The default agent, when started with `defaultAgent`. */
+  readonly agent?: DefaultAgent;
   token(claims?: Partial<TokenClaims>): Promise<string>;
   /** Closes the server and its runtime (the data directory stays until `remove`). */
   stop(): Promise<void>;
@@ -33,6 +38,11 @@ export interface HarnessOptions {
   readonly server?: Partial<Omit<ServerOptions, 'runtime'>>;
   /** Use the server's default verifier (the data directory's keyring) instead of an explicit one. */
   readonly defaultVerifier?: boolean;
+  /**
+   * Run the default agent (what `keel serve` runs) instead of `machine`, with its local desk behind
+   * `/desk` as in `keel serve`; `true` or options of createDefaultAgent (dataDir is the harness's).
+   */
+  readonly defaultAgent?: boolean | Omit<DefaultAgentOptions, 'dataDir'>;
 }
 
 const NO_ENV = Object.freeze({}) as Readonly<Record<string, string | undefined>>;
@@ -40,13 +50,17 @@ const NO_ENV = Object.freeze({}) as Readonly<Record<string, string | undefined>>
 /** Starts a keel server; call `stop()` and `remove()` when done. */
 export async function startKeel(options: HarnessOptions = {}): Promise<Harness> {
   const temp = options.dir ? { dir: options.dir, remove: () => undefined } : tempDir('keel-server-');
-  const runtime = createRuntime({ dataDir: temp.dir, machine: options.machine ?? createTestMachine(), ...options.runtime });
+  const agent = options.defaultAgent
+    ? await createDefaultAgent({ dataDir: temp.dir, ...(options.defaultAgent === true ? {} : options.defaultAgent) })
+    : undefined;
+  const runtime = createRuntime({ dataDir: temp.dir, machine: agent?.machine ?? options.machine ?? createTestMachine(), ...options.runtime });
   const tokens = createTokenService({ keyring: createTokenKeyring({ dir: temp.dir, env: NO_ENV }) });
   const server = createServer({
     runtime,
     ownsRuntime: true,
     port: options.port ?? 0,
     ...(options.defaultVerifier ? {} : { verifyToken: (t: string) => tokens.verifyToken(t) }),
+    ...(agent && isLocalHandoffDesk(agent.desk) ? { desk: agent.desk } : {}),
     ...options.server,
   });
   const { url, port } = await server.listen();
@@ -57,6 +71,8 @@ export async function startKeel(options: HarnessOptions = {}): Promise<Harness> 
     url,
     port,
     wsUrl: `${url.replace(/^http/, 'ws')}/chat`,
+    deskUrl: `${url.replace(/^http/, 'ws')}/desk`,
+    ...(agent ? { agent } : {}),
     token: (claims = {}) => tokens.issueToken({ tenant: 'acme', user: 'u-1', role: 'customer', ...claims }),
     stop: () => server.close(),
     remove: temp.remove,

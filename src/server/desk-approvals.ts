@@ -1,0 +1,58 @@
+/**
+ * The approvals board of the desk: high-impact tool calls the tool guard held for a human
+ * (decision `guard` / `awaiting_approval`), per tenant, until one is approved, refused or done.
+ * It reads the runtime's decision stream, which is already redacted.
+ */
+import type { DecisionEvent } from '../ports.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { DeskApproval } from './desk-frames.js';
+
+/** Pending approvals, per tenant. */
+export interface ApprovalBoard {
+  /** Pending approvals of `tenant`, oldest first. */
+  list(tenant: string): DeskApproval[];
+  /** Forgets a session's pending approval (approved or refused at the desk). */
+  clear(sessionId: string): void;
+  stop(): void;
+}
+
+/** Decisions after which a session has no call waiting any more. */
+const SETTLED = new Set(['approved_call_ok', 'approved_call_failed', 'approval_rejected']);
+
+/**
+ * Creates the board; `changed(tenant)` runs after each change of a tenant's list.
+ *
+ * @example
+ * ```ts
+ * const board = createApprovalBoard({ runtime, changed: (tenant) => broadcastApprovals(tenant) });
+ * board.list('acme'); // [{ sessionId, user, task: 'refund', tool: 'issue_refund', since }]
+ * ```
+ */
+export function createApprovalBoard(args: { readonly runtime: Runtime; readonly changed: (tenant: string) => void }): ApprovalBoard {
+  const pending = new Map<string, DeskApproval & { readonly tenant: string }>();
+  const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v.slice(0, 100) : null);
+
+  const onDecision = (e: DecisionEvent): void => {
+    if (e.reason === 'awaiting_approval' && e.kind === 'guard') {
+      pending.set(e.session, { tenant: e.tenant, sessionId: e.session, user: e.user, task: text(e.data.task), tool: text(e.data.tool), since: e.time });
+      args.changed(e.tenant);
+    } else if (pending.has(e.session) && (SETTLED.has(e.reason) || (e.kind === 'guard' && e.data.approved === true))) {
+      pending.delete(e.session);
+      args.changed(e.tenant);
+    }
+  };
+  const unsubscribe = args.runtime.decisions.subscribe(onDecision);
+
+  return {
+    list(tenant) {
+      return [...pending.values()].filter((p) => p.tenant === tenant).map(({ tenant: _tenant, ...rest }) => rest);
+    },
+    clear(sessionId) {
+      const entry = pending.get(sessionId);
+      if (!entry) return;
+      pending.delete(sessionId);
+      args.changed(entry.tenant);
+    },
+    stop: unsubscribe,
+  };
+}
