@@ -29,6 +29,25 @@ export interface LlmReplyActorOptions {
   readonly maxTokens?: number;
   /** Stream deltas (`agent.delta`). Default true. */
   readonly stream?: boolean;
+  /**
+   * The per-session LLM token budget: before each model call the session's usage is read, and a
+   * session that spent `maxSessionTokens` gets the grounded draft (a `guard` decision with code
+   * `budget_exceeded`) instead of another call. Default none.
+   */
+  readonly tokenBudget?: {
+    readonly meter: { used(session: string): number; add(session: string, tokens: number): void };
+    readonly maxSessionTokens: number;
+  };
+}
+
+/**
+ * Tokens a call cost: what the endpoint reports, but at least a rough count of the characters sent
+ * and received (about four per token), so an endpoint reporting no usage still spends the budget.
+ */
+function tokensOf(request: readonly LlmMessage[], response: { text: string; usage: { promptTokens: number; completionTokens: number } }): number {
+  const reported = (Number.isSafeInteger(response.usage.promptTokens) ? response.usage.promptTokens : 0) + (Number.isSafeInteger(response.usage.completionTokens) ? response.usage.completionTokens : 0);
+  const chars = request.reduce((n, m) => n + m.content.length, 0) + response.text.length;
+  return Math.max(reported, Math.ceil(chars / 4));
 }
 
 function systemPrompt(persona: string, input: DraftInput): string {
@@ -87,13 +106,19 @@ export function createLlmReplyActor(options: LlmReplyActorOptions = {}) {
       ...input.transcript.slice(-6, -1).map((t): LlmMessage => ({ role: t.role === 'user' ? 'user' : 'assistant', content: t.text })),
       { role: 'user', content: input.userText.slice(0, 4000) },
     ];
+    const budget = options.tokenBudget;
     for (let round = 0; ; round++) {
       const offerTools = tools.length > 0 && round < maxRounds;
+      if (budget && budget.meter.used(input.session) >= budget.maxSessionTokens) {
+        notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: budget.maxSessionTokens } });
+        return template('budget_exceeded');
+      }
       const response = await client.complete(
         { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(onDelta ? { onDelta } : {}) },
         signal,
       );
       if (fromLocalRung(response.provider)) return template('llm_local_rung', { provider: response.provider });
+      budget?.meter.add(input.session, tokensOf(messages, response));
       if (response.toolCalls.length === 0 || !offerTools) {
         if (response.text.trim() === '') return template('llm_empty_answer');
         return { text: response.text.trim(), source: `llm:${response.provider}`, toolCalls, decisions: notes };

@@ -62,6 +62,8 @@ export interface DefaultAgentOptions {
   readonly toolOverrides?: Readonly<Record<string, ToolDefinition>>;
   /** Called after every tool call (allowed, refused or failed), e.g. to audit it. Default: audit through the runtime. */
   readonly onToolOutcome?: ToolOutcomeListener;
+  /** LLM tokens one session may spend on replies; past it, replies are the grounded drafts. Default 100 000. */
+  readonly maxSessionTokens?: number;
 }
 
 /** The assembled default agent. */
@@ -137,6 +139,8 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
   const spec = createDemoAgentSpec({ ...(options.policies ? { policies: options.policies } : {}), storeName: store.info.name });
   const intents = (intentsJson as { intents: { name: string; description?: string }[] }).intents.map((i) => ({ name: i.name, description: i.description ?? i.name }));
   let lastRunner: ToolRunner | undefined;
+  const maxSessionTokens = options.maxSessionTokens ?? 100_000;
+  if (!Number.isSafeInteger(maxSessionTokens) || maxSessionTokens < 1) throw new TypeError('option maxSessionTokens must be a positive integer');
 
   const machine = (ports: RuntimePorts): AnyStateMachine => {
     const audit: ToolOutcomeListener = (input, outcome) => {
@@ -170,7 +174,12 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
         routeMessage: createRouterActor({ router: router as Router, ...(llm ? { llm, intents } : {}) }),
         callTool: createToolCallActor(runner),
         searchKnowledge: createKnowledgeSearchActor({ index: knowledge }),
-        draftReply: createLlmReplyActor({ ...(llm ? { llm } : {}), runner, persona: `the support assistant of ${store.info.name}, an online outdoor clothing store` }),
+        draftReply: createLlmReplyActor({
+          ...(llm ? { llm } : {}),
+          runner,
+          persona: `the support assistant of ${store.info.name}, an online outdoor clothing store`,
+          ...(ports.llmTokens ? { tokenBudget: { meter: ports.llmTokens, maxSessionTokens } } : {}),
+        }),
         planTasks: createPlannerActor({ runner, ...(llm ? { llm } : {}) }),
         requestHandoff: createHandoffActor({ desk }),
       },

@@ -3,6 +3,7 @@
  * (0 ok, 1 failure, 2 usage error).
  */
 import { isKeelError } from '../errors.js';
+import { auditCommand } from './audit-command.js';
 import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
 import { chatCommand } from './chat-command.js';
 import { serveCommand } from './serve-command.js';
@@ -10,7 +11,7 @@ import { sessionsCommand } from './sessions-command.js';
 import { tokenCommand } from './token-command.js';
 
 /** The sub-commands, in `--help` order. Other parts of keel add theirs here. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, tokenCommand, chatCommand, sessionsCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, tokenCommand, chatCommand, sessionsCommand, auditCommand];
 
 /** Exit code for bad usage (unknown command, missing or malformed flag). */
 export const EXIT_USAGE = 2;

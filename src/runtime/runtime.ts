@@ -8,8 +8,11 @@ import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
 import { createEventStore, type EventStore } from '../observe/event-store.js';
 import { createAesSealer } from '../security/aes-sealer.js';
-import { createAuditLog, type AuditLog } from '../security/audit-log.js';
+import { createAuditLog, systemActor, type AuditLog } from '../security/audit-log.js';
+import { viewFrames } from '../security/frame-view.js';
 import { createRedactor } from '../security/redact.js';
+import { createSessionQuota } from '../security/session-quota.js';
+import { createSessionTokenMeter, type SessionTokenMeter } from '../security/session-token-meter.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { frameOf, type SessionFrame, type TurnOutcome } from '../sessions/session-frames.js';
 import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHooks } from '../sessions/session-host.js';
@@ -50,6 +53,8 @@ export interface RuntimePorts {
   readonly dataDir: string;
   /** The audit trail, for tool calls, approvals and hand-offs. */
   readonly audit?: AuditLog;
+  /** LLM tokens used per session (durable), for the per-session token budget. */
+  readonly llmTokens?: SessionTokenMeter;
 }
 
 /** A message from a user, or any other event (signals, operator commands). */
@@ -101,17 +106,17 @@ export interface Runtime {
   passivate(sessionId: SessionId | string): Promise<boolean>;
   /** The live decision stream (route, transition, tool, fallback, reply...). */
   readonly decisions: DecisionStream;
-  /** Erases a user: sessions, journals and trace events (plus memories and context where a memory store is attached); audited. */
-  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<{ sessions: number; events: number }>;
-  /** The hash-chained audit trail. */
-  readonly audit: AuditLog;
-  /** The persisted decision trace ("what did the agent do last week, for this user?"). */
   /**
    * Turns on simplified XState inspection (`inspect` events in the decision stream) for one
    * session until the returned function is called; calls nest. Live or not, the session is
    * inspected from its next step on.
    */
   inspect(sessionId: SessionId | string): () => void;
+  /** Erases a user: sessions, journals and trace events (plus memories and context where a memory store is attached); audited. */
+  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<{ sessions: number; events: number }>;
+  /** The hash-chained audit trail. */
+  readonly audit: AuditLog;
+  /** The persisted decision trace ("what did the agent do last week, for this user?"). */
   readonly events: Pick<EventStore, 'query'>;
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
   readonly effects: EffectLedger;
@@ -143,8 +148,15 @@ export function createRuntime(
   const redactText = opts.redactText === 'none' ? undefined : (opts.redactText ?? createRedactor().text);
   const store: SessionStore = createSessionStore(env, sealer);
   const audit = createAuditLog({ env, clock });
-  const effects = createEffectLedger(env);
-  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit }) : machineOption;
+  // Idempotency keys start with the turn key (`<sessionId>:<seq>`): the session names the tenant
+  // whose key seals the recorded outcome (tool results carry orders and addresses).
+  const effects = createEffectLedger(env, { sealer, tenantOf: (key) => sessionOfKey(key, (id) => store.getSession(id))?.tenant });
+  const sessionQuota = createSessionQuota({
+    maxSessionsPerUser: opts.maxSessionsPerUser,
+    owners: () => store.listSessions({ limit: Number.MAX_SAFE_INTEGER }).map(({ record }) => record),
+  });
+  const llmTokens = createSessionTokenMeter({ store: env.db('meta'), onError: (err) => logger.warn({ err }, 'recording LLM token usage failed') });
+  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit, llmTokens }) : machineOption;
   if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }
@@ -166,26 +178,27 @@ export function createRuntime(
   let wakeAt: number | undefined;
   let sweepTimer: unknown;
   const counters = { hydrations: 0, passivations: 0, turns: 0, failedTurns: 0 };
+  /** Sessions inspected on demand, with how many asked. */
+  const inspected = new Map<SessionId, number>();
 
   const hostContext: SessionHostContext = {
     machine, machineVersion: opts.machineVersion, store, clock, logger, sink: decisions,
     turnTimeoutMs: opts.turnTimeoutMs, maxQueuedEvents: opts.maxQueuedEvents, failureReply: opts.failureReply,
     ...(opts.migrate ? { migrate: opts.migrate } : {}),
+    inspecting: (id) => opts.inspect || inspected.has(id),
     publish(id, frames) {
       if (frames.length === 0) return;
+      auditHandoffs(id, frames);
       const set = subscribers.get(id);
       if (!set) return;
       for (const fn of set) {
         try {
           fn(frames);
-  /** Sessions inspected on demand, with how many asked. */
-  const inspected = new Map<SessionId, number>();
         } catch (err) {
           logger.warn({ err, session: id }, 'frame subscriber failed');
         }
       }
     },
-    inspecting: (id) => opts.inspect || inspected.has(id),
     onWakeChange() {
       // Live sessions' timers run in their actors; the wake index matters once they passivate.
     },
@@ -200,11 +213,46 @@ export function createRuntime(
     return id as SessionId;
   };
 
-  const authorize = (record: Pick<SessionRecord, 'tenant' | 'user'>, as: Identity | undefined, action: 'message' | 'read' | 'signal'): void => {
+  /** Fire and forget: an audit failure must not change the outcome it records. */
+  const auditAppend = (entry: Parameters<AuditLog['append']>[0]): void => {
+    audit.append(entry).catch((err: unknown) => logger.warn({ err }, 'audit append failed'));
+  };
+
+  /** The hand-off protocol as the session lived it (queued, accepted, completed...), by keel itself. */
+  const auditHandoffs = (id: SessionId, frames: readonly SessionFrame[]): void => {
+    for (const f of frames) {
+      if (f.type !== 'handoff') continue;
+      const owner = ready.get(id) ?? store.getSession(id);
+      if (!owner) continue;
+      const status = typeof f.status === 'string' && /^[a-z_]{1,32}$/.test(f.status) ? f.status : 'unknown';
+      auditAppend({
+        actor: systemActor(owner.tenant),
+        action: `handoff.${status}`,
+        target: `session:${id}`,
+        outcome: status === 'failed' || status === 'unavailable' ? 'failed' : 'ok',
+        details: { user: owner.user, seq: f.seq },
+      });
+    }
+  };
+
+  /**
+   * Who may do what to a session (deny by default; DESIGN §5): a customer reaches only their own
+   * sessions and only with messages; an agent (a human on a hand-off) writes and signals; an admin
+   * signals (approvals, operator commands) but never speaks in a customer's conversation; an
+   * engineer only reads. No role crosses tenants. Refusals are audited.
+   */
+  const authorize = (session: Pick<SessionRecord, 'tenant' | 'user'>, as: Identity | undefined, action: 'message' | 'read' | 'signal', id?: SessionId): void => {
     if (!as) return;
-    if (as.tenant !== record.tenant) throw new KeelError('forbidden', 'this session belongs to another user');
-    if (as.role === 'customer' && as.user !== record.user) throw new KeelError('forbidden', 'this session belongs to another user');
-    if (as.role === 'engineer' && action === 'message') throw new KeelError('forbidden', 'engineers observe sessions; they do not write to them');
+    let why: string | undefined;
+    let rule = 'role';
+    if (as.tenant !== session.tenant) [why, rule] = ['this session belongs to another user', 'tenant'];
+    else if (as.role === 'customer' && as.user !== session.user) [why, rule] = ['this session belongs to another user', 'ownership'];
+    else if (as.role === 'customer' && action === 'signal') why = 'customers send messages; signals come from staff';
+    else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
+    else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
+    if (why === undefined) return;
+    auditAppend({ actor: as, action: `session.${action}`, target: `session:${id ?? 'unknown'}`, outcome: 'denied', details: { rule } });
+    throw new KeelError('forbidden', why, { details: { rule } });
   };
 
   const hostFor = (id: SessionId): Promise<SessionHost> => {
@@ -320,12 +368,16 @@ export function createRuntime(
         }
         subscribers.delete(id);
         await store.eraseSession(id);
+        // Tool results and token counts are the session's too.
+        await effects.forget(`${id}:`);
+        llmTokens.forget(id);
       }
+      sessionQuota.forget(args.tenant, args.user);
       events.flush();
       await env.flushed();
       const erasedEvents = await events.forgetUser(args.tenant, args.user);
       await audit.append({
-        actor: as ?? { tenant: args.tenant, user: args.user, role: 'admin' },
+        actor: as ?? systemActor(args.tenant),
         action: 'user.forget',
         target: `user:${args.user}`,
         outcome: 'ok',
@@ -340,17 +392,23 @@ export function createRuntime(
       const id = toSessionId(args.sessionId ?? randomUUID());
       const record = store.getSession(id);
       if (record) {
-        authorize(record, args.as ?? { tenant: args.tenant, user: args.user, role: 'customer' }, 'read');
+        authorize(record, args.as ?? { tenant: args.tenant, user: args.user, role: 'customer' }, 'read', id);
         return { sessionId: id, lastSeq: record.seq, state: record.state, created: false };
       }
       if (args.mustExist) throw new KeelError('unknown_session', 'no such session');
       if (live.has(id)) {
         const host = await live.get(id)!;
+        // Being created by someone else right now: the same checks as a stored session.
+        authorize(host, args.as ?? { tenant: args.tenant, user: args.user, role: 'customer' }, 'read', id);
         return { sessionId: id, lastSeq: 0, state: host.state(), created: false };
       }
+      const release = sessionQuota.reserve(args.tenant, args.user);
       const creating = openSessionHost(hostContext, id, { tenant: args.tenant, user: args.user, channel: args.channel ?? 'api' });
       live.set(id, creating);
-      creating.then((host) => ready.set(id, host), () => live.delete(id));
+      creating.then((host) => ready.set(id, host), () => {
+        live.delete(id);
+        release();
+      });
       const host = await creating;
       enforceCap();
       return { sessionId: id, lastSeq: 0, state: host.state(), created: true };
@@ -360,7 +418,12 @@ export function createRuntime(
       const id = toSessionId(sessionIdArg);
       const owner = ready.get(id) ?? store.getSession(id);
       if (!owner) throw new KeelError('unknown_session', 'no such session');
-      authorize(owner, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal');
+      authorize(owner, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal', id);
+      // An approval is made by whoever sends it, never by a name inside the event.
+      if (sendOptions.as && event.type !== 'user.message' && 'approver' in event) {
+        const { tenant, user, role } = sendOptions.as;
+        event = { ...event, approver: { tenant, user, role } };
+      }
       const host = await hostFor(id);
       counters.turns++;
       try {
@@ -390,8 +453,10 @@ export function createRuntime(
       const id = toSessionId(sessionIdArg);
       const record = store.getSession(id);
       if (!record) throw new KeelError('unknown_session', 'no such session');
-      authorize(record, as, 'read');
-      return store.readJournal(id, record.tenant, Math.max(0, afterSeq) + 1).map(frameOf);
+      authorize(record, as, 'read', id);
+      const frames = store.readJournal(id, record.tenant, Math.max(0, afterSeq) + 1).map(frameOf);
+      // Staff without `pii.view` (engineers, admins) read what customers said redacted.
+      return as ? [...viewFrames(frames, as, record)] : frames;
     },
     subscribe(sessionIdArg, listener) {
       const id = toSessionId(sessionIdArg);
@@ -423,6 +488,18 @@ export function createRuntime(
       return true;
     },
     stats: () => ({ live: live.size, ...counters }),
+    inspect(sessionIdArg) {
+      const id = toSessionId(sessionIdArg);
+      inspected.set(id, (inspected.get(id) ?? 0) + 1);
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        const left = (inspected.get(id) ?? 1) - 1;
+        if (left <= 0) inspected.delete(id);
+        else inspected.set(id, left);
+      };
+    },
     close() {
       closing ??= (async () => {
         closed = true;
@@ -456,15 +533,17 @@ function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) =
   };
   return (e) => ({ ...e, reason: redactText(e.reason), data: scrub(e.data as Json, 0) as Record<string, Json> });
 }
-    inspect(sessionIdArg) {
-      const id = toSessionId(sessionIdArg);
-      inspected.set(id, (inspected.get(id) ?? 0) + 1);
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        const left = (inspected.get(id) ?? 1) - 1;
-        if (left <= 0) inspected.delete(id);
-        else inspected.set(id, left);
-      };
-    },
+
+/**
+ * The session an idempotency key belongs to: keys start with the turn key `<sessionId>:<seq>`,
+ * and session ids may hold `:` themselves, so each prefix ending before a `:` is tried.
+ */
+function sessionOfKey<R>(key: string, lookup: (id: SessionId) => R | undefined): R | undefined {
+  for (let i = key.indexOf(':'); i > 0; i = key.indexOf(':', i + 1)) {
+    const candidate = key.slice(0, i);
+    if (!isValidId(candidate)) return undefined;
+    const found = lookup(candidate as SessionId);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}

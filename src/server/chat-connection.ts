@@ -9,6 +9,9 @@
 import { KeelError, toKeelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { mustRedactFor, viewFrames } from '../security/frame-view.js';
+import { signInAuditFor } from '../security/sign-in-audit.js';
+import type { SessionFrame } from '../sessions/session-frames.js';
 import type { Identity, SessionId } from '../types.js';
 import { errorFrame, parseClientFrame, type ClientFrame, type ServerFrame } from './chat-frames.js';
 import { CLOSE_CODES, closeReason } from './close-codes.js';
@@ -163,11 +166,15 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
     later(() => armExpiry(expiresAt), Math.min(wait, MAX_TIMER_MS));
   };
 
+  // Sign-ins, accepted and refused, go to the audit trail (refusals throttled, never lost count of).
+  const signIns = runtime.audit ? signInAuditFor(runtime.audit, { clock, onError: (err) => log.warn({ err }, 'auditing a sign-in failed') }) : undefined;
+
   const authenticate = (token: string): void => {
     busy = true;
     args.verifyToken(token).then(
       (who) => {
         if (phase === 'closed') return;
+        signIns?.succeeded(who, 'chat', { channel: args.channel });
         identity = who;
         log = args.logger.child({ tenant: who.tenant, user: who.user, role: who.role });
         if (!hooks.admit(who)) {
@@ -181,6 +188,8 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
       },
       (err: unknown) => {
         const message = err instanceof KeelError && err.code === 'unauthorized' ? err.message : 'unauthorized: the token was refused';
+        const reason = err instanceof KeelError && typeof err.details?.reason === 'string' ? err.details.reason : 'refused';
+        signIns?.failed(reason, 'chat');
         close(CLOSE_CODES.unauthorized, message);
       },
     );
@@ -210,7 +219,11 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
       // Subscribe before reading the journal: a frame committed in between is then either in
       // the replay or held by the relay, never in neither; the seq check drops what is in both.
       relay.hold();
-      unsubscribe = runtime.subscribe(id, relay.committed);
+      // Staff without `pii.view` (engineers, admins) see what the customer says redacted, live too.
+      const owner = runtime.describe(id);
+      unsubscribe = runtime.subscribe(id, owner && mustRedactFor(who, owner)
+        ? (frames: readonly SessionFrame[]) => relay.committed(viewFrames(frames, who, owner))
+        : relay.committed);
       // Hydrating a resumed session re-runs messages accepted but unanswered before a restart,
       // so their replies reach this client now rather than after its next message.
       if (frame.sessionId !== undefined) runtime.warm(id).catch((err: unknown) => log.warn({ err }, 'warming a resumed session failed'));
@@ -267,13 +280,17 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
     const parsed = parseClientFrame(data, { maxTextChars: options.maxTextChars, maxTokenChars: MAX_TOKEN_CHARS });
     if (!parsed.ok) {
       metrics.frameIn('invalid');
-      if (phase === 'auth') return close(CLOSE_CODES.unauthorized, `unauthorized: the first frame must be {"type":"auth","token":...} (${parsed.error.message})`);
+      if (phase === 'auth') {
+        signIns?.failed('malformed', 'chat');
+        return close(CLOSE_CODES.unauthorized, `unauthorized: the first frame must be {"type":"auth","token":...} (${parsed.error.message})`);
+      }
       return send(errorFrame(parsed.error.code, parsed.error.message, parsed.error.id));
     }
     const frame = parsed.frame;
     metrics.frameIn(frame.type);
     if (phase === 'auth') {
       if (frame.type === 'auth') return authenticate(frame.token);
+      signIns?.failed('missing', 'chat');
       return close(CLOSE_CODES.unauthorized, 'unauthorized: authenticate first, with a Bearer header or an auth frame');
     }
     switch (frame.type) {
