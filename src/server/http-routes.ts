@@ -5,7 +5,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { KeelError } from '../errors.js';
 import { can } from '../security/roles.js';
+import { signInAuditFor } from '../security/sign-in-audit.js';
 import { bearerToken, isLoopbackAddress } from './origin-policy.js';
 import type { ServerMetrics } from './server-metrics.js';
 import type { OpsAccess, TokenVerifier } from './server-options.js';
@@ -69,13 +71,19 @@ export function createHttpRoutes(args: HttpRoutesArgs): HttpRoutes {
       json(res, 401, { error: 'unauthorized', message: 'a bearer token of role engineer or admin is required' }, { 'WWW-Authenticate': 'Bearer' });
       return false;
     }
+    // Refused tokens and roles are audited; accepted scrapes are not (one every few seconds is noise).
+    const signIns = args.runtime.audit ? signInAuditFor(args.runtime.audit) : undefined;
+    let identity;
     try {
-      const identity = await args.verifyToken(token);
-      if (can(identity, 'metrics.read')) return true;
-      json(res, 403, { error: 'forbidden', message: `role '${identity.role}' may not read operational endpoints` });
-    } catch {
-      json(res, 401, { error: 'unauthorized', message: 'the token was refused' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+      identity = await args.verifyToken(token);
+    } catch (err) {
+      signIns?.failed(err instanceof KeelError && typeof err.details?.reason === 'string' ? err.details.reason : 'refused', 'ops');
+      json(res, 401, { error: 'unauthorized', message: err instanceof KeelError ? err.message : 'the token was refused' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+      return false;
     }
+    if (can(identity, 'metrics.read')) return true;
+    args.runtime.audit?.append({ actor: identity, action: 'metrics.read', target: 'endpoint:ops', outcome: 'denied', details: { rule: 'role' } }).catch(() => undefined);
+    json(res, 403, { error: 'forbidden', message: `role '${identity.role}' may not read operational endpoints` });
     return false;
   };
 
