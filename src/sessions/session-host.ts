@@ -309,6 +309,9 @@ export async function openSessionHost(
       const event: UserMessageEvent = { type: 'user.message', text, messageId, turnKey: `${id}:${inSeq}`, at };
       actor.send(event as never);
       let accepted = !isNew;
+      // Local actors (router, templates, demo tools) settle within this tick's microtasks: one
+      // event-loop turn of patience lets such a turn commit once, acceptance and answer together.
+      if (!settled() && failure === undefined && !accepted) await afterThisTick();
       if (!settled() && failure === undefined && !accepted) {
         pending = [...previousPending, inSeq];
         await store.commit([store.appendJournal(id, tenant, [inRecord]), store.putMessage(id, messageId, { inSeq }), ...pendingWrites()]);
@@ -481,6 +484,11 @@ export async function openSessionHost(
     }
   }
   return host;
+}
+
+/** Resolves once the current macrotask and every microtask it queued have run. */
+function afterThisTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function earliest(timers: readonly StoredTimer[]): number | undefined {
