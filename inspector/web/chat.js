@@ -24,6 +24,8 @@
     failed: 'We could not reach a person. You can keep chatting here.',
     unavailable: 'No one is available right now. You can keep chatting here, or leave your details for a callback.',
   };
+  // Statuses that follow another at once say nothing new in the transcript; the banner shows them.
+  const QUIET_STATUSES = { requested: true, with_agent: true };
 
   const els = {
     status: document.getElementById('status'),
@@ -183,9 +185,7 @@
         return;
       case 'handoff':
         if (!advance(frame.seq)) return;
-        state.handoff = frame.status;
-        addEntry({ kind: 'system', seq: frame.seq, text: HANDOFF_TEXT[frame.status] || 'Hand-off: ' + frame.status });
-        renderHandoff();
+        onHandoff(frame);
         save();
         return;
       case 'error':
@@ -295,12 +295,38 @@
     scrollDown();
   }
 
+  function onHandoff(frame) {
+    const meta = frame.meta || {};
+    const changed = frame.status !== state.handoff;
+    state.handoff = frame.status;
+    if (typeof meta.agent === 'string' && meta.agent) state.handoffAgent = meta.agent;
+    if (frame.status === 'queued') state.handoffPosition = typeof meta.position === 'number' ? meta.position : null;
+    if (frame.status === 'completed' || frame.status === 'unavailable' || frame.status === 'failed') state.handoffAgent = null;
+    // A new queue position moves the banner; only a new status is worth a line.
+    if (changed && !QUIET_STATUSES[frame.status]) addEntry({ kind: 'system', seq: frame.seq, text: handoffText(frame.status) });
+    renderHandoff();
+  }
+
+  function handoffText(status) {
+    if ((status === 'accepted' || status === 'with_agent') && state.handoffAgent) {
+      return 'You are chatting with ' + state.handoffAgent + ', a person from our team.';
+    }
+    if (status === 'queued' && state.handoffPosition) {
+      return 'You are number ' + state.handoffPosition + ' in the queue for a person. Your conversation is kept.';
+    }
+    return HANDOFF_TEXT[status] || 'Hand-off: ' + status;
+  }
+
   function finishReply(frame) {
     if (frame.replyTo) {
       const index = outboxIndex(frame.replyTo);
       if (index >= 0) state.outbox.splice(index, 1);
       markUser(frame.replyTo, 'sent');
     }
+    const meta = frame.meta || {};
+    // While a person has the conversation, the answer to a message is an empty relay: nothing to show.
+    if (meta.silent && !frame.text) return;
+    const from = meta.from === 'human' || meta.from === 'operator' ? meta.agent || 'Support team' : undefined;
     const streaming = frame.replyTo ? findStreaming(frame.replyTo) : null;
     if (streaming) {
       streaming.streaming = false;
@@ -308,7 +334,7 @@
       streaming.seq = frame.seq;
       replaceNode(streaming);
     } else {
-      addEntry({ kind: 'agent', seq: frame.seq, replyTo: frame.replyTo, text: frame.text });
+      addEntry({ kind: from ? 'agent human' : 'agent', seq: frame.seq, replyTo: frame.replyTo, text: frame.text, from: from });
     }
     scrollDown();
   }
@@ -331,7 +357,13 @@
     if (entry.replyTo) li.dataset.replyTo = entry.replyTo;
     if (entry.seq) li.dataset.seq = String(entry.seq);
     if (entry.status) li.dataset.status = entry.status;
-    li.textContent = entry.text;
+    if (entry.from) {
+      const name = document.createElement('span');
+      name.className = 'from';
+      name.textContent = entry.from;
+      li.appendChild(name);
+    }
+    li.appendChild(document.createTextNode(entry.text));
     if (entry.kind === 'user') {
       const meta = document.createElement('span');
       meta.className = 'meta';
@@ -356,7 +388,7 @@
     }
     els.handoff.hidden = false;
     els.handoff.dataset.status = status;
-    els.handoff.textContent = HANDOFF_TEXT[status] || 'Hand-off: ' + status;
+    els.handoff.textContent = handoffText(status);
   }
 
   function scrollDown() {
@@ -416,7 +448,7 @@
   }
 
   function loadState(who) {
-    const empty = { owner: who, sessionId: null, lastSeq: 0, entries: [], outbox: [], handoff: null };
+    const empty = { owner: who, sessionId: null, lastSeq: 0, entries: [], outbox: [], handoff: null, handoffAgent: null, handoffPosition: null };
     try {
       const saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || 'null');
       if (saved && saved.owner === who && Array.isArray(saved.entries) && Array.isArray(saved.outbox)) return Object.assign(empty, saved);
@@ -433,8 +465,10 @@
       lastSeq: state.lastSeq,
       outbox: state.outbox,
       handoff: state.handoff,
+      handoffAgent: state.handoffAgent,
+      handoffPosition: state.handoffPosition,
       entries: state.entries.map(function (e) {
-        return { kind: e.kind, id: e.id, seq: e.seq, replyTo: e.replyTo, text: e.text, status: e.status, error: e.error, streaming: e.streaming };
+        return { kind: e.kind, id: e.id, seq: e.seq, replyTo: e.replyTo, text: e.text, status: e.status, error: e.error, streaming: e.streaming, from: e.from };
       }),
     };
     try {

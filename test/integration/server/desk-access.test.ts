@@ -1,0 +1,161 @@
+/**
+ * Who may use `/desk`, and what they may do there: only human agents (and supervising admins) of
+ * the conversation's tenant; customers and engineers are refused with a typed error and close
+ * 4403; the identity that acts is always the token's, never a field of a frame.
+ */
+import { request } from 'node:http';
+import { WebSocket } from 'ws';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function start(): Promise<Harness> {
+  const h = await startKeel({ defaultAgent: true });
+  cleanups.push(h.remove, () => h.stop());
+  return h;
+}
+
+async function openDesk(h: Harness, claims: Record<string, string>): Promise<TestClient & { ready: Frame }> {
+  const desk = connect(h.deskUrl, { token: await h.token({ role: 'agent', ...claims } as never) });
+  cleanups.push(() => desk.close());
+  const ready = await desk.next((f) => f.type === 'ready' || f.type === 'error');
+  if (ready.type !== 'ready') throw new Error(`desk refused: ${JSON.stringify(ready)}`);
+  return Object.assign(desk, { ready });
+}
+
+/** A customer of `tenant` who has asked for a human and waits in the queue. */
+async function queuedCustomer(h: Harness, user: string, text = 'I want to talk to a human', tenant = 'acme'): Promise<TestClient & { sessionId: string }> {
+  const c = await openChat(h, { token: await h.token({ user, tenant }) });
+  cleanups.push(() => c.close());
+  c.send({ type: 'message', id: 'q1', text });
+  await c.next((f) => f.type === 'handoff' && f.status === 'queued');
+  await c.next(isReplyTo('q1'));
+  return c;
+}
+
+const lastQueue = (desk: TestClient) => desk.frames.filter((f) => f.type === 'queue').at(-1)?.entries as Array<Record<string, unknown>>;
+
+describe('/desk access', () => {
+  for (const role of ['customer', 'engineer'] as const) {
+    it(`refuses a ${role} with a forbidden error frame and close 4403, with the token in a header or in the first frame`, async () => {
+      const h = await start();
+      const token = await h.token({ user: `${role}-1`, role });
+      const byHeader = connect(h.deskUrl, { token });
+      expect(await byHeader.next()).toMatchObject({ type: 'error', code: 'forbidden', retryable: false });
+      expect(await byHeader.closed).toEqual({ code: 4403, reason: `forbidden: role '${role}' may not use the agent desk` });
+
+      const byFrame = connect(h.deskUrl, { origin: h.url });
+      await byFrame.opened;
+      byFrame.send({ type: 'auth', token });
+      byFrame.send({ type: 'take', sessionId: 's-1' });
+      expect((await byFrame.closed).code).toBe(4403);
+      expect(byFrame.frames.map((f) => f.type)).toEqual(['error']);
+    });
+  }
+
+  it('closes 4401 without a valid token, and refuses the upgrade when no desk is configured', async () => {
+    const h = await start();
+    const forged = connect(h.deskUrl, { token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzYW0ifQ.c2lnbmF0dXJl' });
+    expect((await forged.closed).code).toBe(4401);
+    const noAuth = connect(h.deskUrl);
+    await noAuth.opened;
+    noAuth.send({ type: 'take', sessionId: 's-1' });
+    expect(await noAuth.closed).toMatchObject({ code: 4401, reason: expect.stringContaining('authenticate first') });
+
+    const plain = await startKeel();
+    cleanups.push(plain.remove, () => plain.stop());
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(plain.deskUrl);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('a server without a desk accepted /desk')));
+      ws.on('error', () => undefined);
+    });
+    expect(status).toBe(404);
+  });
+
+  it('serves the desk page with the same strict content security policy as the chat page', async () => {
+    const h = await start();
+    const res = await new Promise<{ status: number; csp: string | undefined; body: string }>((resolve, reject) => {
+      request(`${h.url}/desk`, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, csp: r.headers['content-security-policy'] as string | undefined, body }));
+      }).on('error', reject).end();
+    });
+    expect(res.status).toBe(200);
+    expect(res.csp).toContain("script-src 'self'");
+    expect(res.body).toContain('desk.js');
+  });
+
+  it('keeps tenants apart: another tenant sees none of the queue and cannot take, speak in or release a conversation', async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' });
+    const eve = await openDesk(h, { user: 'eve', tenant: 'globex' });
+    const ann = await queuedCustomer(h, 'ann');
+    await expect.poll(() => lastQueue(sam)?.length).toBe(1);
+    expect(lastQueue(eve)).toEqual([]);
+    expect(eve.frames.filter((f) => f.type === 'queue').every((f) => (f.entries as unknown[]).length === 0)).toBe(true);
+
+    eve.send({ type: 'take', sessionId: ann.sessionId, id: 'e1' });
+    expect(await eve.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', reason: 'tenant', id: 'e1', sessionId: ann.sessionId });
+    eve.send({ type: 'say', sessionId: ann.sessionId, id: 'e2', text: 'hello from elsewhere' });
+    expect(await eve.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', reason: 'not_held', id: 'e2' });
+    eve.send({ type: 'release', sessionId: ann.sessionId, id: 'e3' });
+    expect(await eve.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', reason: 'not_held', id: 'e3' });
+    // Still waiting for acme's agents, and nobody spoke to the customer.
+    expect(lastQueue(sam)).toHaveLength(1);
+    expect(ann.frames.some((f) => f.type === 'reply' && /elsewhere/.test(String(f.text)))).toBe(false);
+    expect(h.runtime.audit.read({ limit: 1000 }).some((r) => r.action === 'handoff.take' && r.outcome === 'denied' && r.actor.user === 'eve')).toBe(true);
+  });
+
+  it('lets an admin supervise with personal data masked, while an agent reads it as written', async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' });
+    const boss = await openDesk(h, { user: 'boss', role: 'admin' });
+    const ann = await queuedCustomer(h, 'ann', 'Please call me at ann@example.com, I want a human');
+    await expect.poll(() => lastQueue(boss)?.length).toBe(1);
+    expect(lastQueue(boss)[0]!.preview).not.toContain('ann@example.com');
+    expect(lastQueue(sam)[0]!.preview).toContain('ann@example.com');
+
+    boss.send({ type: 'take', sessionId: ann.sessionId });
+    const taken = await boss.next((f) => f.type === 'taken');
+    const texts = (taken.transcript as Array<{ text: string }>).map((l) => l.text).join('\n');
+    expect(texts).not.toContain('ann@example.com');
+    expect(texts).toContain('[email]');
+    expect(await ann.next((f) => f.type === 'handoff' && f.status === 'accepted')).toMatchObject({ meta: { agent: 'Boss' } });
+  });
+
+  it('approves a held high-impact call as the authenticated agent, whatever the frame claims', async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' });
+    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    cleanups.push(() => carol.close());
+    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
+      carol.send({ type: 'message', id, text });
+      await carol.next(isReplyTo(id));
+    }
+    const pending = await sam.next((f) => f.type === 'approvals' && (f.entries as unknown[]).length === 1);
+    expect((pending.entries as unknown[])[0]).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund' });
+
+    // Another tenant's agent cannot decide on it.
+    const eve = await openDesk(h, { user: 'eve', tenant: 'globex' });
+    eve.send({ type: 'approve', sessionId: carol.sessionId, id: 'x1' });
+    expect(await eve.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', id: 'x1' });
+
+    sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', approver: { tenant: 'acme', user: 'carol', role: 'admin' } });
+    expect(await sam.next((f) => f.type === 'decided' || f.type === 'error')).toMatchObject({ type: 'decided', id: 'a1', decision: 'approved' });
+    expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
+    await expect.poll(() => (sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as unknown[]).length).toBe(0);
+
+    const records = h.runtime.audit.read({ limit: 1000 });
+    expect(records.filter((r) => r.action === 'tool.approve').map((r) => [r.actor.tenant, r.actor.user, r.outcome, r.target])).toEqual([
+      ['globex', 'eve', 'denied', `session:${carol.sessionId}`],
+      ['acme', 'sam', 'ok', `session:${carol.sessionId}`],
+    ]);
+    expect(records.find((r) => r.action === 'tool.request_refund' && r.outcome === 'ok')?.details).toMatchObject({ approver: 'agent:sam' });
+  });
+});
