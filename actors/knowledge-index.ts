@@ -1,7 +1,9 @@
 /**
  * A small lexical knowledge-base index: articles are split into passages, weighted with TF-IDF
- * over stemmed words and word pairs, and searched by cosine similarity. Scores are in [0, 1] and
- * comparable across queries, so one threshold decides whether a passage may ground an answer.
+ * over stemmed words and word pairs. A passage's score is the geometric mean of its cosine
+ * similarity to the question and the share of the question's words it covers (words the base has
+ * never seen count as uncovered). Scores are in [0, 1] and comparable across queries, so one
+ * threshold decides whether a passage may ground an answer.
  */
 import type { KnowledgeHit } from '../machines/actor-contracts.js';
 
@@ -101,26 +103,46 @@ export function createKnowledgeIndex(
       synonyms.set(key, [...(synonyms.get(key) ?? []), ...stemWords(word)]);
     }
   }
-  const expand = (query: string): string[] => {
-    const base = terms(query);
+  /** Query terms and their weights: words by idf (unknown words count too), pairs half, synonyms less. */
+  const queryWeights = (query: string) => {
+    const own = [...new Set(terms(query))];
     const words = stemWords(query);
-    const extra: string[] = [];
+    const weights = new Map<string, number>();
+    /** For each word of the question, the synonyms it stands for ("how much" → cost). */
+    const standsFor = new Map<string, string[]>();
+    for (const t of own) weights.set(t, (t.includes('_') ? 0.5 : 1) * idf(t));
     for (let n = 1; n <= 3; n++) {
-      for (let i = 0; i + n <= words.length; i++) extra.push(...(synonyms.get(words.slice(i, i + n).join('_')) ?? []));
+      for (let i = 0; i + n <= words.length; i++) {
+        for (const alt of synonyms.get(words.slice(i, i + n).join('_')) ?? []) {
+          if (!weights.has(alt)) weights.set(alt, 0.7 * idf(alt));
+          for (const word of words.slice(i, i + n)) standsFor.set(word, [...(standsFor.get(word) ?? []), alt]);
+        }
+      }
     }
-    return [...base, ...extra];
+    let ownNorm = 0;
+    for (const t of own) ownNorm += (weights.get(t) ?? 0) ** 2;
+    return { own, weights, standsFor, ownNorm };
   };
   return {
     passages: passages.length,
     search(query, limit = 3) {
-      const q = weigh(expand(query));
-      if (q.size === 0) return [];
+      const { own, weights, standsFor, ownNorm } = queryWeights(query);
+      let norm = 0;
+      for (const x of weights.values()) norm += x * x;
+      if (norm === 0 || ownNorm === 0) return [];
       return vectors
         .map((v, i) => {
+          // Cosine alone favours short passages and ignores words the base has never seen; the
+          // coverage of the question's own words makes "a student discount" not match "discount codes".
           let dot = 0;
-          for (const [t, x] of q) dot += x * (v.get(t) ?? 0);
+          for (const [t, x] of weights) dot += (x / Math.sqrt(norm)) * (v.get(t) ?? 0);
+          let covered = 0;
+          for (const t of own) {
+            if (v.has(t) || (standsFor.get(t) ?? []).some((alt) => v.has(alt))) covered += (weights.get(t) ?? 0) ** 2;
+          }
+          const coverage = Math.min(1, covered / ownNorm);
           const p = passages[i]!;
-          return { id: p.id, title: p.title, text: p.text, score: Math.round(dot * 1000) / 1000 };
+          return { id: p.id, title: p.title, text: p.text, score: Math.round(Math.sqrt(coverage * dot) * 1000) / 1000 };
         })
         .filter((h) => h.score > 0)
         .sort((a, b) => b.score - a.score)

@@ -103,9 +103,12 @@ export function createAnswerSteps(spec: ResolvedAgentSpec) {
     chatted(ctx: AgentContext, event: AgentEvent): StepResult {
       return sayDraft(ctx, event, smalltalkInput(ctx).draft, { intent: ctx.verdict?.intent ?? '' });
     },
-    /** Marks that a task was interrupted, so its next prompt says "back to ...". */
+    /** P6: back to the task the digression interrupted (its history state); its next prompt says "back to ...". */
     markInterrupted(ctx: AgentContext): StepResult {
-      return step(ctx, max).set({ interrupted: ctx.active !== null && ctx.active.outcome === undefined }).done();
+      const open = ctx.active !== null && ctx.active.outcome === undefined;
+      const s = step(ctx, max).set({ interrupted: open });
+      if (open && ctx.active) s.decide('transition', 'back_to_task', { pattern: 'P6', task: ctx.active.task, awaiting: ctx.awaiting?.kind ?? null });
+      return s.done();
     },
   };
 }

@@ -142,6 +142,14 @@ export function createDialogSteps(spec: ResolvedAgentSpec) {
         s.say(say(task?.replies.cancelled ?? r.cancelled, { task: task?.title ?? active.task, slots: active.slots }));
         return s.done();
       }
+      // "Stop" to "shall we get back to your refund?" cancels that suspended task for good.
+      const offered = ctx.awaiting?.kind === 'resume' ? ctx.suspended[ctx.suspended.length - 1] : undefined;
+      if (offered) {
+        const task = taskNamed(spec, offered.frame.task);
+        s.set({ suspended: ctx.suspended.slice(0, -1) });
+        s.decide('transition', 'task_cancelled', { task: offered.frame.task, pattern: 'P13', suspended: true });
+        return s.say(say(task?.replies.cancelled ?? r.cancelled, { task: task?.title ?? offered.frame.task, slots: offered.frame.slots })).done();
+      }
       return s.say(say(r.acknowledge)).done();
     },
     /** Replies that need no state of their own. */
@@ -183,7 +191,7 @@ export function createDialogSteps(spec: ResolvedAgentSpec) {
       const score = (event as { score?: unknown }).score;
       if (typeof score !== 'number' || !Number.isFinite(score)) return step(ctx, max).decide('signal', 'sentiment_ignored', { why: 'no score' }).done();
       const negativeTurns = score <= p.negativeSentimentThreshold ? ctx.negativeTurns + 1 : 0;
-      return step(ctx, max).set({ negativeTurns }).decide('signal', 'sentiment', { score, negativeTurns, maxNegativeTurns: p.maxNegativeTurns }).done();
+      return step(ctx, max).set({ negativeTurns }).decide('signal', 'sentiment', { pattern: 'P14', score, negativeTurns, maxNegativeTurns: p.maxNegativeTurns }).done();
     },
   };
 }

@@ -194,7 +194,9 @@ export function triage(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpe
     const answer = readAnswer(ctx, r, spec, a, text);
     if (answer) return answer;
   }
-  if (top === c.cancel && settled && a?.kind !== 'offer_human' && a?.kind !== 'handoff_alternative') {
+  if (top === c.cancel && settled) {
+    // "Stop" to an offer of a human, a ticket or a callback declines the offer.
+    if (a?.kind === 'offer_human' || a?.kind === 'handoff_alternative') return { kind: 'declineHuman' };
     return hasWork(ctx) ? { kind: 'cancel' } : a !== null ? { kind: 'cancel' } : { kind: 'nothingToCancel' };
   }
   if (a !== null) {

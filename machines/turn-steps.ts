@@ -6,7 +6,7 @@
 import type { UserMessageEvent } from '../src/ports.js';
 import type { Json } from '../src/types.js';
 import type { RouteOutput } from './actor-contracts.js';
-import type { AgentContext, VerdictKind } from './agent-context.js';
+import type { AgentContext, Verdict, VerdictKind } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
 import { outputOf } from './agent-setup.js';
 import type { ResolvedAgentSpec } from './resolve-agent-spec.js';
@@ -14,7 +14,7 @@ import { triage } from './route-triage.js';
 import { step, withUserLine, type StepResult } from './step.js';
 import { renderTemplate } from './template.js';
 
-/** The pattern each verdict stands for, for the trace. */
+/** The pattern each verdict stands for, for the trace (see {@link patternOf} for the ones that depend on context). */
 export const PATTERN_OF: Readonly<Partial<Record<VerdictKind, string>>> = Object.freeze({
   confirmIntent: 'P1',
   rephrase: 'P3',
@@ -30,9 +30,27 @@ export const PATTERN_OF: Readonly<Partial<Record<VerdictKind, string>>> = Object
   askCorrection: 'P13',
   handoff: 'P8',
   offerHuman: 'P8',
-  plan: 'planner',
+  plan: 'P11',
   question: 'grounded_answer',
 });
+
+/**
+ * The catalogue pattern a verdict stands for in this context: a question or small talk while a
+ * task is open is a digression (P6), a new task over an open one an interruption (P7), a human
+ * offered for sustained negative sentiment is P14.
+ *
+ * @example
+ * ```ts
+ * patternOf({ kind: 'question' }, ctxWithOpenTask); // 'P6'
+ * ```
+ */
+export function patternOf(verdict: Verdict, ctx: Pick<AgentContext, 'active'>): string {
+  const open = ctx.active !== null && ctx.active.outcome === undefined;
+  if ((verdict.kind === 'question' || verdict.kind === 'smalltalk') && open) return 'P6';
+  if (verdict.kind === 'startTask' && open) return 'P7';
+  if (verdict.kind === 'offerHuman' && verdict.reason === 'negative_sentiment') return 'P14';
+  return PATTERN_OF[verdict.kind] ?? verdict.kind;
+}
 
 /** Verdicts that are a miss (P4) and verdicts that are progress (they reset the count). */
 const MISSES = new Set<VerdictKind>(['reprompt', 'outOfScope', 'rephrase']);
@@ -88,10 +106,10 @@ export function createTurnSteps(spec: ResolvedAgentSpec) {
     if (ctx.parked) s.say(renderTemplate(spec.replies.welcomeBack, {})).set({ parked: false });
     if (failed !== undefined) s.decide('fallback', 'router_failed', { message: failed, to: 'out_of_scope' });
     if (negativeTurns > ctx.negativeTurns) {
-      s.decide('signal', 'negative_sentiment', { sentiment: route.sentiment, threshold: p.negativeSentimentThreshold, negativeTurns, maxNegativeTurns: p.maxNegativeTurns });
+      s.decide('signal', 'negative_sentiment', { pattern: 'P14', sentiment: route.sentiment, threshold: p.negativeSentimentThreshold, negativeTurns, maxNegativeTurns: p.maxNegativeTurns });
     }
     const data: Record<string, Json> = {
-      pattern: PATTERN_OF[verdict.kind] ?? verdict.kind,
+      pattern: patternOf(verdict, ctx),
       confidence: route.confidence,
       candidates: route.ranked.slice(0, 3).map((c) => ({ intent: c.intent, score: Math.round(c.score * 1000) / 1000 })),
       thresholds: route.thresholds,

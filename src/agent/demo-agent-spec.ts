@@ -8,7 +8,8 @@ import type { AgentPolicies, AgentSpec, SlotSpec } from '../../machines/agent-sp
 import { extractAddress, extractChoice, extractDigitsId, validateLength } from '../../machines/slot-extractors.js';
 import type { TemplateVars } from '../../machines/template.js';
 
-const orderNumber = extractDigitsId({ minDigits: 4, maxDigits: 8 });
+// "a refund for 1044": `for` names an order number as clearly as `order` does.
+const orderNumber = extractDigitsId({ minDigits: 4, maxDigits: 8, markers: ['order', 'orders', 'number', 'meant', 'mean', 'ref', 'reference', 'id', 'for'] });
 
 const fact = (v: TemplateVars, path: string): string => {
   let value: unknown = v;

@@ -33,6 +33,7 @@ export interface AgentHarness {
   readonly clock: ManualClock;
   runtime: Runtime;
   agent: DefaultAgent | undefined;
+  /** Opens a conversation; the tenant defaults to a fresh one (a freshly seeded demo store). */
   open(user?: string, tenant?: string): Promise<Conversation>;
   /** Closes the runtime and opens a new one over the same directory (a process restart). */
   restart(): Promise<void>;
@@ -87,7 +88,9 @@ export async function startAgentHarness(options: HarnessOptions = {}): Promise<A
     clock,
     runtime: make(),
     agent,
-    async open(user = `u${++counter}`, tenant = 'acme') {
+    // A fresh tenant per conversation: the demo store seeds each tenant anew, so tests sharing a
+    // harness never see each other's cancelled orders.
+    async open(user = `u${++counter}`, tenant = `t${++counter}`) {
       const { sessionId: id } = await h.runtime.open({ tenant: tenantId(tenant), user: userId(user), channel: 'test' });
       const frames: SessionFrame[] = [];
       published.set(id, frames);
