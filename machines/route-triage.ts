@@ -1,6 +1,7 @@
 /**
  * The triage: reads one routed message against what the agent is waiting for and picks the
- * pattern that applies (DESIGN §4), in this order: the user asks for a human (P8) → cancel (P13)
+ * pattern that applies (DESIGN §4), in this order: an explicit answer to a choice ("the second",
+ * "neither", "a ticket") → the user asks for a human (P8) → cancel (P13)
  * → the answer to the pending question (slot, confirmation, P1, P2, P7 offer, human offer) →
  * sustained negative sentiment → resume (P7) → correction (P13) → several requests (planner) →
  * out of scope (P5) → top two close (P2) → low confidence (P1) → the intent's handler. A message
@@ -188,12 +189,16 @@ export function triage(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpe
   const top = inScope(r) ? r.ranked[0]?.intent : undefined;
   const settled = r.confidence === 'confident' || r.confidence === 'low_confidence';
 
-  if (top === c.human && settled) return { kind: 'handoff', reason: 'user_asked' };
-  // "Neither" or "the second" while choosing between two intents is an answer, whatever the router reads.
-  if (a?.kind === 'clarify' && (NEITHER.test(text) || ORDINAL_FIRST.test(text) || ORDINAL_SECOND.test(text))) {
+  // "Neither" or "the second" while choosing between two intents, "a ticket" while a ticket or a
+  // callback is offered, are answers, whatever the router reads.
+  const explicit =
+    (a?.kind === 'clarify' && (NEITHER.test(text) || ORDINAL_FIRST.test(text) || ORDINAL_SECOND.test(text))) ||
+    (a?.kind === 'handoff_alternative' && (TICKET.test(text) || CALLBACK.test(text)));
+  if (a && explicit) {
     const answer = readAnswer(ctx, r, spec, a, text);
     if (answer) return answer;
   }
+  if (top === c.human && settled) return { kind: 'handoff', reason: 'user_asked' };
   if (top === c.cancel && settled) {
     // "Stop" to an offer of a human, a ticket or a callback declines the offer.
     if (a?.kind === 'offer_human' || a?.kind === 'handoff_alternative') return { kind: 'declineHuman' };
