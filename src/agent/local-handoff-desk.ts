@@ -36,6 +36,8 @@ export interface DeskChange {
 
 /** The local desk: the port, plus its queue and roster for a desk UI. */
 export interface LocalHandoffDesk extends HandoffDesk {
+  /** Answers at once: the local desk never waits. */
+  request(request: HandoffInput): HandoffOutput;
   /** Requests waiting, oldest first; only `tenant`'s when given. */
   queue(tenant?: string): readonly QueuedHandoff[];
   /** Removes a session's request and returns it (accepted, withdrawn or expired). */
