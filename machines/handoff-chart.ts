@@ -4,7 +4,7 @@
  * ```
  * handoff
  * ├─ requested    [busy] the desk gets the transcript, the context and the reason
- * ├─ routed       (transient) queued or unavailable
+ * ├─ routed       (transient) queued, unavailable, or failed (the desk broke)
  * ├─ queued       waiting for a human; SLA timer → unavailable; customer messages are screened:
  * │  ├─ waiting     "cancel" leaves the queue, anything else is passed on with a reminder
  * │  └─ screening   [busy]
@@ -54,6 +54,7 @@ export function createHandoffChart(kit: AgentKit, steps: AgentSteps) {
       routed: {
         always: [
           { guard: ({ context }) => context.handoff?.status === 'queued', target: 'queued' },
+          { guard: ({ context }) => context.handoff?.status === 'failed', target: 'failed', actions: act(handoff.failed) },
           { target: 'unavailable', actions: act(handoff.unavailable) },
         ],
       },

@@ -86,7 +86,8 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
       const out = outputOf<HandoffOutput | undefined>(event);
       const s = step(ctx, max).set({ active: null });
       const position = typeof out?.position === 'number' ? out.position : undefined;
-      s.set({ handoff: { status: out?.status === 'queued' ? 'queued' : 'unavailable', reason: ctx.handoff?.reason ?? 'user_asked', ...(position !== undefined ? { position } : {}), ...(out?.reason ? { outcome: out.reason } : {}) } });
+      const status = out?.status === 'queued' ? 'queued' : out?.status === 'failed' ? 'failed' : 'unavailable';
+      s.set({ handoff: { status, reason: ctx.handoff?.reason ?? 'user_asked', ...(position !== undefined ? { position } : {}), ...(out?.reason ? { outcome: out.reason } : {}) } });
       return s.done();
     },
     /** The request waits in a queue. */
@@ -110,9 +111,9 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
       return typeof own === 'string' && own !== '' ? own.slice(0, 100) : (ctx.handoff?.outcome ?? 'no_agent_available');
     }),
     slaExpired: unavailable('unavailable', () => 'sla_expired'),
-    failed: unavailable('failed', (_ctx, event) => {
-      const error = (event as { error?: unknown; reason?: unknown });
-      return typeof error.reason === 'string' ? error.reason.slice(0, 100) : 'desk_failed';
+    failed: unavailable('failed', (ctx, event) => {
+      const own = (event as { reason?: unknown }).reason;
+      return typeof own === 'string' && own !== '' ? own.slice(0, 100) : (ctx.handoff?.outcome ?? 'desk_failed');
     }),
     /** A human took the conversation. */
     accepted(ctx: AgentContext, event: AgentEvent): StepResult {
