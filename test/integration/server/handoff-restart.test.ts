@@ -1,0 +1,58 @@
+/**
+ * Hand-offs across a server restart: a conversation that was waiting in the queue is queued again
+ * (its transcript rebuilt from the journal) and can be taken; one that was with an agent nobody
+ * holds any more goes back to the assistant after the grace, never left with no one.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function openDesk(h: Harness, user: string): Promise<TestClient> {
+  const desk = connect(h.deskUrl, { token: await h.token({ user, role: 'agent' }) });
+  cleanups.push(() => desk.close());
+  await desk.next((f) => f.type === 'ready');
+  return desk;
+}
+
+const lastQueue = (desk: TestClient) => (desk.frames.filter((f) => f.type === 'queue').at(-1)?.entries ?? []) as Array<Record<string, unknown>>;
+
+describe('hand-offs across a restart', () => {
+  it('queues waiting conversations again and hands orphaned ones back to the assistant', async () => {
+    const first = await startKeel({ defaultAgent: true, server: { deskReconnectGraceMs: 400 } });
+    cleanups.push(first.remove);
+    const sam = await openDesk(first, 'sam');
+    const sessions: Record<string, string> = {};
+    for (const user of ['ann', 'ben']) {
+      const c = await openChat(first, { token: await first.token({ user }) });
+      c.send({ type: 'message', id: 'h1', text: 'I want to talk to a human' });
+      await c.next(isReplyTo('h1'));
+      sessions[user] = c.sessionId;
+      c.close();
+    }
+    await expect.poll(() => lastQueue(sam).length).toBe(2);
+    sam.send({ type: 'take', sessionId: sessions.ann });
+    await sam.next((f) => f.type === 'taken');
+    await first.stop();
+
+    const second = await startKeel({ dir: first.dir, defaultAgent: true, server: { deskReconnectGraceMs: 400 } });
+    cleanups.push(() => second.stop());
+    const kim = await openDesk(second, 'kim');
+    await expect.poll(() => lastQueue(kim).map((e) => e.sessionId), { timeout: 5000 }).toEqual([sessions.ben]);
+    kim.send({ type: 'take', sessionId: sessions.ben! });
+    const taken = await kim.next((f) => f.type === 'taken' || f.type === 'error');
+    expect(taken.type).toBe('taken');
+    expect((taken.transcript as Array<{ text: string }>).some((l) => l.text === 'I want to talk to a human')).toBe(true);
+    expect(second.runtime.describe(sessions.ben!)?.state).toContain('handoff.withAgent');
+
+    // Ann's agent is gone with the old process: after the grace the assistant has her back.
+    await expect.poll(() => second.runtime.describe(sessions.ann!)?.state, { timeout: 8000 }).toContain('offeringAlternatives');
+    const frames = second.runtime.replay(sessions.ann!, 0) as Frame[];
+    expect(frames.filter((f) => f.type === 'handoff').map((f) => f.status)).toEqual(['requested', 'queued', 'accepted', 'with_agent', 'unavailable']);
+    // Kim still holds Ben's conversation: restarts do not take it from the agent who has it now.
+    expect(second.runtime.describe(sessions.ben!)?.state).toContain('handoff.withAgent');
+  });
+});
