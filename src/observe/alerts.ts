@@ -249,7 +249,8 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   const engine: AlertEngine = {
     rules,
     observe(event) {
-      if (closed || NOT_TURNS.has(event.kind)) return;
+      // Timer steps (nudges, bookkeeping at session open) are not turns a user waited on.
+      if (closed || NOT_TURNS.has(event.kind) || event.traceId.endsWith(':timer')) return;
       const now = clock.now();
       for (const s of states) {
         const r = s.rule;

@@ -35,7 +35,7 @@ export interface IntentRow {
   readonly fallbacks: number;
   readonly escalations: number;
   readonly errors: number;
-  /** Fallbacks, escalations and errors per routed turn. */
+  /** Share of the routed turns with at least one fallback, escalation or error, in [0, 1]. */
   readonly troubleRate: number;
 }
 export interface StateRow {
@@ -127,19 +127,23 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
   const events = o.events.query({ since: o.since, until: o.until, limit: o.maxEvents, ...(o.tenant !== undefined ? { tenant: o.tenant as TenantId } : {}) });
   const count = <K>(m: Map<K, number>, k: K, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
 
-  const intents = new Map<string, { routed: number; fallbacks: number; escalations: number; errors: number }>();
+  const intents = new Map<string, { routed: number; fallbacks: number; escalations: number; errors: number; troubled: Set<string> }>();
   const states = new Map<string, { fallbacks: number; escalations: number; errors: number }>();
   const repeats = new Map<string, { repeats: number; reprompts: number; sessions: Set<string> }>();
   const tools = new Map<string, { calls: number; failures: number; reasons: Map<string, number> }>();
   const sessions = new Map<string, { intent: string; last?: DecisionEvent; lastAt: number; settled: boolean }>();
   const turns = new Set<string>();
 
-  const intentRow = (i: string) => intents.get(i) ?? intents.set(i, { routed: 0, fallbacks: 0, escalations: 0, errors: 0 }).get(i)!;
+  const intentRow = (i: string) => intents.get(i) ?? intents.set(i, { routed: 0, fallbacks: 0, escalations: 0, errors: 0, troubled: new Set() }).get(i)!;
+  /** Marks the turn of `e` as troubled for the session's current intent. */
+  const trouble = (intent: string, e: DecisionEvent) => intentRow(intent).troubled.add(`${e.session}\u0000${e.traceId}`);
   const stateRow = (s: string) => states.get(s) ?? states.set(s, { fallbacks: 0, escalations: 0, errors: 0 }).get(s)!;
   const repeatRow = (i: string) => repeats.get(i) ?? repeats.set(i, { repeats: 0, reprompts: 0, sessions: new Set() }).get(i)!;
   const toolRow = (t: string) => tools.get(t) ?? tools.set(t, { calls: 0, failures: 0, reasons: new Map() }).get(t)!;
 
   for (const e of events) {
+    // Alerts are about the process, not a conversation.
+    if (e.kind === 'alert') continue;
     let s = sessions.get(e.session);
     if (!s) sessions.set(e.session, (s = { intent: '(none)', lastAt: e.time, settled: false }));
     s.lastAt = Math.max(s.lastAt, e.time);
@@ -166,6 +170,7 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
       }
       case 'fallback':
         intentRow(s.intent).fallbacks++;
+        trouble(s.intent, e);
         stateRow(state).fallbacks++;
         if (e.reason === 'reprompt' || e.data.pattern === 'P4') {
           const r = repeatRow(s.intent);
@@ -182,12 +187,14 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
         break;
       case 'escalate':
         intentRow(s.intent).escalations++;
+        trouble(s.intent, e);
         stateRow(state).escalations++;
         s.settled = true;
         s.last = e;
         break;
       case 'error':
         intentRow(s.intent).errors++;
+        trouble(s.intent, e);
         stateRow(state).errors++;
         s.last = e;
         break;
@@ -247,7 +254,7 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
     turns: turns.size,
     truncated: events.length >= o.maxEvents,
     intents: [...intents]
-      .map(([intent, r]) => ({ intent, ...r, troubleRate: rate(r.fallbacks + r.escalations + r.errors, r.routed) }))
+      .map(([intent, { troubled, ...r }]) => ({ intent, ...r, troubleRate: Math.min(1, rate(troubled.size, Math.max(r.routed, 1))) }))
       .filter((r) => r.fallbacks + r.escalations + r.errors > 0)
       .sort((a, b) => b.fallbacks + b.escalations + b.errors - (a.fallbacks + a.escalations + a.errors) || b.troubleRate - a.troubleRate || byName(a.intent, b.intent))
       .slice(0, o.top),

@@ -11,7 +11,7 @@ export interface HealthSnapshot {
   readonly windowMs: number;
   /** Turns answered in the window. */
   readonly turns: number;
-  /** Turns per minute over the part of the window observed so far. */
+  /** Turns per minute since the oldest turn in the window (over at least one minute). */
   readonly turnsPerMinute: number;
   /** Median and 95th percentile turn latency in milliseconds; 0 without turns. */
   readonly latencyP50Ms: number;
@@ -63,7 +63,6 @@ export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
   if (!Number.isFinite(windowMs) || windowMs <= 0) throw new TypeError('option windowMs must be a positive number');
   if (!Number.isInteger(maxTurns) || maxTurns < 1) throw new TypeError('option maxTurns must be a positive integer');
   const { clock } = options;
-  const startedAt = clock.now();
   const open = new Map<string, { fallback: boolean; escalated: boolean; failed: boolean }>();
   let turns: Turn[] = [];
 
@@ -100,7 +99,8 @@ export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
       const sorted = turns.map((t) => t.latencyMs).sort((a, b) => a - b);
       const quantile = (q: number): number => (n === 0 ? 0 : (sorted[Math.min(n - 1, Math.ceil(q * n) - 1)] as number));
       const share = (pick: (t: Turn) => boolean): number => (n === 0 ? 0 : Math.round((turns.filter(pick).length / n) * 1000) / 1000);
-      const observedMs = Math.max(1000, Math.min(windowMs, now - startedAt));
+      // Right after a start, a few quick turns are not a rate of thousands per minute.
+      const observedMs = Math.max(60_000, Math.min(windowMs, now - (turns[0]?.at ?? now)));
       return {
         windowMs,
         turns: n,

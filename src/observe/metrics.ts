@@ -255,7 +255,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
             if (ms !== undefined) llmSeconds?.observe({ provider: label('provider', str(s.provider) ?? 'unknown') }, ms / 1000);
           }
         }
-        return;
+        break;
       case 'tool': {
         const tool = label('tool', str(d.tool) ?? 'unknown');
         toolCalls?.inc({ tool, outcome: label('tool_outcome', str(d.outcome) ?? e.reason) });

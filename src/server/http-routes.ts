@@ -136,7 +136,7 @@ export function createHttpRoutes(args: HttpRoutesArgs): HttpRoutes {
         return json(res, 404, { error: 'not_found', message: 'the agent desk page is not installed' });
       case '/inspector':
       case '/inspector/':
-        if (await args.files.serve(req, res, 'inspector.html')) return;
+        if (await args.files.serve(req, res, 'inspector.html', CHAT_PAGE_HEADERS)) return;
         return json(res, 404, { error: 'not_found', message: 'the inspector is not installed' });
     }
     let relative: string;
@@ -147,7 +147,7 @@ export function createHttpRoutes(args: HttpRoutesArgs): HttpRoutes {
     }
     // Pages under /inspector/ reach the same assets with relative URLs.
     if (relative.startsWith('/inspector/')) relative = relative.slice('/inspector'.length);
-    const headers = relative === '/chat.html' || relative === '/desk.html' ? CHAT_PAGE_HEADERS : {};
+    const headers = relative === '/chat.html' || relative === '/desk.html' || relative === '/inspector.html' ? CHAT_PAGE_HEADERS : {};
     if (await args.files.serve(req, res, relative, headers)) return;
     json(res, 404, { error: 'not_found', message: 'no such page' });
   };

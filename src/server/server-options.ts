@@ -3,6 +3,8 @@
  * docs/protocol.md lists them with their effect on the wire.
  */
 import { systemClock } from '../clock.js';
+import { resolveInspectorOptions, type InspectorOptions } from '../../inspector/inspector-options.js';
+import { resolveAlertRules, type AlertRule } from '../observe/alerts.js';
 import { silentLogger, type Logger } from '../observe/logger.js';
 import type { Clock } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -53,6 +55,10 @@ export interface ServerOptions {
   readonly staticDir?: string;
   /** Metrics registry to add to. Default: a new one with process metrics. */
   readonly metrics?: ServerMetrics;
+  /** Alert rules over the decision stream (`[]`: none). Default: keel's `defaultAlertRules`. */
+  readonly alertRules?: readonly AlertRule[];
+  /** Limits of the inspector's live endpoint (queue per page, send buffer, health window). Default: `defaultInspectorOptions`. */
+  readonly inspector?: Partial<InspectorOptions>;
   /** Largest inbound WebSocket message; larger closes with 1009. Default 65536. */
   readonly maxPayloadBytes: number;
   /** Longest `message.text` (UTF-16 code units); longer gets `too_large`. Default 4000. */
@@ -156,6 +162,8 @@ export function resolveServerOptions(options: Partial<ServerOptions> & { readonl
   }
   if (o.maxPayloadBytes < 1024) bad('maxPayloadBytes', 'at least 1024', o.maxPayloadBytes);
   if (o.verifyToken !== undefined && typeof o.verifyToken !== 'function') bad('verifyToken', 'a function', o.verifyToken);
+  if (o.alertRules !== undefined) resolveAlertRules(o.alertRules);
+  if (o.inspector !== undefined) resolveInspectorOptions({ ...o.inspector, clock: o.inspector.clock ?? o.clock });
   if (typeof o.clock?.now !== 'function' || typeof o.clock.setTimeout !== 'function') bad('clock', 'a Clock', o.clock);
   if (typeof o.logger?.info !== 'function') bad('logger', 'a Logger', o.logger);
   if (o.opsAccess !== 'loopback-or-token' && o.opsAccess !== 'token') bad('opsAccess', "'loopback-or-token' or 'token'", o.opsAccess);

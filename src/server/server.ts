@@ -6,10 +6,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createObservability, type Observability } from '../observe/observability.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { createChatGateway } from './chat-gateway.js';
 import { createDeskGateway } from './desk-gateway.js';
 import { createHttpRoutes, type HttpHandler } from './http-routes.js';
+import { createInspectorGateway, type InspectorGateway } from './inspector-gateway.js';
 import { createServerMetrics, type ServerMetrics } from './server-metrics.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
 import { createStaticFiles, defaultStaticDir } from './static-files.js';
@@ -27,6 +29,10 @@ export interface KeelServer {
   readonly port: number | undefined;
   /** Metrics registry and recorders; add your own metrics to `metrics.registry`. */
   readonly metrics: ServerMetrics;
+  /** The decision stream's observers: keel's metrics (in `metrics.registry`) and the alert rules. */
+  readonly observability: Observability;
+  /** The inspector's live endpoint (`/inspector/ws`) and its hub. */
+  readonly inspector: InspectorGateway;
   /** The underlying HTTP server. */
   readonly http: HttpServer;
   /** Open chat connections. */
@@ -65,6 +71,12 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
   // The human agents' desk exists only with a desk to serve; without one /desk is a 404 like any unknown path.
   const desk = opts.desk ? createDeskGateway({ runtime, desk: opts.desk, options: opts, metrics, verifyToken, logger: logger.child({ component: 'desk' }) }) : undefined;
   if (desk) upgrades.set('/desk', (req, socket, head) => desk.handleUpgrade(req, socket, head));
+  // Metrics and alert rules over the runtime's decisions; the inspector shows both live.
+  const observability = createObservability({ runtime, registry: metrics.registry, logger, clock, ...(opts.alertRules ? { alertRules: opts.alertRules } : {}) });
+  const inspector = createInspectorGateway({
+    runtime, verifyToken, allowedOrigins: opts.allowedOrigins, options: { clock, ...opts.inspector }, alerts: observability.alerts, logger: logger.child({ component: 'inspector' }),
+  });
+  upgrades.set('/inspector/ws', (req, socket, head) => inspector.handleUpgrade(req, socket, head));
   let closing: Promise<void> | undefined;
   let bound: { host: string; port: number; url: string } | undefined;
   const startedAt = clock.now();
@@ -125,6 +137,8 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
       return bound?.port;
     },
     metrics,
+    observability,
+    inspector,
     http,
     connections: () => gateway.size,
     addHttpRoute: (path, handler) => routes.add(path, handler),
@@ -138,6 +152,8 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
           ? new Promise<void>((resolve) => http.close(() => resolve()))
           : Promise.resolve();
         await Promise.all([gateway.close(), desk?.close()]);
+        await inspector.close();
+        observability.close();
         http.closeIdleConnections();
         // Requests still running (a slow /metrics scrape) get the same grace as sockets.
         const grace = setTimeout(() => http.closeAllConnections(), opts.shutdownTimeoutMs);
