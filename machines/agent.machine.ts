@@ -43,7 +43,6 @@ export function createAgentMachine(spec: AgentSpec) {
     context: ({ input }) => initialContext(input),
     on: {
       'operator.say': { actions: act(steps.dialog.operatorSay) },
-      'signal.sentiment': { actions: act(steps.dialog.sentimentSignal) },
     },
     states: {
       conversation: createConversationChart(kit, steps),

@@ -62,6 +62,15 @@ export function createConversationChart(kit: AgentKit, steps: AgentSteps) {
       'operator.handoff': { guard: handoffOpen, target: '#handoff', actions: act(handoff.begin('operator')) },
       'signal.handoff': { guard: handoffOpen, target: '#handoff', actions: act(handoff.begin('user_signal')) },
       'signal.sla': { guard: handoffOpen, target: '#handoff', actions: act(handoff.begin('sla_breach')) },
+      // P14: an outside sentiment score; enough negative turns in a row offer a human at once.
+      'signal.sentiment': [
+        {
+          guard: ({ context, event }) => handoffOpen({ context }) && context.awaiting?.kind !== 'offer_human' && dialog.sentimentReachesLimit(context, event),
+          target: '.offeringHuman',
+          actions: act(dialog.sentimentOffer),
+        },
+        { actions: act(dialog.sentimentSignal) },
+      ],
       'silence.park': { target: '.parked', actions: act(dialog.park) },
     },
     states: {

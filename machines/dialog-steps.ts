@@ -186,6 +186,19 @@ export function createDialogSteps(spec: ResolvedAgentSpec) {
       const meta: Record<string, Json> = { from: 'operator', ...(typeof e.agent === 'string' ? { agent: e.agent } : {}) };
       return step(ctx, max).decide('signal', 'operator_say', {}).emitRaw({ type: 'agent.reply', text: e.text.slice(0, 4000), meta }).done();
     },
+    /** True when an external sentiment score makes the negative turns reach the policy's limit. */
+    sentimentReachesLimit(ctx: AgentContext, event: AgentEvent): boolean {
+      const score = (event as { score?: unknown }).score;
+      return typeof score === 'number' && Number.isFinite(score) && score <= p.negativeSentimentThreshold && ctx.negativeTurns + 1 >= p.maxNegativeTurns;
+    },
+    /** P14: the external score reached the limit: the chart offers a human now (promptOfferHuman says it). */
+    sentimentOffer(ctx: AgentContext, event: AgentEvent): StepResult {
+      const score = (event as { score?: unknown }).score as number;
+      return step(ctx, max)
+        .set({ negativeTurns: ctx.negativeTurns + 1, verdict: { kind: 'offerHuman', reason: 'negative_sentiment' } })
+        .decide('signal', 'sentiment', { pattern: 'P14', score, negativeTurns: ctx.negativeTurns + 1, maxNegativeTurns: p.maxNegativeTurns })
+        .done();
+    },
     /** An external sentiment signal counts like a negative turn. */
     sentimentSignal(ctx: AgentContext, event: AgentEvent): StepResult {
       const score = (event as { score?: unknown }).score;
