@@ -236,6 +236,11 @@
     const text = els.input.value.trim();
     if (!text) return;
     const id = newId();
+    // "No one is available" has been read once the customer answers the offer; the line stays.
+    if (state.handoff === 'unavailable' || state.handoff === 'failed') {
+      state.handoff = null;
+      renderHandoff();
+    }
     state.outbox.push({ id: id, text: text });
     addEntry({ kind: 'user', id: id, text: text, status: 'pending' });
     save();

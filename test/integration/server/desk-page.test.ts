@@ -111,13 +111,16 @@ if (!haveChromium && process.env.CI) {
 
       await desk.locator('#release').click();
       await desk.locator('#ended:not([hidden])').waitFor({ timeout: 8000 });
-      expect(await desk.locator('#ended').textContent()).toContain('handed this conversation back');
+      expect(await desk.locator('#ended-text').textContent()).toContain('handed this conversation back');
       await chat.locator('#handoff').waitFor({ state: 'hidden', timeout: 8000 });
 
       await say(chat, 'What is your return policy?');
       await expect.poll(async () => (await texts(chat, '#transcript li.agent:not(.human)')).at(-1) ?? '', { timeout: 8000 }).toMatch(/return/i);
       expect(await desk.locator('#input').isDisabled()).toBe(true);
       expect(await texts(desk, '#transcript li.customer')).not.toContain('annWhat is your return policy?');
+      await desk.locator('#dismiss').click();
+      await desk.locator('#placeholder:not([hidden])').waitFor({ timeout: 5000 });
+      expect(await desk.locator('#mine li').count()).toBe(0);
     });
   });
 }
