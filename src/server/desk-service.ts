@@ -63,6 +63,8 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
   const queueWatch = new Map<string, () => void>();
   const positions = new Map<string, number>();
   const dirtyTenants = new Set<string>();
+  /** Duties of agents who left, ending when their grace does (or when the service stops). */
+  const leaving = new Set<() => void>();
   let stopped = false;
 
   const later = (fn: () => void, ms: number): void => {
@@ -217,8 +219,12 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
     const event = frame.type === 'approve'
       ? { type: 'operator.approve', approver: { tenant: who.tenant, user: who.user, role: who.role } }
       : { type: 'operator.reject', ...(frame.reason ? { reason: frame.reason } : {}) };
-    await runtime.send(frame.sessionId, event, { as: who });
+    const outcome = await runtime.send(frame.sessionId, event, { as: who });
     approvals.clear(frame.sessionId);
+    // The chart answers the customer when a call was waiting; silence means there was none.
+    if (!outcome.frames.some((f) => f.type === 'reply')) {
+      return m.agent.send(deskError('forbidden', 'no call of this conversation is waiting for approval', { ...about, reason: 'not_waiting' }));
+    }
     await audit(who, frame.type === 'approve' ? 'tool.approve' : 'tool.reject', frame.sessionId, 'ok', frame.type === 'reject' && frame.reason ? { reason: frame.reason } : {});
     m.agent.send({ type: 'decided', ...(frame.id !== undefined ? { id: frame.id } : {}), sessionId: frame.sessionId, decision: frame.type === 'approve' ? 'approved' : 'rejected' });
   };
@@ -261,7 +267,11 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
           if (!members.delete(m)) return;
           claims.detach(m);
           // Kept on duty a little longer: a reload must not turn customers away.
-          later(() => m.offDuty(), graceMs);
+          leaving.add(m.offDuty);
+          later(() => {
+            leaving.delete(m.offDuty);
+            m.offDuty();
+          }, graceMs);
           refreshTenant(who.tenant);
         },
       };
@@ -275,8 +285,11 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
       approvals.stop();
       for (const session of [...queueWatch.keys()]) unwatchQueued(session);
       claims.stop();
+      // Nobody is on duty through this service any more; being stopped, it answers no queue for it.
       for (const m of members) m.offDuty();
+      for (const off of leaving) off();
       members.clear();
+      leaving.clear();
     },
   };
 }

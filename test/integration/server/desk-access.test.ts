@@ -150,6 +150,9 @@ describe('/desk access', () => {
     expect(await sam.next((f) => f.type === 'decided' || f.type === 'error')).toMatchObject({ type: 'decided', id: 'a1', decision: 'approved' });
     expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
     await expect.poll(() => (sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as unknown[]).length).toBe(0);
+    // Nothing waits any more: a second approval is refused, not recorded as done.
+    sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a2' });
+    expect(await sam.next((f) => f.id === 'a2')).toMatchObject({ type: 'error', code: 'forbidden', reason: 'not_waiting' });
 
     const records = h.runtime.audit.read({ limit: 1000 });
     expect(records.filter((r) => r.action === 'tool.approve').map((r) => [r.actor.tenant, r.actor.user, r.outcome, r.target])).toEqual([
