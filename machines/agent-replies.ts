@@ -58,13 +58,14 @@ export const defaultReplies: Readonly<AgentReplies> = Object.freeze<AgentReplies
   silenceWarn: "I'll pause our conversation soon if I don't hear back; your progress is saved.",
   silencePark: "I've paused our conversation. Your progress is saved: say \"continue\" whenever you're back.",
   welcomeBack: 'Welcome back!',
-  // Planner: `steps` are step titles.
+  // Planner: `steps` are step titles, `summary` one line per step.
   planIntro: (v) => {
     const steps = list(v, 'steps');
     return `I'll do this in ${steps.length} steps: ${steps.map((s, i) => `${i + 1}) ${s}`).join(', ')}.`;
   },
   planStepFailed: "I couldn't finish the {{task}}, so I'll skip what depended on it.",
-  planDone: (v) => `All done: ${list(v, 'summary').join('; ')}.`,
+  // `allDone` is false when a step failed, was skipped or cancelled.
+  planDone: (v) => `${v.allDone === false ? 'Where everything stands' : 'All done'}: ${list(v, 'summary').join('; ')}.`,
   // Tool guard refusals: `reason` is the guard's.
   denied: "I'm not able to do that for you ({{reason}}).",
   approvalRejected: 'Your {{task}} was not approved. {{reason}}',

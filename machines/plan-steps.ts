@@ -10,7 +10,7 @@ import type { AgentContext, Plan, PlanStep, TaskOutcome } from './agent-context.
 import type { AgentEvent } from './agent-events.js';
 import { outputOf } from './agent-setup.js';
 import { taskNamed, type ResolvedAgentSpec } from './resolve-agent-spec.js';
-import { triage } from './route-triage.js';
+import { extractInitialSlots, triage } from './route-triage.js';
 import { step, type StepResult } from './step.js';
 import type { TaskSteps } from './task-steps.js';
 import { renderTemplate } from './template.js';
@@ -85,7 +85,8 @@ export function createPlanSteps(spec: ResolvedAgentSpec, tasks: TaskSteps) {
       tasks.suspendActive(s, 'plan');
       const steps: PlanStep[] = drafts.map((d, i) => ({
         task: d.task,
-        slots: typeof d.slots === 'object' && d.slots !== null ? d.slots : {},
+        // Values a step's own clause names ("and refund order 1044") win over those shared by earlier steps.
+        slots: extractInitialSlots(taskNamed(spec, d.task)!, typeof d.text === 'string' ? d.text : '', typeof d.slots === 'object' && d.slots !== null ? d.slots : {}),
         ...(typeof d.text === 'string' ? { text: d.text } : {}),
         ...(typeof d.dependsOn === 'number' && d.dependsOn >= 0 && d.dependsOn < i ? { dependsOn: d.dependsOn } : {}),
         status: 'pending' as const,
@@ -159,7 +160,7 @@ export function createPlanSteps(spec: ResolvedAgentSpec, tasks: TaskSteps) {
       const plan = ctx.plan;
       if (!plan || plan.steps.some((st) => st.status === 'pending' || st.status === 'running')) return s.done();
       s.set({ plan: null }).decide('plan', 'completed', { plan: plan.id, steps: plan.steps.map((st) => st.status), summary: plan.summary });
-      if (plan.steps.length > 1) s.say(renderTemplate(r.planDone, { summary: plan.summary }));
+      if (plan.steps.length > 1) s.say(renderTemplate(r.planDone, { summary: plan.summary, allDone: plan.steps.every((st) => st.status === 'done') }));
       return s.done();
     },
   };

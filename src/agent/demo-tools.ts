@@ -105,6 +105,8 @@ export function createDemoTools(store: DemoStore): Record<string, ToolDefinition
         if (!order) return { found: false };
         if (order.status === 'processing') return rejected("it hasn't shipped yet. I can cancel it instead, which refunds it in full");
         if (order.status === 'shipped') return rejected("it's still on its way. Once it arrives you can return it for a refund");
+        // "Cancel my order and refund me": the cancellation already refunds it in full.
+        if (order.status === 'cancelled') return rejected('it was cancelled before it shipped, so its full amount is already on its way back to you');
         if (order.status !== 'delivered') return rejected(`it is already ${STATUS_TEXT[order.status]}`);
         const value = typeof amount === 'number' ? Math.min(amount, order.total) : order.total;
         const refundId = store.nextReference(identity.tenant, 'R');
