@@ -60,6 +60,8 @@ export interface InspectorHub {
   /** Serves a page authenticated as `identity`; throws a TypeError unless the role may view the inspector. */
   connect(socket: InspectorSocket, identity: Identity): InspectorConnection;
   readonly clients: number;
+  /** Each connected page's outbox: frames queued, sent, dropped and coalesced. */
+  stats(): InspectorOutboxStats[];
   /** Stops following the runtime and forgets every page. Idempotent. */
   close(): void;
 }
@@ -356,6 +358,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
     get clients() {
       return clients.size;
     },
+    stats: () => [...clients].map((c) => c.out.stats),
     close() {
       if (closed) return;
       closed = true;

@@ -2,6 +2,7 @@
  * The one module that imports pino. Library code receives a {@link Logger} and never prints.
  */
 import { pino, type DestinationStream } from 'pino';
+import { createRedactor } from '../security/redact.js';
 
 /** The logging surface keel uses (a subset of pino's). */
 export interface Logger {
@@ -18,8 +19,11 @@ export interface LoggerOptions {
   readonly level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** Where lines go. Default: standard output. */
   readonly destination?: DestinationStream;
-  /** Masks personal data in string fields (the security redactor's `text`). */
-  readonly redactText?: (text: string) => string;
+  /**
+   * Masks personal data (emails, phone numbers, cards, IBANs) in every string of every line.
+   * Default: keel's redactor; `'none'` turns it off (only for logs that hold no personal data).
+   */
+  readonly redactText?: ((text: string) => string) | 'none';
 }
 
 /** Field names whose values are secrets and never logged. */
@@ -27,7 +31,7 @@ const SECRET_PATHS = ['token', 'secret', 'apiKey', 'authorization', 'password', 
 
 /**
  * Creates the process logger: JSON lines, secrets censored, personal data masked in every string
- * field through `redactText`.
+ * field (messages, error messages, bindings) through `redactText`.
  *
  * @example
  * ```ts
@@ -36,7 +40,7 @@ const SECRET_PATHS = ['token', 'secret', 'apiKey', 'authorization', 'password', 
  * ```
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const redactText = options.redactText;
+  const redactText = options.redactText === 'none' ? undefined : (options.redactText ?? createRedactor().text);
   const scrub = (value: unknown, depth: number): unknown => {
     if (typeof value === 'string') return redactText ? redactText(value) : value;
     if (depth > 4 || value === null || typeof value !== 'object') return value;

@@ -20,7 +20,7 @@ import { openDemoStore } from '../../../../src/agent/demo-store.js';
 import { createDemoToolGuard, createDemoTools } from '../../../../src/agent/demo-tools.js';
 import { createLocalHandoffDesk } from '../../../../src/agent/local-handoff-desk.js';
 import knowledgeJson from '../../../../src/demo/knowledge-base.json' with { type: 'json' };
-import type { Router } from '../../../../src/ports.js';
+import type { LlmClient, Router } from '../../../../src/ports.js';
 import type { RuntimePorts } from '../../../../src/runtime/runtime.js';
 
 export interface ObservedAgentOptions {
@@ -30,6 +30,8 @@ export interface ObservedAgentOptions {
   readonly policies?: Partial<AgentPolicies>;
   /** Milliseconds each tool call takes before answering. Default 2. */
   readonly toolDelayMs?: number;
+  /** A language model that rephrases the grounded replies. Default none: templates only. */
+  readonly llm?: LlmClient;
 }
 
 export interface ObservedAgent {
@@ -69,7 +71,7 @@ export async function createObservedAgent(options: ObservedAgentOptions): Promis
         routeMessage: createRouterActor({ router: router as Router }),
         callTool: createToolCallActor(runner),
         searchKnowledge: createKnowledgeSearchActor({ index: knowledge }),
-        draftReply: createLlmReplyActor({ runner }),
+        draftReply: createLlmReplyActor({ runner, ...(options.llm ? { llm: options.llm, stream: false } : {}) }),
         planTasks: createPlannerActor({ runner }),
         requestHandoff: createHandoffActor({ desk }),
       },
