@@ -1,0 +1,306 @@
+/**
+ * The load generator of the WebSocket benchmarks: starts a benchmark server in a child process
+ * and drives it with real `ws` clients from this process, closed loop (each client sends its next
+ * message when the previous reply arrives) or open loop (messages leave on a fixed schedule,
+ * whatever the server does, and latency counts from the scheduled time, so a stalled server
+ * cannot hide its stall: no coordinated omission). Latencies go to HDR histograms.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as hdr from 'hdr-histogram-js';
+import { WebSocket } from 'ws';
+import type { BenchServerKind, ServerStats } from './bench-server.js';
+
+const serverScript = fileURLToPath(new URL('./bench-server.js', import.meta.url));
+
+/** A running benchmark server child. */
+export interface BenchServer {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly machine: string;
+  /** Resident memory, heap and event-loop delay since the previous call. */
+  stats(): Promise<ServerStats>;
+  /** Disconnects and waits for a graceful exit (SIGKILL after 15 s). */
+  stop(): Promise<void>;
+  /** SIGKILL, and resolves once the process is gone. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Forks a benchmark server. `env` adds to this process's environment (an LLM endpoint).
+ *
+ * @example
+ * ```ts
+ * const server = await startBenchServer('keel', { dataDir });
+ * ```
+ */
+export function startBenchServer(kind: BenchServerKind, options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<BenchServer> {
+  const child = fork(serverScript, ['--kind', kind, ...(options.dataDir ? ['--data-dir', options.dataDir] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...(options.env ?? {}) },
+    // KEEL_BENCH_SERVER_ARGS="--cpu-prof" profiles the servers.
+    execArgv: (process.env.KEEL_BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== ''),
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`${kind} server exited early with ${code}`));
+    child.once('exit', onExit);
+    child.once('message', (ready: { port: number; machine: string }) => {
+      child.off('exit', onExit);
+      resolve({
+        child,
+        port: ready.port,
+        machine: ready.machine,
+        stats: () =>
+          new Promise((res) => {
+            const onMessage = (m: ServerStats): void => {
+              if (m?.type !== 'stats') return;
+              child.off('message', onMessage);
+              res(m);
+            };
+            child.on('message', onMessage);
+            child.send({ type: 'stats' });
+          }),
+        async stop() {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          if (child.connected) child.disconnect();
+          await exited;
+          clearTimeout(timer);
+        },
+        async kill() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          await exited;
+        },
+      });
+    });
+  });
+}
+
+/** Latency and throughput of one load run. */
+export interface LoadResult {
+  readonly clients: number;
+  readonly seconds: number;
+  readonly turns: number;
+  readonly turnsPerSec: number;
+  /** Offered rate for open-loop runs (turns/s); undefined for closed loop. */
+  readonly offeredPerSec?: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  /** Error frames, socket errors and replies that never came. */
+  readonly errors: number;
+}
+
+interface Conn {
+  readonly ws: WebSocket;
+  /** message id → time it was (or was scheduled to be) sent. */
+  readonly inFlight: Map<string, number>;
+  n: number;
+}
+
+/** Opens `count` authenticated connections (100 handshakes at a time) and says hello on each. */
+async function connectAll(url: string, count: number, tokens: readonly string[] | undefined, onFrame: (conn: Conn, frame: WireFrame) => void, onError: () => void): Promise<Conn[]> {
+  const conns: Conn[] = new Array(count);
+  let next = 0;
+  const one = (i: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const token = tokens?.[i];
+      const ws = new WebSocket(url, { perMessageDeflate: false, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+      const conn: Conn = { ws, inFlight: new Map(), n: 0 };
+      conns[i] = conn;
+      let ready = false;
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello' })));
+      ws.on('message', (data) => {
+        const frame = JSON.parse(String(data)) as WireFrame;
+        if (!ready && frame.type === 'ready') {
+          ready = true;
+          resolve();
+          return;
+        }
+        onFrame(conn, frame);
+      });
+      ws.on('error', (err) => {
+        if (!ready) reject(err);
+        else onError();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: Math.min(100, count) }, async () => {
+      while (next < count) await one(next++);
+    }),
+  );
+  return conns;
+}
+
+interface WireFrame {
+  readonly type: string;
+  readonly replyTo?: string;
+  readonly id?: string;
+}
+
+async function closeAll(conns: readonly Conn[]): Promise<void> {
+  await Promise.all(
+    conns.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+          c.ws.once('close', () => resolve());
+          c.ws.close();
+          setTimeout(() => {
+            c.ws.terminate();
+            resolve();
+          }, 5000).unref();
+        }),
+    ),
+  );
+}
+
+function histogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+function summarize(h: hdr.Histogram, clients: number, seconds: number, turns: number, errors: number, offeredPerSec?: number): LoadResult {
+  const result: LoadResult = {
+    clients,
+    seconds,
+    turns,
+    turnsPerSec: turns / seconds,
+    ...(offeredPerSec !== undefined ? { offeredPerSec } : {}),
+    p50Ms: h.getValueAtPercentile(50) / 1000,
+    p99Ms: h.getValueAtPercentile(99) / 1000,
+    p999Ms: h.getValueAtPercentile(99.9) / 1000,
+    maxMs: h.maxValue / 1000,
+    errors,
+  };
+  h.destroy();
+  return result;
+}
+
+const TEXT = 'where is my order?';
+
+/**
+ * Closed loop: each of `clients` connections sends a message, waits for its reply, sends the next.
+ *
+ * @example
+ * ```ts
+ * const r = await closedLoop({ url: `ws://127.0.0.1:${server.port}/chat`, clients: 200, tokens, seconds: 5 });
+ * ```
+ */
+export async function closedLoop(options: { url: string; clients: number; tokens?: readonly string[]; seconds: number; warmupSeconds?: number; text?: string }): Promise<LoadResult> {
+  const h = histogram();
+  let turns = 0;
+  let errors = 0;
+  let measuring = false;
+  let stopping = false;
+  const text = options.text ?? TEXT;
+  const send = (c: Conn): void => {
+    if (stopping) return;
+    const id = `m${c.n++}`;
+    c.inFlight.set(id, performance.now());
+    c.ws.send(JSON.stringify({ type: 'message', id, text }));
+  };
+  const conns = await connectAll(options.url, options.clients, options.tokens, (c, frame) => {
+    if (frame.type === 'error') errors++;
+    if (frame.type !== 'reply' || frame.replyTo === undefined) return;
+    const sentAt = c.inFlight.get(frame.replyTo);
+    if (sentAt === undefined) return;
+    c.inFlight.delete(frame.replyTo);
+    if (measuring) {
+      h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+      turns++;
+    }
+    send(c);
+  }, () => errors++);
+  for (const c of conns) send(c);
+  await sleep((options.warmupSeconds ?? 1) * 1000);
+  measuring = true;
+  const t0 = performance.now();
+  await sleep(options.seconds * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  stopping = true;
+  await closeAll(conns);
+  return summarize(h, options.clients, elapsed, turns, errors);
+}
+
+/**
+ * Open loop: `ratePerSec` messages per second spread over `clients` connections, sent on a fixed
+ * schedule; latency counts from the scheduled send time. Replies still missing 10 s after the
+ * run count as errors.
+ *
+ * @example
+ * ```ts
+ * const r = await openLoop({ url, clients: 200, tokens, ratePerSec: 5000, seconds: 4 });
+ * ```
+ */
+export async function openLoop(options: { url: string; clients: number; tokens?: readonly string[]; ratePerSec: number; seconds: number; warmupSeconds?: number; text?: string }): Promise<LoadResult> {
+  const h = histogram();
+  let turns = 0;
+  let errors = 0;
+  const text = options.text ?? TEXT;
+  const warmupMs = (options.warmupSeconds ?? 1) * 1000;
+  let measureFrom = Infinity;
+  let outstanding = 0;
+  const conns = await connectAll(options.url, options.clients, options.tokens, (c, frame) => {
+    if (frame.type === 'error') errors++;
+    if (frame.type !== 'reply' || frame.replyTo === undefined) return;
+    const scheduled = c.inFlight.get(frame.replyTo);
+    if (scheduled === undefined) return;
+    c.inFlight.delete(frame.replyTo);
+    outstanding--;
+    if (scheduled >= measureFrom) {
+      h.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)));
+      turns++;
+    }
+  }, () => errors++);
+  const interval = 1000 / options.ratePerSec;
+  const start = performance.now();
+  const end = start + warmupMs + options.seconds * 1000;
+  measureFrom = start + warmupMs;
+  let k = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      while (k * interval + start <= Math.min(now, end)) {
+        const scheduled = start + k * interval;
+        const c = conns[k % conns.length]!;
+        const id = `m${c.n++}`;
+        c.inFlight.set(id, scheduled);
+        outstanding++;
+        c.ws.send(JSON.stringify({ type: 'message', id, text }));
+        k++;
+      }
+      if (now >= end) return resolve();
+      setImmediate(tick);
+    };
+    tick();
+  });
+  const drainUntil = performance.now() + 10_000;
+  while (outstanding > 0 && performance.now() < drainUntil) await sleep(20);
+  let measuredLost = 0;
+  for (const c of conns) for (const at of c.inFlight.values()) if (at >= measureFrom) measuredLost++;
+  await closeAll(conns);
+  return summarize(h, options.clients, options.seconds, turns, errors + measuredLost, options.ratePerSec);
+}
+
+/** Promise-based sleep. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Issues one customer token per client, for the data directory's token keyring (the server child
+ * reads the same secret file).
+ */
+export async function issueTokens(dataDir: string, count: number, prefix = 'user'): Promise<string[]> {
+  const { createTokenKeyring } = await import('../../src/security/token-keyring.js');
+  const { createTokenService } = await import('../../src/security/tokens.js');
+  const tokens = createTokenService({ keyring: createTokenKeyring({ dir: dataDir, env: {} }) });
+  const out: string[] = [];
+  for (let i = 0; i < count; i += 500) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => tokens.issueToken({ tenant: 'bench', user: `${prefix}-${i + j}`, role: 'customer', ttlMs: 6 * 3_600_000 })))));
+  }
+  return out;
+}
