@@ -8,6 +8,9 @@ import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
 
+/** Generous: the CPU is shared with other tests. */
+const POLL = { timeout: 8000, interval: 25 };
+
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -96,7 +99,7 @@ describe('/desk access', () => {
     const sam = await openDesk(h, { user: 'sam' });
     const eve = await openDesk(h, { user: 'eve', tenant: 'globex' });
     const ann = await queuedCustomer(h, 'ann');
-    await expect.poll(() => lastQueue(sam)?.length).toBe(1);
+    await expect.poll(() => lastQueue(sam)?.length, POLL).toBe(1);
     expect(lastQueue(eve)).toEqual([]);
     expect(eve.frames.filter((f) => f.type === 'queue').every((f) => (f.entries as unknown[]).length === 0)).toBe(true);
 
@@ -117,7 +120,7 @@ describe('/desk access', () => {
     const sam = await openDesk(h, { user: 'sam' });
     const boss = await openDesk(h, { user: 'boss', role: 'admin' });
     const ann = await queuedCustomer(h, 'ann', 'Please call me at ann@example.com, I want a human');
-    await expect.poll(() => lastQueue(boss)?.length).toBe(1);
+    await expect.poll(() => lastQueue(boss)?.length, POLL).toBe(1);
     expect(lastQueue(boss)[0]!.preview).not.toContain('ann@example.com');
     expect(lastQueue(sam)[0]!.preview).toContain('ann@example.com');
 
@@ -149,7 +152,7 @@ describe('/desk access', () => {
     sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', approver: { tenant: 'acme', user: 'carol', role: 'admin' } });
     expect(await sam.next((f) => f.type === 'decided' || f.type === 'error')).toMatchObject({ type: 'decided', id: 'a1', decision: 'approved' });
     expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
-    await expect.poll(() => (sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as unknown[]).length).toBe(0);
+    await expect.poll(() => (sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as unknown[]).length, POLL).toBe(0);
     // Nothing waits any more: a second approval is refused, not recorded as done.
     sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a2' });
     expect(await sam.next((f) => f.id === 'a2')).toMatchObject({ type: 'error', code: 'forbidden', reason: 'not_waiting' });

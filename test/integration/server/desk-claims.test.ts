@@ -7,6 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLocalHandoffDesk } from '../../../src/agent/local-handoff-desk.js';
 import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type HarnessOptions, type TestClient } from './support/keel-harness.js';
 
+/** Generous: the CPU is shared with other tests. */
+const POLL = { timeout: 8000, interval: 25 };
+
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -47,7 +50,7 @@ describe('/desk claims and availability', () => {
     const kim = await openDesk(h, 'kim');
     const customers = await Promise.all(['ann', 'ben', 'cid'].map((u) => customer(h, u)));
     for (const c of customers) await c.say('h1', 'I want to talk to a human');
-    await expect.poll(() => lastQueue(kim).length).toBe(3);
+    await expect.poll(() => lastQueue(kim).length, POLL).toBe(3);
 
     for (const c of customers) {
       sam.send({ type: 'take', sessionId: c.sessionId, id: `t-${c.sessionId}` });
@@ -73,7 +76,7 @@ describe('/desk claims and availability', () => {
     const sam = await openDesk(h, 'sam');
     const ann = await customer(h, 'ann');
     await ann.say('h1', 'I want to talk to a human');
-    await expect.poll(() => lastQueue(sam).length).toBe(1);
+    await expect.poll(() => lastQueue(sam).length, POLL).toBe(1);
     sam.send({ type: 'take', sessionId: ann.sessionId });
     await sam.next((f) => f.type === 'taken');
     sam.close();
@@ -93,7 +96,7 @@ describe('/desk claims and availability', () => {
     const first = await openDesk(h, 'sam');
     const ann = await customer(h, 'ann');
     await ann.say('h1', 'I want to talk to a human');
-    await expect.poll(() => lastQueue(first).length).toBe(1);
+    await expect.poll(() => lastQueue(first).length, POLL).toBe(1);
     first.send({ type: 'take', sessionId: ann.sessionId });
     await first.next((f) => f.type === 'taken');
     first.close();
@@ -138,11 +141,11 @@ describe('/desk claims and availability', () => {
     await ann.say('h1', 'I want to talk to a human');
     await ben.say('h1', 'I want to talk to a human');
     expect(handoffs(ben, 'queued').at(-1)!.meta).toEqual({ position: 2 });
-    await expect.poll(() => lastQueue(sam).map((e) => [e.user, e.position])).toEqual([['ann', 1], ['ben', 2]]);
+    await expect.poll(() => lastQueue(sam).map((e) => [e.user, e.position]), POLL).toEqual([['ann', 1], ['ben', 2]]);
 
     // Ann changes her mind: she leaves the queue, and Ben moves up.
     await ann.say('h2', 'never mind');
-    await expect.poll(() => lastQueue(sam).map((e) => e.user)).toEqual(['ben']);
+    await expect.poll(() => lastQueue(sam).map((e) => e.user), POLL).toEqual(['ben']);
     expect((await ben.next((f) => f.type === 'handoff' && f.status === 'queued' && (f.meta as { position?: number }).position === 1)).meta).toEqual({ position: 1 });
 
     sam.close();

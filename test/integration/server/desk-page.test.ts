@@ -11,6 +11,9 @@ import { chromium, type Browser, type FrameLocator, type Page } from 'playwright
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKeel } from './support/keel-harness.js';
 
+/** Generous: the CPU is shared with other tests. */
+const POLL = { timeout: 8000, interval: 25 };
+
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -72,7 +75,7 @@ if (!haveChromium && process.env.CI) {
       const desk = page.frameLocator('#desk');
       await chat.locator('#status[data-state="online"]').waitFor({ timeout: 10_000 });
       await desk.locator('#status[data-state="online"]').waitFor({ timeout: 10_000 });
-      await expect.poll(() => desk.locator('#me').textContent()).toContain('Sam');
+      await expect.poll(() => desk.locator('#me').textContent(), POLL).toContain('Sam');
 
       await say(chat, 'Where is my order?');
       await expect.poll(() => chat.locator('#transcript li.agent').count(), { timeout: 8000 }).toBe(1);
@@ -84,8 +87,8 @@ if (!haveChromium && process.env.CI) {
       expect(await card.textContent()).toContain('I want to talk to a human');
       await card.locator('button', { hasText: 'Take' }).click();
       await desk.locator('#thread:not([hidden])').waitFor({ timeout: 8000 });
-      await expect.poll(() => texts(desk, '#transcript li.customer')).toEqual(['annWhere is my order?', 'annI want to talk to a human']);
-      await expect.poll(() => desk.locator('#queue li.card').count()).toBe(0);
+      await expect.poll(() => texts(desk, '#transcript li.customer'), POLL).toEqual(['annWhere is my order?', 'annI want to talk to a human']);
+      await expect.poll(() => desk.locator('#queue li.card').count(), POLL).toBe(0);
       await chat.locator('#handoff[data-status="with_agent"]').waitFor({ timeout: 8000 });
       expect(await chat.locator('#handoff').textContent()).toContain('Sam');
 
@@ -97,7 +100,7 @@ if (!haveChromium && process.env.CI) {
 
       await say(chat, 'Thanks! It has not arrived yet.');
       await expect.poll(() => texts(desk, '#transcript li.customer'), { timeout: 8000 }).toContain('annThanks! It has not arrived yet.');
-      await expect.poll(() => chat.locator('#transcript li.user[data-status="sent"]').count()).toBe(3);
+      await expect.poll(() => chat.locator('#transcript li.user[data-status="sent"]').count(), POLL).toBe(3);
       // The relay of a message to a person is not an empty bubble on the customer's side.
       expect((await texts(chat, '#transcript li.agent')).every((t) => t.trim() !== '')).toBe(true);
       await say(desk, 'It is on its way and will arrive tomorrow. The assistant can help with anything else.');

@@ -6,6 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
 
+/** Generous: the CPU is shared with other tests. */
+const POLL = { timeout: 8000, interval: 25 };
+
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -63,7 +66,7 @@ describe('human hand-off over /chat and /desk', () => {
     expect(await ann.next((f) => f.type === 'handoff' && f.status === 'accepted')).toMatchObject({ meta: { agent: 'Sam' } });
     expect((await ann.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toBe('Sam has joined the conversation.');
     await ann.next((f) => f.type === 'handoff' && f.status === 'with_agent');
-    await expect.poll(() => queueOf(sam.frames.filter((f) => f.type === 'queue').at(-1)!)).toEqual([]);
+    await expect.poll(() => queueOf(sam.frames.filter((f) => f.type === 'queue').at(-1)!), POLL).toEqual([]);
 
     // Agent → customer, journaled like every frame.
     sam.send({ type: 'say', sessionId: ann.sessionId, id: 's1', text: 'Hi Ann, Sam here. Let me look at your order.' });
