@@ -7,6 +7,7 @@ import { createManualClock, type ManualClock } from '../../../../src/clock.js';
 import type { DecisionEvent } from '../../../../src/ports.js';
 import { createRuntime, type Runtime, type RuntimePorts } from '../../../../src/runtime/runtime.js';
 import type { SessionFrame, TurnOutcome } from '../../../../src/sessions/session-frames.js';
+import type { TurnHooks } from '../../../../src/sessions/session-host.js';
 import { tenantId, userId, type SessionId } from '../../../../src/types.js';
 import { createDefaultAgent, type DefaultAgent, type DefaultAgentOptions } from '../../../../src/agent/default-agent.js';
 import { tempDir } from '../../../support/temp-dir.js';
@@ -15,7 +16,7 @@ import { tempDir } from '../../../support/temp-dir.js';
 export interface Conversation {
   readonly id: SessionId;
   /** Sends a user message; resolves with the turn's reply frame (exactly one is expected). */
-  say(text: string): Promise<SessionFrame & { outcome: TurnOutcome }>;
+  say(text: string, hooks?: TurnHooks): Promise<SessionFrame & { outcome: TurnOutcome }>;
   /** Sends any other event (signals, desk and operator events). */
   send(event: { type: string } & Record<string, unknown>): Promise<TurnOutcome>;
   /** Decisions of this session so far. */
@@ -98,8 +99,8 @@ export async function startAgentHarness(options: HarnessOptions = {}): Promise<A
       let n = 0;
       return {
         id,
-        async say(text) {
-          const outcome = await withinTurn(h.runtime.send(id, { type: 'user.message', id: `m${++n}`, text }), () => trace.filter((e) => e.session === id));
+        async say(text, hooks) {
+          const outcome = await withinTurn(h.runtime.send(id, { type: 'user.message', id: `m${++n}`, text }, hooks ?? {}), () => trace.filter((e) => e.session === id));
           const replies = outcome.frames.filter((f) => f.type === 'reply');
           if (replies.length !== 1) throw new Error(`expected exactly one reply, got ${replies.length}: ${JSON.stringify(outcome.frames)}`);
           return { ...replies[0]!, outcome };

@@ -23,6 +23,8 @@ export interface ScriptedModel {
   readonly env: Readonly<Record<string, string>>;
   /** Queues replies for the next requests of one kind (a reply or a function of the request). */
   next(kind: RequestKind, ...replies: (FakeReply | ((request: RecordedRequest) => FakeReply))[]): void;
+  /** Answers every request of one kind with `reply` until called again with `undefined`. */
+  failing(kind: RequestKind, reply: FakeReply | undefined): void;
   /** Chat requests of one kind received so far. */
   requests(kind: RequestKind): RecordedRequest[];
   close(): Promise<void>;
@@ -76,11 +78,14 @@ export async function startScriptedModel(
 ): Promise<ScriptedModel> {
   const queues: Record<RequestKind, (FakeReply | ((request: RecordedRequest) => FakeReply))[]> = { route: [], plan: [], draft: [] };
   const rephrase = options.rephrase ?? ((draft: string) => `✦ ${draft}`);
+  const faults: Partial<Record<RequestKind, FakeReply>> = {};
   const server = await startFakeOpenAiServer({
     apiKey: 'test',
     ...(options.chunkDelayMs !== undefined ? { chunkDelayMs: options.chunkDelayMs } : {}),
     defaultReply: (request) => {
       const kind = kindOf(request);
+      const fault = faults[kind];
+      if (fault !== undefined) return fault;
       const queued = queues[kind].shift();
       if (queued !== undefined) return typeof queued === 'function' ? queued(request) : queued;
       if (kind === 'route') {
@@ -96,6 +101,10 @@ export async function startScriptedModel(
     server,
     env: { OPENAI_BASE_URL: server.baseURL, OPENAI_API_KEY: 'test', KEEL_MODEL: 'fake-model' },
     next: (kind, ...replies) => void queues[kind].push(...replies),
+    failing: (kind, reply) => {
+      if (reply === undefined) delete faults[kind];
+      else faults[kind] = reply;
+    },
     requests: (kind) => server.requestsTo('/v1/chat/completions').filter((r) => kindOf(r) === kind),
     close: () => server.close(),
   };
