@@ -142,8 +142,8 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
   const toolRow = (t: string) => tools.get(t) ?? tools.set(t, { calls: 0, failures: 0, reasons: new Map() }).get(t)!;
 
   for (const e of events) {
-    // Alerts are about the process, not a conversation.
-    if (e.kind === 'alert') continue;
+    // Alerts are about the process, and session bookkeeping (opened, passivated) is not conversation.
+    if (e.kind === 'alert' || e.kind === 'session') continue;
     let s = sessions.get(e.session);
     if (!s) sessions.set(e.session, (s = { intent: '(none)', lastAt: e.time, settled: false }));
     s.lastAt = Math.max(s.lastAt, e.time);

@@ -1,0 +1,86 @@
+/**
+ * `keel report`: behavioural diagnostics of a period from the decision trace: which intents and
+ * states fail, fall back or escalate most, where users repeat themselves or abandon, which tools
+ * break. Reads the data directory, so it works while `keel serve` runs.
+ */
+import { parseArgs } from 'node:util';
+import { buildReport, formatReport } from '../observe/diagnostics.js';
+import { isValidId } from '../types.js';
+import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
+import { openTraceReader, timeFlag } from './events-command.js';
+
+const usage = `Usage: keel report [--since 7d] [--until T] [--tenant T] [--top N] [--abandon-after 30m] [--json] [--data-dir DIR]
+
+What to improve before customers complain, over a period of the decision trace:
+  - intents that fail, fall back or escalate most (and the share of their turns that did)
+  - the states where fallbacks, escalations and errors happen
+  - where users repeat themselves (same intent again, reprompts)
+  - where users abandon (the last decision before a session went quiet)
+  - tools that break, with their failure rate and reasons
+
+Options:
+  --since T            start: a duration back from now (24h, 7d, 2w) or an ISO date (default 7d)
+  --until T            end, same forms (default now)
+  --tenant T           only this tenant
+  --top N              rows per table (default 10)
+  --abandon-after D    a session quiet this long counts as over (default 30m)
+  --json               the report as one JSON object
+  --data-dir DIR       data directory (default $KEEL_DATA_DIR or ./.keel)
+  -h, --help           this help`;
+
+/** The `report` command. */
+export const reportCommand: CliCommand = {
+  name: 'report',
+  summary: 'behavioural diagnostics of a period: what fails, falls back, escalates, breaks',
+  usage,
+  async run(args, io) {
+    const { values } = usageErrors(() =>
+      parseArgs({
+        args: [...args],
+        strict: true,
+        options: {
+          since: { type: 'string' },
+          until: { type: 'string' },
+          tenant: { type: 'string' },
+          top: { type: 'string' },
+          'abandon-after': { type: 'string' },
+          json: { type: 'boolean' },
+          'data-dir': { type: 'string' },
+          help: HELP_OPTION,
+        },
+      }),
+    );
+    if (values.help) {
+      line(io.stdout, usage);
+      return 0;
+    }
+    const now = Date.now();
+    const since = timeFlag(values.since ?? '7d', '--since', now);
+    const until = values.until === undefined ? now : timeFlag(values.until, '--until', now);
+    if (until < since) throw new UsageError('--until is before --since');
+    if (values.tenant !== undefined && !isValidId(values.tenant)) throw new UsageError('--tenant must be a valid id');
+    const top = values.top === undefined ? 10 : Number(values.top);
+    if (!Number.isSafeInteger(top) || top < 1) throw new UsageError('--top must be a positive integer');
+    const abandonAfter = values['abandon-after'];
+    if (abandonAfter !== undefined && !/^\d+(\.\d+)?\s*[mhdw]$/.test(abandonAfter.trim())) throw new UsageError('--abandon-after must be a duration like 30m, 2h or 1d');
+    const abandonAfterMs = abandonAfter === undefined ? undefined : now - timeFlag(abandonAfter, '--abandon-after', now);
+
+    const dir = dataDirOf(values['data-dir'], io);
+    const trace = openTraceReader(dir);
+    if (!trace) {
+      line(io.stderr, `keel report: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)`);
+      return 1;
+    }
+    try {
+      const report = buildReport({
+        events: trace, since, until, top,
+        ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+        ...(abandonAfterMs !== undefined ? { abandonAfterMs } : {}),
+      });
+      line(io.stdout, values.json ? JSON.stringify(report) : formatReport(report).trimEnd());
+      return 0;
+    } finally {
+      await trace.close();
+    }
+  },
+};
