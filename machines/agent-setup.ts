@@ -22,6 +22,7 @@ import type {
 } from './actor-contracts.js';
 import type { AgentContext, Awaiting, LadderRung, VerdictKind } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
+import { NO_RECALL, type RecallInput, type RecallOutput } from './recall-contracts.js';
 import type { ResolvedAgentSpec } from './resolve-agent-spec.js';
 import type { StepResult } from './step.js';
 
@@ -68,6 +69,8 @@ export function createAgentKit(spec: ResolvedAgentSpec) {
       draftReply: templateDraft,
       planTasks: fromPromise<PlanOutput, PlanInput>(missing('planTasks')),
       requestHandoff: fromPromise<HandoffOutput, HandoffInput>(missing('requestHandoff')),
+      /** Without memory provided, nothing is recalled and nothing is kept. */
+      recallMemory: fromPromise<RecallOutput, RecallInput>(async () => NO_RECALL),
     },
     guards: {
       /** The triage's verdict is of this kind (one branch per pattern). */

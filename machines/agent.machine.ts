@@ -15,14 +15,14 @@ import { resolveAgentSpec } from './resolve-agent-spec.js';
 import { createSilenceChart } from './silence-chart.js';
 
 /** The names of the actors an agent machine declares; provide all of them. */
-export const AGENT_ACTORS = Object.freeze(['routeMessage', 'callTool', 'searchKnowledge', 'draftReply', 'planTasks', 'requestHandoff'] as const);
+export const AGENT_ACTORS = Object.freeze(['routeMessage', 'callTool', 'searchKnowledge', 'draftReply', 'planTasks', 'requestHandoff', 'recallMemory'] as const);
 
 /**
  * Builds the session machine of an agent. Throws a TypeError naming a bad field of the spec.
  *
  * Actors to provide (see machines/actor-contracts.ts): `routeMessage`, `callTool`,
  * `searchKnowledge`, `draftReply` (default: the templated draft, no LLM), `planTasks`,
- * `requestHandoff`. The machine's id is `spec.id` (default `'agent'`).
+ * `requestHandoff`, `recallMemory` (default: no memory). The machine's id is `spec.id` (default `'agent'`).
  *
  * @example
  * ```ts

@@ -6,6 +6,7 @@
  * conversation
  * ├─ idle                nothing pending
  * ├─ routing             [busy] the router ranks intents (an LLM first when configured)
+ * ├─ recalling           [busy] the user's context and memories; may answer from them (recall-chart.ts)
  * ├─ triage              (transient) one guarded branch per pattern:
  * │                        handoff (P8) · cancel/correct (P13) · slot, confirm · startTask (P7 suspends)
  * │                        · resume (P7) · question · small talk · plan · too many misses → handoff (P4)
@@ -32,6 +33,7 @@ import type { AgentKit } from './agent-setup.js';
 import type { AgentSteps } from './agent-steps.js';
 import { createAnswerChart } from './answer-chart.js';
 import { createHandoffChart } from './handoff-chart.js';
+import { createRecallState } from './recall-chart.js';
 import { createTaskChart } from './task-chart.js';
 
 /**
@@ -81,10 +83,11 @@ export function createConversationChart(kit: AgentKit, steps: AgentSteps) {
         invoke: {
           src: 'routeMessage',
           input: ({ context }) => ({ text: context.turn?.text ?? '' }),
-          onDone: { target: 'triage', actions: act(turn.routed) },
-          onError: { target: 'triage', actions: act(turn.routeFailed) },
+          onDone: { target: 'recalling', actions: act(turn.routed) },
+          onError: { target: 'recalling', actions: act(turn.routeFailed) },
         },
       },
+      recalling: createRecallState(kit),
       triage: {
         id: 'triage',
         always: [

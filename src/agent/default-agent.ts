@@ -12,6 +12,8 @@ import { createLlmReplyActor } from '../../actors/llm-reply.actor.js';
 import { createPlannerActor } from '../../actors/planner.actor.js';
 import { createRouterActor } from '../../actors/router.actor.js';
 import { createToolCallActor } from '../../actors/tool-call.actor.js';
+import { withMemoryLearning } from '../../actors/memory-learning.js';
+import { createRecallActor } from '../../actors/recall.actor.js';
 import { createToolRunner, type ToolDefinition, type ToolOutcomeListener, type ToolRunner, type ToolRunnerOptions } from '../../actors/tool-runner.js';
 import type { AgentPolicies } from '../../machines/agent-spec.js';
 import { createAgentMachine } from '../../machines/agent.machine.js';
@@ -102,6 +104,12 @@ export function trainDemoRouter(): Promise<LocalRouter> {
 }
 
 /** Knowledge-base phrasings customers use for the same thing. */
+/** What the demo agent learns from tool calls: order numbers and addresses as facts, completed requests as tickets. */
+const DEMO_LEARNING = Object.freeze({
+  factArgs: ['orderId', 'address'],
+  ticketTools: ['request_refund', 'change_address', 'cancel_order', 'create_ticket', 'schedule_callback'],
+});
+
 const KNOWLEDGE_SYNONYMS: Readonly<Record<string, readonly string[]>> = {
   refund: ['money back', 'reimburse', 'reimbursement'],
   return: ['send back', 'send it back', 'take back'],
@@ -169,19 +177,22 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
       onOutcome: options.onToolOutcome ?? audit,
     });
     lastRunner = runner;
+    // What successful tool calls confirm is learnt into the user's memory, whichever actor called.
+    const acting = ports.memory ? withMemoryLearning(runner, { memory: ports.memory, effects: ports.effects, ...DEMO_LEARNING }) : runner;
     return createAgentMachine(spec).provide({
       actors: {
         routeMessage: createRouterActor({ router: router as Router, ...(llm ? { llm, intents } : {}) }),
-        callTool: createToolCallActor(runner),
+        callTool: createToolCallActor(acting),
         searchKnowledge: createKnowledgeSearchActor({ index: knowledge }),
         draftReply: createLlmReplyActor({
           ...(llm ? { llm } : {}),
-          runner,
+          runner: acting,
           persona: `the support assistant of ${store.info.name}, an online outdoor clothing store`,
           ...(ports.llmTokens ? { tokenBudget: { meter: ports.llmTokens, maxSessionTokens } } : {}),
         }),
-        planTasks: createPlannerActor({ runner, ...(llm ? { llm } : {}) }),
+        planTasks: createPlannerActor({ runner: acting, ...(llm ? { llm } : {}) }),
         requestHandoff: createHandoffActor({ desk }),
+        ...(ports.memory ? { recallMemory: createRecallActor({ memory: ports.memory, effects: ports.effects }) } : {}),
       },
     }) as unknown as AnyStateMachine;
   };

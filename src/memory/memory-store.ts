@@ -361,11 +361,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         await cache.ensure(tenant);
         const fromIndex = await cache.search(tenant, user, query, k * o.searchOverfetch);
         const candidates = fromIndex
-          ? fromIndex.map((hit) => ({ memoryId: db.get(memoryKeys.label(tenant, hit.label)) as string | undefined }))
+          ? [...fromIndex].sort((a, b) => a.distance - b.distance).map((hit) => ({ memoryId: db.get(memoryKeys.label(tenant, hit.label)) as string | undefined }))
           : exactCandidates(tenant, user, query).slice(0, k * o.searchOverfetch);
         const hits: MemoryHit[] = [];
         const seen = new Set<string>();
+        // Candidates come best first with exact distances, so only the first k that pass the
+        // checks are unsealed; the spares absorb candidates that fail them.
         for (const candidate of candidates) {
+          if (hits.length === k) break;
           const memoryId = candidate.memoryId;
           if (memoryId === undefined || seen.has(memoryId)) continue;
           seen.add(memoryId);

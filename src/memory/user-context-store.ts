@@ -91,6 +91,15 @@ export interface UserContextStore {
   close(): Promise<void>;
 }
 
+/** Turns a synchronous validation error into a rejection, so every method fails the same way. */
+function rejectThrown<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -143,7 +152,8 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
         return await db.childTransaction(() => {
           const now = clock.now();
           const previous = read(tenant, user) ?? emptyUserContext(tenant, user, now);
-          const draft = structuredClone(previous) as UserContextDraft;
+          // The draft carries this update's time, so update functions stamp entries without a clock.
+          const draft = structuredClone({ ...previous, updatedAt: now }) as UserContextDraft;
           const returned = fn(draft);
           if (returned instanceof Promise) throw new TypeError('user context: the update function must be synchronous');
           const next = normaliseUserContext(returned ?? draft, previous, o, now);
@@ -168,56 +178,68 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     },
     update,
     recordFact(tenant, user, fact) {
-      text('fact key', fact.key);
-      const confidence = fact.confidence ?? 1;
-      if (!(confidence >= 0 && confidence <= 1)) throw new TypeError('user context: fact confidence must be in [0, 1]');
-      return update(tenant, user, (draft) => {
-        const existing = draft.facts[fact.key];
-        if (existing && existing.confidence > confidence) return;
-        draft.facts[fact.key] = { key: fact.key, value: fact.value, source: fact.source ?? null, time: clock.now(), confidence } satisfies UserFact;
+      return rejectThrown(() => {
+        text('fact key', fact.key);
+        const confidence = fact.confidence ?? 1;
+        if (!(confidence >= 0 && confidence <= 1)) throw new TypeError('user context: fact confidence must be in [0, 1]');
+        return update(tenant, user, (draft) => {
+          const existing = draft.facts[fact.key];
+          if (existing && existing.confidence > confidence) return;
+          draft.facts[fact.key] = { key: fact.key, value: fact.value, source: fact.source ?? null, time: clock.now(), confidence } satisfies UserFact;
+        });
       });
     },
     recordIntent(tenant, user, entry) {
-      text('intent', entry.intent);
-      return update(tenant, user, (draft) => {
-        draft.intentHistory.push({ intent: entry.intent, time: clock.now(), session: entry.session ?? null, ...(entry.score === undefined ? {} : { score: entry.score }) } satisfies IntentEntry);
+      return rejectThrown(() => {
+        text('intent', entry.intent);
+        return update(tenant, user, (draft) => {
+          draft.intentHistory.push({ intent: entry.intent, time: clock.now(), session: entry.session ?? null, ...(entry.score === undefined ? {} : { score: entry.score }) } satisfies IntentEntry);
+        });
       });
     },
     recordSession(tenant, user, channel, session) {
-      text('channel', channel, 64);
-      if (!isValidId(session)) throw new TypeError('user context: session must be a valid id');
-      return update(tenant, user, (draft) => {
-        const list = (draft.sessionsByChannel[channel] ?? []).filter((s) => s.session !== session);
-        list.push({ session, lastSeenAt: clock.now() });
-        draft.sessionsByChannel[channel] = list;
+      return rejectThrown(() => {
+        text('channel', channel, 64);
+        if (!isValidId(session)) throw new TypeError('user context: session must be a valid id');
+        return update(tenant, user, (draft) => {
+          const list = (draft.sessionsByChannel[channel] ?? []).filter((s) => s.session !== session);
+          list.push({ session, lastSeenAt: clock.now() });
+          draft.sessionsByChannel[channel] = list;
+        });
       });
     },
     setPreference(tenant, user, key, value) {
-      text('preference key', key);
-      return update(tenant, user, (draft) => {
-        if (value === undefined) delete draft.preferences[key];
-        else draft.preferences[key] = value;
+      return rejectThrown(() => {
+        text('preference key', key);
+        return update(tenant, user, (draft) => {
+          if (value === undefined) delete draft.preferences[key];
+          else draft.preferences[key] = value;
+        });
       });
     },
     upsertTask(tenant, user, task) {
-      text('task id', task.id);
-      text('task kind', task.kind);
-      text('task state', task.state);
-      return update(tenant, user, (draft) => {
-        const now = clock.now();
-        const index = draft.openTasks.findIndex((t) => t.id === task.id);
-        const previous = index >= 0 ? draft.openTasks[index] : undefined;
-        const next: OpenTask = {
-          id: task.id, kind: task.kind, state: task.state, data: task.data ?? previous?.data ?? {},
-          session: task.session ?? previous?.session ?? null, createdAt: previous?.createdAt ?? now, updatedAt: now,
-        };
-        if (index >= 0) draft.openTasks[index] = next;
-        else draft.openTasks.push(next);
+      return rejectThrown(() => {
+        text('task id', task.id);
+        text('task kind', task.kind);
+        text('task state', task.state);
+        return update(tenant, user, (draft) => {
+          const now = clock.now();
+          const index = draft.openTasks.findIndex((t) => t.id === task.id);
+          const previous = index >= 0 ? draft.openTasks[index] : undefined;
+          const next: OpenTask = {
+            id: task.id, kind: task.kind, state: task.state, data: task.data ?? previous?.data ?? {},
+            session: task.session ?? previous?.session ?? null, createdAt: previous?.createdAt ?? now, updatedAt: now,
+          };
+          if (index >= 0) draft.openTasks[index] = next;
+          else draft.openTasks.push(next);
+        });
       });
     },
     closeTask(tenant, user, taskId) {
-      return update(tenant, user, (draft) => {
-        draft.openTasks = draft.openTasks.filter((t) => t.id !== taskId);
+      return rejectThrown(() => {
+        return update(tenant, user, (draft) => {
+          draft.openTasks = draft.openTasks.filter((t) => t.id !== taskId);
+        });
       });
     },
     forget(tenant, user) {

@@ -58,7 +58,10 @@ export interface UserContext {
   readonly updatedAt: number;
 }
 
-/** A mutable deep copy handed to an update function; tenant, user, version and time are stamped by the store. */
+/**
+ * A mutable deep copy handed to an update function; tenant, user and version are stamped by the
+ * store. `updatedAt` is the time of this update (the store's clock), for stamping new entries.
+ */
 export interface UserContextDraft {
   readonly tenant: TenantId;
   readonly user: UserId;

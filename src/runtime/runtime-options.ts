@@ -4,6 +4,7 @@ import type { Logger } from '../observe/logger.js';
 import { silentLogger } from '../observe/logger.js';
 import type { Clock, DecisionSink, Sealer } from '../ports.js';
 import type { MigrateHook } from '../sessions/session-host.js';
+import { checkMemoryOptions, type MemoryOptions } from '../memory/user-memory.js';
 
 /** Options of {@link createRuntime}. Every limit is on by default. */
 export interface RuntimeOptions {
@@ -56,10 +57,17 @@ export interface RuntimeOptions {
    * session can be inspected on demand with `runtime.inspect(sessionId)` instead. Default false.
    */
   readonly inspect: boolean;
+  /**
+   * The users' structured context and memories (recall across sessions and channels), in this
+   * runtime's LMDB environment with per-tenant HNSW index files under `<dataDir>/memory-index`.
+   * An object of {@link MemoryOptions} tunes it (embedder, limits, retention); `'none'` turns it
+   * off. Default: on, with the local embedder.
+   */
+  readonly memory?: MemoryOptions | 'none';
 }
 
 /** The defaults, frozen. */
-export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'migrate' | 'sealer' | 'decisionSink' | 'redactText'>> = Object.freeze({
+export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'migrate' | 'sealer' | 'decisionSink' | 'redactText' | 'memory'>> = Object.freeze({
   eventRetentionMs: 30 * 86_400_000,
   inspect: false,
   dataDir: './.keel',
@@ -103,6 +111,7 @@ export function resolveRuntimeOptions(options: Partial<RuntimeOptions> = {}): Re
   }
   if (resolved.migrate !== undefined && typeof resolved.migrate !== 'function') throw new TypeError('option migrate must be a function');
   if (typeof resolved.inspect !== 'boolean') throw new TypeError('option inspect must be a boolean');
+  checkMemoryOptions(resolved.memory);
   if (typeof resolved.clock?.now !== 'function') throw new TypeError('option clock must implement now/setTimeout/clearTimeout');
   return Object.freeze(resolved);
 }

@@ -3,6 +3,7 @@
  * or over the live-session cap. Embeddable in any Node program; the server is one of its users.
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { AnyStateMachine } from 'xstate';
 import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
@@ -18,6 +19,7 @@ import { frameOf, type SessionFrame, type TurnOutcome } from '../sessions/sessio
 import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHooks } from '../sessions/session-host.js';
 import { createEffectLedger } from '../store/effect-ledger.js';
 import { openEnv, type LmdbEnv } from '../store/lmdb-env.js';
+import { createUserMemory, type UserMemory } from '../memory/user-memory.js';
 import { createSessionStore, plainSealer, type SessionRecord, type SessionStore } from '../store/session-store.js';
 import type { Clock, DecisionEvent, EffectLedger } from '../ports.js';
 import { isValidId, type Json, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
@@ -55,6 +57,8 @@ export interface RuntimePorts {
   readonly audit?: AuditLog;
   /** LLM tokens used per session (durable), for the per-session token budget. */
   readonly llmTokens?: SessionTokenMeter;
+  /** The users' structured context and memories; absent when the runtime runs with `memory: 'none'`. */
+  readonly memory?: UserMemory;
 }
 
 /** A message from a user, or any other event (signals, operator commands). */
@@ -113,7 +117,7 @@ export interface Runtime {
    */
   inspect(sessionId: SessionId | string): () => void;
   /** Erases a user: sessions, journals and trace events (plus memories and context where a memory store is attached); audited. */
-  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<{ sessions: number; events: number }>;
+  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<{ sessions: number; events: number; memories: number; context: boolean }>;
   /** The hash-chained audit trail. */
   readonly audit: AuditLog;
   /** The persisted decision trace ("what did the agent do last week, for this user?"). */
@@ -121,6 +125,8 @@ export interface Runtime {
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
   readonly effects: EffectLedger;
   readonly options: Readonly<RuntimeOptions>;
+  /** The users' structured context and memories, or undefined with `memory: 'none'`. */
+  readonly memory: UserMemory | undefined;
   stats(): RuntimeStats;
   /** Stops taking work, drains and stops actors, flushes and closes storage. Idempotent. */
   close(): Promise<void>;
@@ -156,7 +162,9 @@ export function createRuntime(
     owners: () => store.listSessions({ limit: Number.MAX_SAFE_INTEGER }).map(({ record }) => record),
   });
   const llmTokens = createSessionTokenMeter({ store: env.db('meta'), onError: (err) => logger.warn({ err }, 'recording LLM token usage failed') });
-  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit, llmTokens }) : machineOption;
+  const memory: UserMemory | undefined =
+    opts.memory === 'none' ? undefined : createUserMemory({ env, sealer, clock, indexDir: join(opts.dataDir, 'memory-index'), ...opts.memory });
+  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit, llmTokens, ...(memory ? { memory } : {}) }) : machineOption;
   if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }
@@ -376,17 +384,20 @@ export function createRuntime(
       events.flush();
       await env.flushed();
       const erasedEvents = await events.forgetUser(args.tenant, args.user);
+      // Context, memories and their index vectors (the index file is saved again without them).
+      const erasedMemory = memory ? await memory.forget(args.tenant, args.user) : { memories: 0, context: false };
       await audit.append({
         actor: as ?? systemActor(args.tenant),
         action: 'user.forget',
         target: `user:${args.user}`,
         outcome: 'ok',
-        details: { sessions: owned.length, events: erasedEvents },
+        details: { sessions: owned.length, events: erasedEvents, memories: erasedMemory.memories, context: erasedMemory.context },
       });
       await env.flushed();
-      return { sessions: owned.length, events: erasedEvents };
+      return { sessions: owned.length, events: erasedEvents, ...erasedMemory };
     },
     options: { ...opts, machine },
+    memory,
     async open(args) {
       assertOpen();
       const id = toSessionId(args.sessionId ?? randomUUID());
@@ -411,6 +422,8 @@ export function createRuntime(
       });
       const host = await creating;
       enforceCap();
+      // Every session of the user, on any channel, is listed in the user's context.
+      await memory?.contexts.recordSession(args.tenant, args.user, args.channel ?? 'api', id).catch((err: unknown) => logger.warn({ err, session: id }, 'recording the session in the user context failed'));
       return { sessionId: id, lastSeq: 0, state: host.state(), created: true };
     },
     async send(sessionIdArg, event, sendOptions = {}) {
@@ -513,6 +526,7 @@ export function createRuntime(
         ready.clear();
         subscribers.clear();
         events.flush();
+        await memory?.close();
         await env.close();
         await new Promise<void>((resolve) => (logger.flush ? logger.flush(() => resolve()) : resolve()));
       })();

@@ -1,0 +1,135 @@
+/**
+ * The `recallMemory` actor: at the start of each turn it reads what keel knows about the user —
+ * the structured context (facts learnt in earlier sessions on any channel, preferences, profile)
+ * and the memories closest to the message, recalled by meaning through the tenant's HNSW index —
+ * and records the turn in the user's context (intent, session, open tasks) and, when worth
+ * keeping, the message itself as a memory. Both writes are recorded once per turn key, so a turn
+ * re-run after a crash does not write twice.
+ */
+import { fromPromise } from 'xstate';
+import type { DecisionNote } from '../machines/actor-contracts.js';
+import type { RecallInput, RecallOutput, RecalledFact, RecalledMemory } from '../machines/recall-contracts.js';
+import type { UserMemory } from '../src/memory/user-memory.js';
+import type { UserContext } from '../src/memory/user-context.js';
+import type { EffectLedger } from '../src/ports.js';
+import type { Json, SessionId, TenantId, UserId } from '../src/types.js';
+
+/** Options of {@link createRecallActor}. */
+export interface RecallActorOptions {
+  /** The runtime's memory (`RuntimePorts.memory`). Required. */
+  readonly memory: UserMemory;
+  /** Records the turn's writes once per turn key (`RuntimePorts.effects`). Required. */
+  readonly effects: EffectLedger;
+  /** Memories recalled per turn at most. Default 3. */
+  readonly k?: number;
+  /** Memories less similar than this to the message are left out. Default 0.3. */
+  readonly minScore?: number;
+}
+
+/** The defaults of {@link RecallActorOptions}. */
+export const defaultRecallActorOptions = Object.freeze({ k: 3, minScore: 0.3 });
+
+/** The channel each of the user's sessions was on, from the context's sessions by channel. */
+function channelsOf(context: UserContext | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [channel, sessions] of Object.entries(context?.sessionsByChannel ?? {})) {
+    for (const s of sessions) out.set(s.session, channel);
+  }
+  return out;
+}
+
+/**
+ * Creates the `recallMemory` actor logic.
+ *
+ * @example
+ * ```ts
+ * machine.provide({ actors: { recallMemory: createRecallActor({ memory: ports.memory, effects: ports.effects }) } });
+ * ```
+ */
+export function createRecallActor(options: RecallActorOptions) {
+  if (typeof options?.memory?.memories?.recall !== 'function') throw new TypeError('option memory must be the runtime memory');
+  if (typeof options.effects?.once !== 'function') throw new TypeError('option effects must implement once()');
+  const k = options.k ?? defaultRecallActorOptions.k;
+  const minScore = options.minScore ?? defaultRecallActorOptions.minScore;
+  if (!Number.isInteger(k) || k < 1 || k > 50) throw new TypeError('option k must be an integer in [1, 50]');
+  if (typeof minScore !== 'number' || !(minScore >= -1 && minScore <= 1)) throw new TypeError('option minScore must be in [-1, 1]');
+  const { memory, effects } = options;
+
+  return fromPromise<RecallOutput, RecallInput>(async ({ input, signal }) => {
+    const tenant = input.identity.tenant as TenantId;
+    const user = input.identity.user as UserId;
+    const session = input.session as SessionId;
+    const decisions: DecisionNote[] = [];
+    const failed = (what: string, err: unknown) =>
+      decisions.push({ kind: 'error', reason: `${what}_failed`, data: { message: err instanceof Error ? err.message.slice(0, 200) : String(err) } });
+
+    // Read before this turn's writes: the message must not recall itself.
+    let context: UserContext | undefined;
+    try {
+      context = memory.contexts.get(tenant, user);
+    } catch (err) {
+      failed('user_context', err);
+    }
+    let memories: RecalledMemory[] = [];
+    if (input.query !== '') {
+      try {
+        const hits = await memory.memories.recall({ tenant, user, query: input.query, k, minScore, signal });
+        memories = hits
+          // A turn re-run after a crash finds its own message, already stored: not a memory of the past.
+          .filter((h) => !(h.session === session && h.text === input.text))
+          .map((h) => ({ id: h.memoryId, text: h.text, kind: h.kind, score: h.score, time: h.time, session: h.session }));
+      } catch (err) {
+        failed('recall', err);
+      }
+    }
+
+    const writes: Array<Promise<unknown>> = [
+      effects.once(`${input.key}:context`, async () => {
+        await memory.contexts.update(tenant, user, (draft) => {
+          const now = draft.updatedAt;
+          if (input.intent !== null) {
+            draft.intentHistory.push({ intent: input.intent, time: now, session, ...(input.intentScore === null ? {} : { score: input.intentScore }) });
+          }
+          const list = (draft.sessionsByChannel[input.channel] ?? []).filter((s) => s.session !== session);
+          list.push({ session, lastSeenAt: now });
+          draft.sessionsByChannel[input.channel] = list;
+          // This session's open tasks are replaced by what the chart says is open now.
+          const previous = new Map(draft.openTasks.map((t) => [t.id, t]));
+          draft.openTasks = [
+            ...draft.openTasks.filter((t) => t.session !== session),
+            ...input.openTasks.map((t) => ({ ...t, session, createdAt: previous.get(t.id)?.createdAt ?? now, updatedAt: now })),
+          ];
+        });
+        return true;
+      }).catch((err: unknown) => failed('user_context_update', err)),
+    ];
+    let remembered = false;
+    if (input.keep) {
+      writes.push(
+        effects.once(`${input.key}:memory`, async () => (await memory.memories.remember({ tenant, user, text: input.text, session, kind: 'message' })).memoryId)
+          .then(() => {
+            remembered = true;
+          })
+          .catch((err: unknown) => failed('remember', err)),
+      );
+    }
+    // Both go into the same group commit.
+    await Promise.all(writes);
+
+    const channels = channelsOf(context);
+    const facts: Record<string, RecalledFact> = {};
+    for (const [key, fact] of Object.entries(context?.facts ?? {})) {
+      facts[key] = { value: fact.value, time: fact.time, confidence: fact.confidence, session: fact.source, channel: fact.source ? (channels.get(fact.source) ?? null) : null };
+    }
+    return {
+      enabled: true,
+      facts,
+      preferences: { ...(context?.preferences ?? {}) } as Record<string, Json>,
+      profile: { ...(context?.profile ?? {}) } as Record<string, Json>,
+      memories,
+      searched: input.query !== '',
+      remembered,
+      decisions,
+    };
+  });
+}
