@@ -297,13 +297,22 @@ export function createRuntime(
     if (next !== undefined) armWake(next);
   };
 
+  /** Sessions chosen for passivation over the cap and not yet dropped. */
+  const evicting = new Set<SessionId>();
   const enforceCap = (): void => {
-    if (live.size <= opts.maxLiveSessions) return;
-    let excess = live.size - opts.maxLiveSessions;
+    // Passivation is asynchronous: sessions already on their way out do not count again, or a
+    // burst of opens would queue the same least recently used sessions once per open.
+    let excess = live.size - evicting.size - opts.maxLiveSessions;
+    if (excess <= 0) return;
     for (const [id, pending] of live) {
       if (excess <= 0) break;
+      if (evicting.has(id)) continue;
       excess--;
-      void pending.then((host) => (host.mailbox.size === 0 ? passivateHost(id, host) : undefined)).catch((err: unknown) => logger.warn({ err, session: id }, 'passivation failed'));
+      evicting.add(id);
+      void pending
+        .then((host) => (host.mailbox.size === 0 ? passivateHost(id, host) : undefined))
+        .catch((err: unknown) => logger.warn({ err, session: id }, 'passivation failed'))
+        .finally(() => evicting.delete(id));
     }
   };
 
