@@ -7,13 +7,14 @@ import { auditCommand } from './audit-command.js';
 import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
 import { chatCommand } from './chat-command.js';
 import { eventsCommand } from './events-command.js';
+import { forgetCommand } from './forget-command.js';
 import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
 import { sessionsCommand } from './sessions-command.js';
 import { tokenCommand } from './token-command.js';
 
 /** The sub-commands, in `--help` order. Other parts of keel add theirs here. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, tokenCommand, chatCommand, sessionsCommand, eventsCommand, reportCommand, auditCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, tokenCommand, chatCommand, sessionsCommand, eventsCommand, reportCommand, auditCommand, forgetCommand];
 
 /** Exit code for bad usage (unknown command, missing or malformed flag). */
 export const EXIT_USAGE = 2;

@@ -20,6 +20,7 @@ import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHo
 import { createEffectLedger } from '../store/effect-ledger.js';
 import { openEnv, type LmdbEnv } from '../store/lmdb-env.js';
 import { createUserMemory, type UserMemory } from '../memory/user-memory.js';
+import { eraseUser, type UserErasure } from './user-erasure.js';
 import { createSessionStore, plainSealer, type SessionRecord, type SessionStore } from '../store/session-store.js';
 import type { Clock, DecisionEvent, EffectLedger } from '../ports.js';
 import { isValidId, type Json, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
@@ -116,8 +117,12 @@ export interface Runtime {
    * inspected from its next step on.
    */
   inspect(sessionId: SessionId | string): () => void;
-  /** Erases a user: sessions, journals and trace events (plus memories and context where a memory store is attached); audited. */
-  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<{ sessions: number; events: number; memories: number; context: boolean }>;
+  /**
+   * Erases a user: sessions with snapshots and journals, their tool outcomes, the decision trace,
+   * the structured context, the memories and their index vectors; recorded in the audit trail.
+   * With `as`, only an admin of the tenant may (a refusal is audited too).
+   */
+  forget(args: { tenant: TenantId; user: UserId }, as?: Identity): Promise<UserErasure>;
   /** The hash-chained audit trail. */
   readonly audit: AuditLog;
   /** The persisted decision trace ("what did the agent do last week, for this user?"). */
@@ -375,35 +380,20 @@ export function createRuntime(
         await audit.append({ actor: as, action: 'user.forget', target: `user:${args.user}`, outcome: 'denied' });
         throw new KeelError('forbidden', 'only an admin of the tenant can erase a user');
       }
-      const owned = store.listSessions({ tenant: args.tenant, user: args.user, limit: Number.MAX_SAFE_INTEGER });
-      for (const { id } of owned) {
-        const pending = live.get(id);
-        if (pending) {
-          const host = await pending.catch(() => undefined);
-          drop(id);
-          await host?.passivate().catch(() => undefined);
-        }
-        subscribers.delete(id);
-        await store.eraseSession(id);
-        // Tool results and token counts are the session's too.
-        await effects.forget(`${id}:`);
-        llmTokens.forget(id);
-      }
-      sessionQuota.forget(args.tenant, args.user);
-      events.flush();
-      await env.flushed();
-      const erasedEvents = await events.forgetUser(args.tenant, args.user);
-      // Context, memories and their index vectors (the index file is saved again without them).
-      const erasedMemory = memory ? await memory.forget(args.tenant, args.user) : { memories: 0, context: false };
-      await audit.append({
-        actor: as ?? systemActor(args.tenant),
-        action: 'user.forget',
-        target: `user:${args.user}`,
-        outcome: 'ok',
-        details: { sessions: owned.length, events: erasedEvents, memories: erasedMemory.memories, context: erasedMemory.context },
+      const stores = { env, sessions: store, effects, llmTokens, events, memory, audit };
+      const erased = await eraseUser(stores, args, as ?? systemActor(args.tenant), {
+        async beforeSession(id) {
+          const pending = live.get(id);
+          if (pending) {
+            const host = await pending.catch(() => undefined);
+            drop(id);
+            await host?.passivate().catch(() => undefined);
+          }
+          subscribers.delete(id);
+        },
       });
-      await env.flushed();
-      return { sessions: owned.length, events: erasedEvents, ...erasedMemory };
+      sessionQuota.forget(args.tenant, args.user);
+      return erased;
     },
     options: { ...opts, machine },
     memory,

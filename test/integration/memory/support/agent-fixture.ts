@@ -25,6 +25,8 @@ export interface AgentFixture {
   runtime: Runtime;
   open(user: string, channel: string, tenant?: string): Promise<Chat>;
   restart(): Promise<void>;
+  /** Closes the runtime and runs `fn` while nothing holds the data directory, then starts a new runtime. */
+  whileStopped<T>(fn: () => Promise<T> | T): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,14 @@ export async function startAgentFixture(options: Partial<Pick<RuntimeOptions, 'm
     async restart() {
       await f.runtime.close();
       f.runtime = make();
+    },
+    async whileStopped(fn) {
+      await f.runtime.close();
+      try {
+        return await fn();
+      } finally {
+        f.runtime = make();
+      }
     },
     async close() {
       if (closed) return;
