@@ -41,13 +41,17 @@ export interface LlmReplyActorOptions {
 }
 
 /**
- * Tokens a call cost: what the endpoint reports, but at least a rough count of the characters sent
- * and received (about four per token), so an endpoint reporting no usage still spends the budget.
+ * Rough token count of what is sent (about four characters per token): charged before the call,
+ * so a call that fails, or an endpoint that reports no usage, still spends the budget.
  */
-function tokensOf(request: readonly LlmMessage[], response: { text: string; usage: { promptTokens: number; completionTokens: number } }): number {
+function promptTokensOf(request: readonly LlmMessage[]): number {
+  return Math.ceil(request.reduce((n, m) => n + m.content.length, 0) / 4);
+}
+
+/** What a call cost beyond the prompt already charged: the reported usage or the answer's length, whichever is more. */
+function extraTokensOf(charged: number, response: { text: string; usage: { promptTokens: number; completionTokens: number } }): number {
   const reported = (Number.isSafeInteger(response.usage.promptTokens) ? response.usage.promptTokens : 0) + (Number.isSafeInteger(response.usage.completionTokens) ? response.usage.completionTokens : 0);
-  const chars = request.reduce((n, m) => n + m.content.length, 0) + response.text.length;
-  return Math.max(reported, Math.ceil(chars / 4));
+  return Math.max(0, Math.max(reported, charged + Math.ceil(response.text.length / 4)) - charged);
 }
 
 function systemPrompt(persona: string, input: DraftInput): string {
@@ -113,12 +117,14 @@ export function createLlmReplyActor(options: LlmReplyActorOptions = {}) {
         notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: budget.maxSessionTokens } });
         return template('budget_exceeded');
       }
+      const charged = promptTokensOf(messages);
+      budget?.meter.add(input.session, charged);
       const response = await client.complete(
         { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(onDelta ? { onDelta } : {}) },
         signal,
       );
       if (fromLocalRung(response.provider)) return template('llm_local_rung', { provider: response.provider });
-      budget?.meter.add(input.session, tokensOf(messages, response));
+      budget?.meter.add(input.session, extraTokensOf(charged, response));
       if (response.toolCalls.length === 0 || !offerTools) {
         if (response.text.trim() === '') return template('llm_empty_answer');
         return { text: response.text.trim(), source: `llm:${response.provider}`, toolCalls, decisions: notes };

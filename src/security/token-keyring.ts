@@ -40,7 +40,7 @@ export interface TokenKeyring {
   readonly source: TokenKeySource;
   /** The key that signs new tokens. Picks up a rotation done by another process (the CLI). */
   current(): TokenKey;
-  /** The key with this id if it still verifies; re-reads the key file once when the id is unknown. */
+  /** The key with this id if it still verifies; re-reads the key file when another process changed it. */
   find(kid: string): TokenKey | undefined;
   /** Every key that still verifies, current first. */
   keys(): readonly TokenKey[];
@@ -230,9 +230,9 @@ function fileKeyring(path: string, o: ResolvedKeyringOptions): TokenKeyring {
       return s.keys.get(s.current) as TokenKey;
     },
     find(kid: string) {
-      let s = state ?? load();
-      if (!s.keys.has(kid) && fileStamp(path) !== stamp) s = load();
-      return live(s.keys.get(kid));
+      // The file is checked on every lookup (one stat): a key retired by another process (the
+      // CLI) must stop verifying in a running server at once, not at its next restart.
+      return live(fresh().keys.get(kid));
     },
     keys() {
       const s = fresh();
