@@ -26,38 +26,53 @@ export interface Mailbox {
  * ```
  */
 export function createMailbox(capacity: number): Mailbox {
-  let tail: Promise<unknown> = Promise.resolve();
-  let size = 0;
-  let idleWaiters: Array<() => void> = [];
-  const enqueue = <T>(task: () => Promise<T>): Promise<T> => {
-    size++;
-    const result = tail.then(task);
-    tail = result.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      size--;
-      if (size === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const wake of waiters) wake();
-      }
-    });
+  return new SerialMailbox(capacity);
+}
+
+const noop = (): undefined => undefined;
+
+// A class, not a closure per method: every live session has a mailbox, and per-instance closures
+// cost a few hundred bytes each time.
+class SerialMailbox implements Mailbox {
+  #tail: Promise<unknown> = Promise.resolve();
+  #size = 0;
+  #idleWaiters: Array<() => void> | undefined;
+  readonly #capacity: number;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#size >= this.#capacity + 1) {
+      return Promise.reject(new KeelError('queue_full', `session queue is full (${this.#capacity} events waiting)`));
+    }
+    return this.runInternal(task);
+  }
+
+  runInternal<T>(task: () => Promise<T>): Promise<T> {
+    this.#size++;
+    const result = this.#tail.then(task);
+    // The chain keeps no result alive: a finished turn's outcome must not stay in memory.
+    this.#tail = result.then(noop, noop).finally(() => this.#settled());
     return result;
-  };
-  return {
-    run(task) {
-      if (size >= capacity + 1) {
-        return Promise.reject(new KeelError('queue_full', `session queue is full (${capacity} events waiting)`));
-      }
-      return enqueue(task);
-    },
-    runInternal: enqueue,
-    get size() {
-      return size;
-    },
-    idle() {
-      return size === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
-    },
-  };
+  }
+
+  idle(): Promise<void> {
+    if (this.#size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#idleWaiters ??= []).push(resolve));
+  }
+
+  #settled(): void {
+    this.#size--;
+    if (this.#size === 0 && this.#idleWaiters) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = undefined;
+      for (const wake of waiters) wake();
+    }
+  }
 }

@@ -63,39 +63,49 @@ export interface TimerBook {
  * ```
  */
 export function createTimerBook(actor: AnyActor): TimerBook {
-  const system = actor.system as unknown as SystemWithScheduler;
-  // Deadlines first seen at a given clock time; XState's own startedAt is wall-clock time.
-  const known = new Map<string, StoredTimer>();
-  return {
-    capture(now) {
-      const scheduled = system.getSnapshot()._scheduledEvents;
-      const next = new Map<string, StoredTimer>();
-      for (const [key, ev] of Object.entries(scheduled)) {
-        const previous = known.get(key);
-        if (previous) {
-          next.set(key, previous);
-          continue;
-        }
+  return new ActorTimerBook(actor);
+}
+
+// A class with a lazily made map: every live session has a book and most never hold a timer.
+class ActorTimerBook implements TimerBook {
+  readonly #actor: AnyActor;
+  /** Deadlines first seen at a given clock time; XState's own startedAt is wall-clock time. */
+  #known: Map<string, StoredTimer> | undefined;
+
+  constructor(actor: AnyActor) {
+    this.#actor = actor;
+  }
+
+  capture(now: number): StoredTimer[] {
+    const actor = this.#actor;
+    const scheduled = (actor.system as unknown as SystemWithScheduler).getSnapshot()._scheduledEvents;
+    let next: Map<string, StoredTimer> | undefined;
+    for (const key in scheduled) {
+      const ev = scheduled[key]!;
+      let timer = this.#known?.get(key);
+      if (!timer) {
         const sourcePath = pathOf(actor, ev.source);
         const targetPath = pathOf(actor, ev.target);
         // A timer on an actor outside the session's tree cannot be restored; it is left to run live.
         if (!sourcePath || !targetPath) continue;
-        next.set(key, { id: ev.id, deadline: now + ev.delay, event: ev.event, sourcePath, targetPath });
+        timer = { id: ev.id, deadline: now + ev.delay, event: ev.event, sourcePath, targetPath };
       }
-      known.clear();
-      for (const [key, timer] of next) known.set(key, timer);
-      return [...next.values()];
-    },
-    rearm(timers, now) {
-      let count = 0;
-      for (const timer of timers) {
-        const source = refAt(actor, timer.sourcePath);
-        const target = refAt(actor, timer.targetPath);
-        if (!source || !target) continue;
-        system.scheduler.schedule(source, target, timer.event, Math.max(0, timer.deadline - now), timer.id);
-        count++;
-      }
-      return count;
-    },
-  };
+      (next ??= new Map()).set(key, timer);
+    }
+    this.#known = next;
+    return next ? [...next.values()] : [];
+  }
+
+  rearm(timers: readonly StoredTimer[], now: number): number {
+    const system = this.#actor.system as unknown as SystemWithScheduler;
+    let count = 0;
+    for (const timer of timers) {
+      const source = refAt(this.#actor, timer.sourcePath);
+      const target = refAt(this.#actor, timer.targetPath);
+      if (!source || !target) continue;
+      system.scheduler.schedule(source, target, timer.event, Math.max(0, timer.deadline - now), timer.id);
+      count++;
+    }
+    return count;
+  }
 }
