@@ -101,10 +101,7 @@ export async function openSessionHost(
   const createdAt = existing?.createdAt ?? clock.now();
   // A child logger per live session costs memory; it is made on the first log line.
   let childLog: Logger | undefined;
-  const log: Pick<Logger, 'error' | 'warn'> = {
-    error: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant, user })).error(obj, msg),
-    warn: (obj, msg) => (childLog ??= ctx.logger.child({ session: id, tenant, user })).warn(obj, msg),
-  };
+  const log = (): Logger => (childLog ??= ctx.logger.child({ session: id, tenant, user }));
   const mailbox = createMailbox(ctx.maxQueuedEvents);
 
   let seq = existing?.seq ?? 0;
@@ -146,7 +143,7 @@ export async function openSessionHost(
     const next = createActor(ctx.machine, {
       id,
       input: input(carried),
-      clock: { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) },
+      clock: actorClockOf(clock),
       ...(snapshot !== undefined ? { snapshot: snapshot as never } : {}),
     });
     tracer.attach(next);
@@ -210,7 +207,7 @@ export async function openSessionHost(
   /** Restores the actor to the last committed snapshot after a failure. */
   const recover = (): void => {
     const err = toKeelError(failure, 'session_failed');
-    log.error({ err, state: lastState }, 'session actor failed; restored to the last committed state');
+    log().error({ err, state: lastState }, 'session actor failed; restored to the last committed state');
     decide('error', 'actor failed; restored last committed state', { code: err.code, message: err.message });
     failure = undefined;
     try {
@@ -372,7 +369,7 @@ export async function openSessionHost(
         throw err;
       }
       ctx.publish(id, records.map(frameOf));
-    }).catch((err: unknown) => log.error({ err }, 'committing a timer step failed'));
+    }).catch((err: unknown) => log().error({ err }, 'committing a timer step failed'));
   };
 
   // ---- hydrate ----
@@ -398,7 +395,7 @@ export async function openSessionHost(
     try {
       build(snapshot, carried);
     } catch (err) {
-      log.warn({ err }, 'stored snapshot does not fit the machine; flow restarted with context kept');
+      log().warn({ err }, 'stored snapshot does not fit the machine; flow restarted with context kept');
       build(undefined, (snapshot as { context?: Record<string, unknown> } | undefined)?.context);
       committedTimers = [];
       reshaped = true;
@@ -479,11 +476,22 @@ export async function openSessionHost(
       const messageId = r.messageId;
       decide('session', 're-running a message accepted before a restart', { seq: r.seq });
       void mailbox.runInternal(() => answer(messageId, r.text, r.seq, false, {}, r.time)).catch((err: unknown) =>
-        log.error({ err }, 're-running an accepted message failed'),
+        log().error({ err }, 're-running an accepted message failed'),
       );
     }
   }
   return host;
+}
+
+/** The clock XState actors get: one per runtime clock, not two closures per live session. */
+const actorClocks = new WeakMap<Clock, { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void }>();
+function actorClockOf(clock: Clock): { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void } {
+  let shared = actorClocks.get(clock);
+  if (!shared) {
+    shared = { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) };
+    actorClocks.set(clock, shared);
+  }
+  return shared;
 }
 
 /** Resolves once the current macrotask and every microtask it queued have run. */
@@ -501,12 +509,12 @@ function contextOf(actor: AnyActor): Record<string, unknown> | undefined {
   return (actor.getSnapshot() as { context?: Record<string, unknown> }).context;
 }
 
-function tryMigrate(ctx: SessionHostContext, record: SessionRecord, snapshot: unknown, log: Pick<Logger, 'warn'>): unknown {
+function tryMigrate(ctx: SessionHostContext, record: SessionRecord, snapshot: unknown, log: () => Pick<Logger, 'warn'>): unknown {
   if (!ctx.migrate || record.machineId !== ctx.machine.id) return undefined;
   try {
     return ctx.migrate({ machineId: record.machineId, fromVersion: record.machineVersion, toVersion: ctx.machineVersion, snapshot }) ?? undefined;
   } catch (err) {
-    log.warn({ err }, 'migration hook failed; flow restarted with context kept');
+    log().warn({ err }, 'migration hook failed; flow restarted with context kept');
     return undefined;
   }
 }
