@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHnswIndexHost, type HnswIndexHost } from '../../../src/memory/hnsw-index.js';
+import { createHnswIndexHost, hnswIndexFiles, type HnswIndexHost } from '../../../src/memory/hnsw-index.js';
 import { tenantId } from '../../../src/types.js';
 
 const DIM = 8;
@@ -50,3 +50,85 @@ describe('hnsw index host', () => {
     expect((await index.stats()).capacity).toBeGreaterThanOrEqual(10);
   });
 });
+
+describe('hnsw index host: owners, deletions, files', () => {
+  let dir: string;
+  let host: HnswIndexHost;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-hnsw-'));
+    host = createHnswIndexHost({ dir, dimensions: DIM, initialCapacity: 8, exactScanMaxLabels: 0 });
+  });
+  afterEach(async () => {
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('searches one owner’s vectors only, through the graph and by exact scan alike', async () => {
+    const index = await host.open(acme);
+    await index.add(batch([0, 1, 2, 3, 4, 5], [1, 2, 1, 2, 1, 2]));
+    const graph = await index.search(unit(1), 3, { owner: 1 });
+    expect(graph.map((h) => h.label).sort()).toEqual([0, 2, 4]);
+    // A small owner is scanned exactly instead: same answer, exact distances.
+    const exactHost = createHnswIndexHost({ dir, dimensions: DIM, exactScanMaxLabels: 100 });
+    try {
+      const other = await exactHost.open(tenantId('other'));
+      await other.add(batch([0, 1, 2], [5, 6, 5]));
+      const exact = await other.search(unit(2), 5, { owner: 5 });
+      expect(exact.map((h) => h.label)).toEqual([2, 0]);
+      expect(exact[0]!.distance).toBeCloseTo(0, 5);
+    } finally {
+      await exactHost.close();
+    }
+  });
+
+  it('marks deletions, reuses a deleted label’s slot, and scrubs vectors on request', async () => {
+    const index = await host.open(acme);
+    await index.add(batch([0, 1, 2, 3], 1));
+    expect(await index.remove([1, 99])).toBe(1);
+    expect((await index.search(unit(1), 4)).map((h) => h.label)).not.toContain(1);
+    await index.add(batch([1], 1));
+    expect(await index.stats()).toMatchObject({ live: 4, count: 4 });
+    expect((await index.search(unit(1), 1))[0]).toMatchObject({ label: 1 });
+    expect(await index.remove([2], { scrub: true })).toBe(1);
+    await index.save();
+    const bytes = readFileSync(hnswIndexFiles(dir, acme).file);
+    expect(bytes.includes(Buffer.from(normalised(unit(2)).buffer))).toBe(false);
+    expect(bytes.includes(Buffer.from(normalised(unit(3)).buffer))).toBe(true);
+  });
+
+  it('loads a saved index only with its fingerprint; a missing or altered file opens empty', async () => {
+    const index = await host.open(acme);
+    await index.add(batch([0, 1, 2], 1));
+    const fingerprint = await index.save();
+    expect(readdirSync(dir).some((n) => n.endsWith('.tmp'))).toBe(false);
+    expect((await host.open(acme, fingerprint)).status).toBe('loaded');
+    expect((await host.open(acme)).status).toBe('created');
+    const { file, ownersFile } = hnswIndexFiles(dir, acme);
+    const owners = readFileSync(ownersFile);
+    owners[owners.length - 1] ^= 0x01;
+    writeFileSync(ownersFile, owners);
+    expect((await host.open(acme, fingerprint)).status).toBe('corrupt');
+    rmSync(file);
+    expect((await host.open(acme, fingerprint)).status).toBe('missing');
+  });
+
+  it('rejects malformed batches and queries with TypeErrors, and options by name', async () => {
+    const index = await host.open(acme);
+    await expect(index.add({ labels: Uint32Array.of(0), owners: Uint32Array.of(0), vectors: unit(0) })).rejects.toThrow(/owner tags must be non-zero/);
+    await expect(index.add({ labels: Uint32Array.of(0, 1), owners: Uint32Array.of(1), vectors: unit(0) })).rejects.toThrow(/expected 2 owners/);
+    await expect(index.search(new Float32Array(3), 1)).rejects.toThrow(/8-dimension/);
+    expect(() => createHnswIndexHost({ dir, dimensions: DIM, m: 1 })).toThrow(/option m/);
+    expect(() => createHnswIndexHost({ dir, dimensions: DIM, workerNice: 40 })).toThrow(/workerNice/);
+    await index.close();
+    await expect(index.stats()).rejects.toMatchObject({ code: 'runtime_closed' });
+  });
+});
+
+/** The vector as hnswlib stores it in a cosine space (normalised in single precision). */
+function normalised(v: Float32Array): Float32Array {
+  const f = Math.fround;
+  let acc = 0;
+  for (const x of v) acc = f(acc + f(x * x));
+  const norm = f(Math.sqrt(acc));
+  return Float32Array.from(v, (x) => f(x / norm));
+}
