@@ -7,7 +7,7 @@
 
 /** One transition of a {@link GraphNode}. */
 export interface GraphTransition {
-  /** The event name (`user.message`), `after 60000ms` for delayed ones, `always` for eventless ones. */
+  /** The event name (`user.message`), `after 60000ms` or `after toolRetry` for delayed ones, `always` for eventless ones. */
   readonly event: string;
   /** Paths of the target states; empty for a transition that stays (actions only). */
   readonly targets: readonly string[];
@@ -126,8 +126,9 @@ function toNode(node: RawNode, path: string, ids: Map<string, string>, depth: nu
 
 function toTransition(t: RawTransition, ids: Map<string, string>): GraphTransition {
   const raw = typeof t.eventType === 'string' ? t.eventType : '';
-  const after = /^xstate\.after\.(\d+)\./.exec(raw);
-  const event = after ? `after ${after[1]}ms` : raw === '' ? 'always' : raw;
+  const after = /^xstate\.after\.([^.]+)\./.exec(raw);
+  const delay = after?.[1];
+  const event = delay !== undefined ? `after ${delay}${/^\d+$/.test(delay) ? 'ms' : ''}` : raw === '' ? 'always' : raw;
   const targets = Array.isArray(t.target) ? t.target.map((x) => targetPath(x, ids)).filter((x): x is string => x !== undefined) : [];
   const guard = guardName(t.guard);
   return { event, targets, ...(guard !== undefined ? { guard } : {}) };
@@ -170,27 +171,25 @@ export function activePaths(graph: MachineGraph, state: string): string[] {
     out.push(child.path);
     readValue(child);
   };
+  /** Moves past the comma before the next region of `node`; false when the next part is not one (an ancestor's). */
+  const nextRegion = (node: GraphNode): boolean => {
+    // A part the graph does not know (an older machine version) is skipped up to the next comma.
+    while (i < tokens.length && tokens[i] !== ',') i++;
+    if (i >= tokens.length || !node.states.some((s) => s.key === tokens[i + 1])) return false;
+    i++;
+    return true;
+  };
+  const readRegions = (node: GraphNode): void => {
+    do readNode(node);
+    while (nextRegion(node));
+  };
   const readValue = (node: GraphNode): void => {
     if (node.states.length === 0 || peek() !== '.') return;
     i++;
-    if (node.type === 'parallel') {
-      for (;;) {
-        readNode(node);
-        if (peek() !== ',') return;
-        // A comma closes this region; the next token names a sibling region only if it is one.
-        const next = tokens[i + 1];
-        if (!node.states.some((s) => s.key === next)) return;
-        i++;
-      }
-    }
-    readNode(node);
+    if (node.type === 'parallel') readRegions(node);
+    else readNode(node);
   };
-  if (graph.root.type === 'parallel') {
-    for (;;) {
-      readNode(graph.root);
-      if (peek() !== ',') break;
-      i++;
-    }
-  } else readNode(graph.root);
+  if (graph.root.type === 'parallel') readRegions(graph.root);
+  else readNode(graph.root);
   return out;
 }

@@ -23,6 +23,8 @@ export interface LlmStep {
   readonly step: string;
   readonly provider: string;
   readonly latencyMs: number;
+  /** When the step finished (clock milliseconds). */
+  readonly endedAt: number;
 }
 
 /** Options of {@link createActorTracer}. */
@@ -143,7 +145,7 @@ export function createActorTracer(options: ActorTracerOptions): ActorTracer {
     }
     const source = record(output)?.source;
     if (!failed && typeof source === 'string' && source.startsWith('llm:')) {
-      const step = { step: span.actor, provider: source.slice(4, 68) || 'unknown', latencyMs };
+      const step = { step: span.actor, provider: source.slice(4, 68) || 'unknown', latencyMs, endedAt: clock.now() };
       if (llmSteps.length < MAX_LLM_STEPS) llmSteps.push(step);
     }
     inspect('actor.done', { actor: span.actor, latencyMs, status: failed ? 'error' : 'done' });

@@ -147,7 +147,7 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
     let s = sessions.get(e.session);
     if (!s) sessions.set(e.session, (s = { intent: '(none)', lastAt: e.time, settled: false }));
     s.lastAt = Math.max(s.lastAt, e.time);
-    if (!e.traceId.endsWith(':timer') && e.kind !== 'session') turns.add(`${e.session}\u0000${e.traceId}`);
+    if (!e.traceId.endsWith(':timer')) turns.add(`${e.session}\u0000${e.traceId}`);
     const state = e.state || '(unknown)';
     const tool = str(e.data.tool);
     switch (e.kind) {

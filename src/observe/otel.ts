@@ -1,7 +1,8 @@
 /**
  * Optional OpenTelemetry spans built from decision events, following the GenAI semantic
- * conventions: a turn becomes `invoke_agent`, an LLM request `chat`, a tool call `execute_tool`,
- * with `gen_ai.*` attributes. keel does not depend on OpenTelemetry: it talks to a minimal tracer
+ * conventions: a turn becomes `invoke_agent`, an LLM request `chat` (from a ladder event with a
+ * model, or a step of the turn's `reply.llmSteps`), a tool call `execute_tool`, with `gen_ai.*`
+ * attributes. keel does not depend on OpenTelemetry: it talks to a minimal tracer
  * interface that `trace.getTracer('keel')` from `@opentelemetry/api` satisfies structurally, so
  * the embedding program brings (or leaves out) the SDK. No message content is recorded unless
  * `captureContent` is set, and even then only the already-redacted event data.
@@ -180,6 +181,15 @@ export function createOtelTracing(options: OtelTracingOptions): OtelTracing {
     if (e.kind === 'route') turn.span.setAttribute('keel.route.verdict', e.reason);
     if (e.kind === 'escalate') turn.span.setAttribute('keel.escalated', true);
     if (e.kind === 'reply') {
+      for (const step of Array.isArray(d.llmSteps) ? d.llmSteps : []) {
+        const s = step !== null && typeof step === 'object' && !Array.isArray(step) ? step : {};
+        const ms = num(s.latencyMs) ?? 0;
+        const end = num(s.endedAt) ?? e.time;
+        const span = child(turn, 'chat', {
+          'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': str(s.provider) ?? 'unknown', 'keel.step': str(s.step) ?? 'unknown', 'keel.trace_id': e.traceId,
+        }, end - ms);
+        span.end(end);
+      }
       if (e.state) turn.span.setAttribute('keel.state', e.state);
       turn.span.setStatus(turn.failed ? { code: SPAN_STATUS.error, message: 'turn failed' } : { code: SPAN_STATUS.ok });
       turn.span.end(e.time);

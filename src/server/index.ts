@@ -29,3 +29,4 @@ export { isDeskQueue } from './desk-queue.js';
 export type { DeskQueue, DeskQueueEntry, DeskQueueChange } from './desk-queue.js';
 export { deskDisplayName } from './desk-connection.js';
 export type { HttpHandler } from './http-routes.js';
+export type { InspectorGateway } from './inspector-gateway.js';

@@ -334,7 +334,7 @@ export async function openSessionHost(
       const llm = tracer.takeLlmSteps();
       decide('reply', 'turn answered', {
         seq: inSeq, frames: frames.length, latencyMs: clock.now() - startedAt,
-        ...(llm.length > 0 ? { llmSteps: llm.map((l) => ({ step: l.step, provider: l.provider, latencyMs: l.latencyMs })) } : {}),
+        ...(llm.length > 0 ? { llmSteps: llm.map((l) => ({ step: l.step, provider: l.provider, latencyMs: l.latencyMs, endedAt: l.endedAt })) } : {}),
       });
       return { sessionId: id, messageId, seq: inSeq, frames, state: lastState, duplicate: false };
     } catch (err) {
