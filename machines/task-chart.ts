@@ -10,12 +10,12 @@
  * ├─ executing       [busy] the tool call                           ┐
  * ├─ outcome         (transient) the ladder decides (P10):          │
  * ├─ retrying        [busy] backoff with jitter, then executing     │ fallback ladder
- * ├─ circuitOpen     (transient) the tool's breaker is open: no retry │
+ * ├─ circuitOpen     (transient) the breaker is open: no more tries │
  * ├─ alternative     (transient) switches to the alternative tool   │
  * ├─ degraded        local answer, then hand-off or a graceful end  ┘
  * ├─ reporting       [busy] the grounded reply (an LLM may rephrase it, streaming deltas)
  * ├─ finished        → afterTask (plan progress, resume offers)
- * └─ hist            history: where an interruption (question, small talk) returns to (P7)
+ * └─ hist            history: where a digression (question, small talk) returns to (P6)
  * ```
  */
 import type { AgentContext } from './agent-context.js';
