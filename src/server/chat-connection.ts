@@ -208,11 +208,9 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
       } else if (who.role === 'customer') {
         opened = await runtime.open({ tenant: who.tenant, user: who.user, sessionId: frame.sessionId, mustExist: true });
       } else {
-        // Staff resume sessions they may read; the runtime checks the tenant (and writes) per call.
-        const summary = runtime.describe(frame.sessionId);
-        if (!summary) throw new KeelError('unknown_session', 'no such session');
-        if (summary.tenant !== who.tenant) throw new KeelError('forbidden', 'this session belongs to another tenant');
-        opened = { sessionId: summary.sessionId, lastSeq: summary.seq };
+        // Staff resume sessions they may read: the runtime checks the tenant (and audits a refusal),
+        // and checks writes per message.
+        opened = await runtime.open({ tenant: who.tenant, user: who.user, sessionId: frame.sessionId, mustExist: true, as: who });
       }
       if (isClosed()) return;
       const id = opened.sessionId;

@@ -1,0 +1,124 @@
+/**
+ * Tenant boundaries: a second tenant tries every path into the first one's data — resuming its
+ * session ids, replaying their journals, querying its trace and audit trail, reaching its records
+ * through tools that use the same order numbers, and reading what is left after the first
+ * tenant's key is deleted. Every attempt is refused (and audited), and nothing crosses.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRuntime } from '../../../src/runtime/runtime.js';
+import { createScopedReads } from '../../../src/security/scoped-reads.js';
+import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
+import { tenantId, userId, type Identity } from '../../../src/types.js';
+import { connect, isReplyTo, openChat } from '../server/support/keel-harness.js';
+import { eventually, startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function keel(options: Parameters<typeof startSecureKeel>[0] = {}): Promise<SecureKeel> {
+  const k = await startSecureKeel(options);
+  cleanups.push(k.remove, () => k.stop());
+  return k;
+}
+
+const who = (role: Identity['role'], user: string, tenant: string): Identity => ({ tenant: tenantId(tenant), user: userId(user), role });
+const ACME_SECRET = '42 Acme Private Road, Springfield';
+
+/** Alice of acme changes an address and leaves a trail; returns her session id. */
+async function acmeConversation(k: SecureKeel): Promise<string> {
+  const alice = await openChat(k as never, { token: await k.token({ tenant: 'acme', user: 'alice' }) });
+  cleanups.push(() => alice.close());
+  for (const [id, text] of [['a1', `please change the delivery address of order 1043 to ${ACME_SECRET}`], ['a2', 'yes']] as const) {
+    alice.send({ type: 'message', id, text });
+    await alice.next(isReplyTo(id), 20_000);
+  }
+  expect(k.agent.store.order('acme', '1043')?.address).toBe(ACME_SECRET);
+  return alice.sessionId;
+}
+
+describe('tenant boundaries', () => {
+  it("a customer, an engineer, an agent and an admin of another tenant cannot resume or replay the first tenant's session", async () => {
+    const k = await keel();
+    const acmeSession = await acmeConversation(k);
+    for (const role of ['customer', 'engineer', 'agent', 'admin'] as const) {
+      const c = connect(k.wsUrl, { token: await k.token({ tenant: 'globex', user: 'alice', role }) });
+      cleanups.push(() => c.close());
+      await c.opened;
+      c.send({ type: 'hello', sessionId: acmeSession, lastSeq: 0 });
+      const answer = await c.next((f) => f.type === 'error' || f.type === 'ready');
+      expect(answer, role).toMatchObject({ type: 'error', code: 'forbidden' });
+      // Same user id, same session id: the tenant in the token decides.
+      expect(JSON.stringify(c.frames)).not.toContain('Acme Private');
+      expect(() => k.runtime.replay(acmeSession, 0, who(role, 'alice', 'globex')), role).toThrow(/another user/);
+      await expect(k.runtime.send(acmeSession, { type: 'user.message', id: `x-${role}`, text: 'hi' }, { as: who(role, 'alice', 'globex') })).rejects.toMatchObject({ code: 'forbidden' });
+    }
+    const refusals = await eventually(() => {
+      const r = k.audit().filter((a) => a.actor.tenant === 'globex' && a.outcome === 'denied');
+      return r.length >= 10 ? r : undefined;
+    }, 5000, "globex's audited refusals");
+    expect(new Set(refusals.map((r) => r.details.rule))).toEqual(new Set(['tenant']));
+    expect(k.runtime.replay(acmeSession, 0).filter((f) => f.type === 'ack')).toHaveLength(2);
+  });
+
+  it("the same order numbers in another tenant are another tenant's orders: tools reach only the caller's tenant", async () => {
+    const k = await keel();
+    await acmeConversation(k);
+    const gAlice = await openChat(k as never, { token: await k.token({ tenant: 'globex', user: 'alice' }) });
+    cleanups.push(() => gAlice.close());
+    gAlice.send({ type: 'message', id: 'g1', text: 'where is my order 1043?' });
+    const reply = await gAlice.next(isReplyTo('g1'), 20_000);
+    expect(reply.text).not.toContain('Acme Private');
+    expect(k.agent.store.order('globex', '1043')?.address).not.toBe(ACME_SECRET);
+    // A globex customer asking for an order only acme has is refused like any order not theirs.
+    gAlice.send({ type: 'message', id: 'g2', text: 'where is order 2001?' });
+    expect((await gAlice.next(isReplyTo('g2'), 20_000)).text).toMatch(/couldn't find "2001"/);
+    const tools = k.audit().filter((a) => a.action.startsWith('tool.') && a.actor.tenant === 'globex');
+    expect(tools.map((a) => a.outcome)).toContain('denied');
+  });
+
+  it("trace and audit queries of one tenant never return the other's, whatever the query names", async () => {
+    const k = await keel();
+    await acmeConversation(k);
+    const g = await openChat(k as never, { token: await k.token({ tenant: 'globex', user: 'gina' }) });
+    cleanups.push(() => g.close());
+    g.send({ type: 'message', id: 'g1', text: 'hello' });
+    await g.next(isReplyTo('g1'), 20_000);
+    await eventually(() => k.runtime.events.query({ tenant: tenantId('globex') }).length > 0, 5000, 'globex events');
+    const reads = createScopedReads(k.runtime);
+    for (const role of ['engineer', 'admin'] as const) {
+      const me = who(role, 'ops', 'globex');
+      const events = await reads.events(me, { user: 'alice', limit: 1000 });
+      expect(events, role).toEqual([]);
+      const all = await reads.events(me);
+      expect(all.length).toBeGreaterThan(0);
+      expect(all.every((e) => e.tenant === 'globex')).toBe(true);
+      await expect(reads.events(me, { tenant: 'acme' })).rejects.toMatchObject({ code: 'forbidden' });
+    }
+    const audit = await reads.audit(who('admin', 'ops', 'globex'), { limit: 1000 });
+    expect(audit.every((r) => r.actor.tenant === 'globex')).toBe(true);
+    expect(JSON.stringify(audit)).not.toContain('alice');
+  });
+
+  it("deleting a tenant's key erases it: its sessions and tool results no longer open, the other tenant's do", async () => {
+    const k = await keel();
+    const acmeSession = await acmeConversation(k);
+    const g = await openChat(k as never, { token: await k.token({ tenant: 'globex', user: 'gina' }) });
+    cleanups.push(() => g.close());
+    g.send({ type: 'message', id: 'g1', text: 'where is my order 1042?' });
+    await g.next(isReplyTo('g1'), 20_000);
+    const globexSession = g.sessionId;
+    g.close();
+    await k.stop();
+
+    expect(createTenantKeyStore({ dir: k.dir, env: {} }).deleteTenantKey(tenantId('acme'))).toBe(true);
+    const rt = createRuntime({ dataDir: k.dir, machine: k.agent.machine });
+    cleanups.push(() => rt.close());
+    expect(() => rt.replay(acmeSession, 0)).toThrow(/key was deleted/);
+    await expect(rt.send(acmeSession, { type: 'user.message', id: 'late', text: 'hello?' })).rejects.toMatchObject({ code: expect.stringMatching(/forbidden|session_failed|internal/) });
+    expect(rt.replay(globexSession, 0).filter((f) => f.type === 'ack')).toHaveLength(1);
+    const next = await rt.send(globexSession, { type: 'user.message', id: 'g2', text: 'thanks!' });
+    expect(next.frames.some((f) => f.type === 'reply')).toBe(true);
+  });
+});
