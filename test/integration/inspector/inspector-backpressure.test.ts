@@ -83,19 +83,22 @@ describe('inspector back-pressure', () => {
     raw.pause();
 
     const stalledMs = await turns(h, sessionId, 150, 1000);
-    // ~12 MB of events went to a page that read none of them.
+    // ~13 MB of events went to a page that read none of them: the operating system's socket
+    // buffers took a few MB, the queue its 50 frames, the rest was dropped and counted.
+    // The hub sorts events out on the next turns of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const [stats] = h.server.inspector.hub.stats();
     expect(stats).toBeDefined();
     expect(stats!.queued).toBeLessThanOrEqual(MAX_QUEUED);
-    expect(stats!.dropped).toBeGreaterThan(1000);
+    expect(stats!.dropped).toBeGreaterThan(0);
     // Loose on purpose (a shared machine): the point is "same order", not a benchmark.
     expect(stalledMs).toBeLessThan(baselineMs * 4 + 3000);
 
     // The page reads again: it learns how many events it missed, and the live stream goes on.
     raw.resume();
     const skipped = await page.next((f) => f.type === 'skipped', 15_000);
-    expect(skipped.count as number).toBeGreaterThan(1000);
-    expect((skipped.byType as Record<string, number>).event).toBeGreaterThan(1000);
+    expect(skipped.count).toBe(stats!.dropped);
+    expect(skipped.byType).toEqual({ event: stats!.dropped });
     await h.runtime.send(sessionId, { type: 'user.message', id: 'after', text: 'hello again' });
     await page.next((f: Frame) => f.type === 'event' && (f.event as { kind: string }).kind === 'reply', 15_000);
     page.close();

@@ -79,6 +79,8 @@ if (!haveChromium && process.env.CI) {
       const ann = await h.open('alice');
       const bob = await h.open('bob');
       await h.say(bob, 'where is my order 2001?');
+      // The page's health starts from the trace: let Bob's turn reach it first.
+      await expect.poll(() => h.runtime.events.query({ session: bob as never, kinds: ['reply'] }).length, { timeout: 5000 }).toBe(1);
       const page = await openPage(h, await h.staff('admin'));
       expect(page.url()).not.toContain('token=');
       await row(page, ann).waitFor({ timeout: 5000 });
