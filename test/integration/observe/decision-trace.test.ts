@@ -6,6 +6,7 @@
  * and each reply with its latency. Live and persisted traces agree, and personal data is masked.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createDefaultAgent } from '../../../src/agent/default-agent.js';
 import { createManualClock, createRuntime, tenantId, userId, type Runtime } from '../../../src/index.js';
 import type { DecisionEvent } from '../../../src/ports.js';
 import { tempDir } from '../../support/temp-dir.js';
@@ -98,6 +99,42 @@ describe('decision trace', () => {
     const text = JSON.stringify(stored);
     expect(text).not.toContain('ann.smith@example.com');
     expect(text).not.toContain('7946');
+  });
+
+  it('traces the default agent (what keel serve runs) through the ladder of a failing carrier tool', async () => {
+    const temp = tempDir('keel-trace-default-');
+    let carrierCalls = 0;
+    const agent = await createDefaultAgent({
+      dataDir: temp.dir,
+      tools: { baseDelayMs: 5, maxDelayMs: 20 },
+      toolOverrides: {
+        track_order: {
+          description: 'Tracks an order with the carrier.',
+          parameters: { type: 'object', properties: { orderId: { type: 'string' } } },
+          run: () => {
+            carrierCalls++;
+            throw new Error('the carrier is down');
+          },
+        },
+      },
+    });
+    const runtime = createRuntime({ dataDir: temp.dir, machine: agent.machine });
+    cleanups.push(async () => {
+      await runtime.close();
+      temp.remove();
+    });
+    const live: DecisionEvent[] = [];
+    runtime.decisions.subscribe((e) => live.push(e));
+    const { sessionId } = await runtime.open({ tenant: tenantId('acme'), user: userId('alice') });
+    const out = await runtime.send(sessionId, { type: 'user.message', id: 'm1', text: 'where is my order 1042?' });
+    expect(out.frames.at(-1)?.text).toMatch(/1042/);
+    const turn = live.filter((e) => e.traceId === `${sessionId}:${out.seq}`);
+    expect(turn.find((e) => e.kind === 'route')?.data.chosen).toBe('order_status');
+    const carrier = turn.filter((e) => e.data.tool === 'track_order' && typeof e.data.latencyMs === 'number');
+    expect(carrier.map((e) => [e.kind, e.data.attempt, e.data.outcome])).toEqual([['retry', 1, 'failed'], ['retry', 2, 'failed'], ['fallback', 3, 'failed']]);
+    expect(carrierCalls).toBe(3);
+    expect(turn.find((e) => e.kind === 'tool' && e.data.tool === 'order_status_cache')?.data).toMatchObject({ outcome: 'ok', args: { orderId: '1042' } });
+    expect(turn.at(-1)).toMatchObject({ kind: 'reply', data: { seq: out.seq } });
   });
 
   it('adds simplified XState inspection for one session on demand, with no payloads', async () => {
