@@ -30,5 +30,14 @@ export type { OtelTracing, OtelTracingOptions, TracerLike, SpanLike } from './ob
 export { buildReport, formatReport, parseSince } from './observe/diagnostics.js';
 export type { DiagnosticsReport, ReportOptions } from './observe/diagnostics.js';
 export type { EventQuery } from './observe/event-store.js';
+export { createLocalEmbedder, defaultLocalEmbedderOptions } from './memory/local-embedder.js';
+export type { LocalEmbedder, LocalEmbedderOptions } from './memory/local-embedder.js';
+export type { UserMemory, MemoryOptions, MemoryErasure } from './memory/user-memory.js';
+export { createOpenAiEmbedder } from './llm/openai-embedder.js';
+export type { OpenAiEmbedderOptions } from './llm/openai-embedder.js';
+export type { UserContextStore } from './memory/user-context-store.js';
+export type { UserContext, UserFact, IntentEntry, OpenTask, ChannelSession, UserContextDraft } from './memory/user-context.js';
+export type { MemoryStore, MemoryHit, MemoryKind, RememberInput, RecallInput as MemoryRecallInput, RetentionPolicy, IndexStats } from './memory/memory-store.js';
+export type { UserErasure } from './runtime/user-erasure.js';
 export * from './server/index.js';
 export * from './agent/index.js';

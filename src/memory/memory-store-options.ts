@@ -41,7 +41,7 @@ export interface MemoryStoreOptions {
   readonly rebuildBatchSize?: number;
   /**
    * Memories committed per transaction by `rememberMany`; each chunk is one LMDB commit and one
-   * batch for the index worker, small enough to keep the event loop's longest pause short. Default 256.
+   * batch for the index worker, small enough to keep the event loop's longest pause short. Default 128.
    */
   readonly bulkChunkSize?: number;
   /** HNSW parameters (`m`, `efConstruction`, `efSearch`, ...); `dir` and `dimensions` come from above. */
@@ -60,7 +60,7 @@ export const defaultMemoryStoreOptions = Object.freeze({
   saveAfterChanges: 1000,
   saveDelayMs: 30_000,
   rebuildBatchSize: 256,
-  bulkChunkSize: 256,
+  bulkChunkSize: 128,
 });
 
 /** Options with every default filled in. */

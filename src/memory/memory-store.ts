@@ -210,12 +210,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   ): Promise<Prepared[]> => {
     const embeddings = await embedder.embed(items.map((item) => item.text), signal);
     if (embeddings.length !== items.length) throw new KeelError('internal', `the embedder returned ${embeddings.length} vectors for ${items.length} texts`);
+    // One CSPRNG call for the whole batch's ids.
+    const random = randomBytes(6 * items.length);
     return items.map((item, i) => {
       const embedding = embeddings[i]!;
       if (!(embedding instanceof Float32Array) || embedding.length !== embedder.dimensions) {
         throw new KeelError('internal', `the embedder returned no ${embedder.dimensions}-dimension vector`);
       }
-      const memoryId = newMemoryId(item.time, randomBytes(6));
+      const memoryId = newMemoryId(item.time, random.subarray(6 * i, 6 * i + 6));
       const sealed = sealer.seal(tenant, encodePayload({ user: item.user, memoryId, text: item.text, embedding }));
       const record: Omit<StoredMemory, 'label'> = { v: 1, user: item.user, kind: item.kind, session: item.session, time: item.time, embedder: embedder.id, sealed };
       return { user: item.user, memoryId, record, embedding };
@@ -319,30 +321,29 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     rememberMany(inputs, signal) {
       return guard(async () => {
         if (!Array.isArray(inputs)) throw new TypeError('memory: rememberMany needs an array');
-        const checked = inputs.map((input) => ({ tenant: input.tenant, ...checkInput(input) }));
-        const results: Array<{ memoryId: string; time: number }> = [];
+        const checked = inputs.map((input, index) => ({ index, tenant: input.tenant, ...checkInput(input) }));
+        const results = new Array<{ memoryId: string; time: number }>(checked.length);
         const touched = new Map<string, { tenant: TenantId; user: string }>();
-        for (let start = 0; start < checked.length; start += o.bulkChunkSize) {
-          if (signal?.aborted) throw signal.reason ?? new DOMException('rememberMany aborted', 'AbortError');
-          const chunk = checked.slice(start, start + o.bulkChunkSize);
-          const time = clock.now();
-          const byTenant = new Map<TenantId, Prepared[]>();
-          for (const tenant of new Set(chunk.map((c) => c.tenant))) {
-            byTenant.set(tenant, await prepare(tenant, chunk.filter((c) => c.tenant === tenant).map((c) => ({ ...c, time })), signal));
-            await cache.ensure(tenant);
+        for (const tenant of new Set(checked.map((c) => c.tenant))) {
+          const mine = checked.filter((c) => c.tenant === tenant);
+          await cache.ensure(tenant);
+          // The next chunk is embedded and sealed while the previous one commits.
+          let committing: Promise<unknown> = Promise.resolve();
+          for (let start = 0; start < mine.length; start += o.bulkChunkSize) {
+            if (signal?.aborted) throw signal.reason ?? new DOMException('rememberMany aborted', 'AbortError');
+            const chunk = mine.slice(start, start + o.bulkChunkSize);
+            const time = clock.now();
+            const prepared = await prepare(tenant, chunk.map((c) => ({ ...c, time })), signal);
+            await committing;
+            committing = atomically(tenant, () => insert(tenant, prepared));
+            // Observed now, awaited at the next chunk or the end (a failure must not go unhandled meanwhile).
+            committing.catch(() => undefined);
+            prepared.forEach((p, i) => {
+              results[chunk[i]!.index] = { memoryId: p.memoryId, time: p.record.time };
+              touched.set(`${tenant}\u0000${p.user}`, { tenant, user: p.user });
+            });
           }
-          for (const [tenant, prepared] of byTenant) {
-            await atomically(tenant, () => insert(tenant, prepared));
-            for (const p of prepared) touched.set(`${tenant}\u0000${p.user}`, { tenant, user: p.user });
-          }
-          // Results in input order: each tenant's prepared list keeps its inputs' order.
-          const cursor = new Map<TenantId, number>();
-          for (const c of chunk) {
-            const i = cursor.get(c.tenant) ?? 0;
-            cursor.set(c.tenant, i + 1);
-            const p = byTenant.get(c.tenant)![i]!;
-            results.push({ memoryId: p.memoryId, time: p.record.time });
-          }
+          await committing;
         }
         for (const { tenant, user } of touched.values()) await retention.enforce(tenant, user);
         return results;

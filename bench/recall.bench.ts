@@ -1,0 +1,209 @@
+/**
+ * Recall benchmark: stores N memories of real customer sentences (CLINC150 and Banking77 training
+ * texts, expanded by joining two sentences when N exceeds them) through the local embedder into
+ * the memory store (LMDB, AES-GCM sealing, the HNSW index in its worker thread), then measures:
+ *
+ * - insert throughput of the bulk insert, until every memory is committed and indexed;
+ * - the event loop's longest delay during that bulk insert (`perf_hooks.monitorEventLoopDelay`);
+ * - recall latency (p50, p99) of `memories.recall` with k = 10: embed the query, search the index
+ *   in the worker, re-read, unseal and re-score the candidates from LMDB;
+ * - recall@10 of those answers against an exact brute-force search over the same vectors, in the
+ *   same run (ties with the 10th exact score count as found).
+ *
+ * All memories belong to one user, so every query goes through the HNSW graph (a user with few
+ * memories is scanned exactly instead, which would measure nothing). Queries are CLINC150
+ * validation texts, never stored. No test split is read.
+ *
+ *   npm run bench:recall -- [--n 100000] [--queries 500] [--data DIR] [--m 16] [--ef-construction 100] [--ef-search 128] [--worker-nice 0]
+ *
+ * Prints a table, then as its last line one JSON object:
+ * {"n", "recallAt10", "p50Ms", "p99Ms", "insertsPerSec", "maxEventLoopDelayMs"}.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { systemClock } from '../src/clock.js';
+import { defaultHnswIndexHostOptions } from '../src/memory/hnsw-index.js';
+import { createLocalEmbedder } from '../src/memory/local-embedder.js';
+import { createUserMemory } from '../src/memory/user-memory.js';
+import { seededRandom } from '../src/routing/linear-trainers.js';
+import { createAesSealer } from '../src/security/aes-sealer.js';
+import { createTenantKeyStore } from '../src/security/tenant-keys.js';
+import { openEnv } from '../src/store/lmdb-env.js';
+import { tenantId, userId } from '../src/types.js';
+import { loadClinc150, readTextCategoryCsv, resolveDataDir } from './datasets.js';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100000' },
+    queries: { type: 'string', default: '500' },
+    data: { type: 'string' },
+    m: { type: 'string' },
+    'ef-construction': { type: 'string' },
+    'ef-search': { type: 'string' },
+    'worker-nice': { type: 'string' },
+    seed: { type: 'string', default: '7' },
+  },
+  strict: true,
+});
+
+const n = Number(args.n);
+const queryCount = Number(args.queries);
+const numberOr = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
+const hnsw = {
+  m: numberOr(args.m, defaultHnswIndexHostOptions.m),
+  efConstruction: numberOr(args['ef-construction'], defaultHnswIndexHostOptions.efConstruction),
+  efSearch: numberOr(args['ef-search'], defaultHnswIndexHostOptions.efSearch),
+  workerNice: numberOr(args['worker-nice'], defaultHnswIndexHostOptions.workerNice),
+};
+const K = 10;
+
+// ---------------------------------------------------------------------------------------------
+// Texts: every training sentence once, then pairs of sentences until there are n.
+const dataDir = resolveDataDir(args.data);
+const clinc = loadClinc150(dataDir);
+const banking = readTextCategoryCsv(join(dataDir, 'banking77', 'train.csv'));
+const base = [...new Set([...clinc.train.map((r) => r.text), ...clinc.trainOutOfScope, ...banking.map((r) => r.text)].map((t) => t.trim()).filter(Boolean))];
+const random = seededRandom(Number(args.seed));
+const pick = () => base[Math.floor(random() * base.length)]!;
+const texts: string[] = base.slice(0, n);
+while (texts.length < n) {
+  const a = pick();
+  const b = pick();
+  if (a !== b) texts.push(`${a.replace(/[.?!]*$/, '.')} ${b}`);
+}
+const stored = new Set(texts);
+const queries = clinc.validation.map((r) => r.text).filter((t) => !stored.has(t));
+for (let i = queries.length - 1; i > 0; i--) {
+  const j = Math.floor(random() * (i + 1));
+  [queries[i], queries[j]] = [queries[j]!, queries[i]!];
+}
+queries.length = Math.min(queries.length, queryCount);
+
+// ---------------------------------------------------------------------------------------------
+// The store, as the runtime builds it: LMDB, per-tenant AES-GCM keys, local embedder, HNSW worker.
+const dir = mkdtempSync(join(tmpdir(), 'keel-bench-recall-'));
+const env = openEnv({ dir, mapSizeBytes: 4 * 1024 * 1024 * 1024 });
+const sealer = createAesSealer({ keys: createTenantKeyStore({ dir, clock: systemClock }) });
+const embedder = createLocalEmbedder();
+const memory = createUserMemory({
+  env, sealer, clock: systemClock, indexDir: join(dir, 'memory-index'), embedder,
+  maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1,
+  saveAfterChanges: 100_000_000, saveDelayMs: 86_400_000,
+  index: { ...hnsw, initialCapacity: 1024 },
+});
+const tenant = tenantId('bench');
+const user = userId('bench-user');
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+try {
+  // -------------------------------------------------------------------------------------------
+  // Bulk insert with the event loop watched.
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  let maxGapMs = 0;
+  let last = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxGapMs = Math.max(maxGapMs, now - last - 5);
+    last = now;
+  }, 5);
+  delay.enable();
+  const insertStart = performance.now();
+  const ids: string[] = [];
+  const slice = 10_000;
+  for (let start = 0; start < n; start += slice) {
+    const results = await memory.memories.rememberMany(texts.slice(start, start + slice).map((text) => ({ tenant, user, text })));
+    ids.push(...results.map((r) => r.memoryId));
+    log(`committed ${ids.length}/${n} (${((performance.now() - insertStart) / 1000).toFixed(1)} s)`);
+  }
+  const committedMs = performance.now() - insertStart;
+  const stats = await memory.memories.indexStats(tenant);
+  const insertMs = performance.now() - insertStart;
+  delay.disable();
+  clearInterval(ticker);
+  const maxEventLoopDelayMs = delay.max / 1e6;
+  log(`indexed ${stats.live} in ${(insertMs / 1000).toFixed(1)} s`);
+
+  const saveStart = performance.now();
+  await memory.memories.saveIndex(tenant);
+  const saveMs = performance.now() - saveStart;
+
+  // -------------------------------------------------------------------------------------------
+  // Queries through the store.
+  for (const q of queries.slice(0, 20)) await memory.memories.recall({ tenant, user, query: q, k: K }); // warm-up
+  const latencies: number[] = [];
+  const answers: Array<Array<{ memoryId: string; score: number }>> = [];
+  for (const q of queries) {
+    const t0 = performance.now();
+    const hits = await memory.memories.recall({ tenant, user, query: q, k: K });
+    latencies.push(performance.now() - t0);
+    answers.push(hits.map((h) => ({ memoryId: h.memoryId, score: h.score })));
+  }
+  latencies.sort((a, b) => a - b);
+  const quantile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+
+  // -------------------------------------------------------------------------------------------
+  // Exact brute force over the same vectors (the local embedder is deterministic).
+  const dim = embedder.dimensions;
+  const matrix = new Float32Array(n * dim);
+  texts.forEach((t, i) => matrix.set(embedder.embedSync(t), i * dim));
+  const rank = new Map(ids.map((id, i) => [id, i]));
+  let found = 0;
+  let exactMs = 0;
+  for (let qi = 0; qi < queries.length; qi++) {
+    const t0 = performance.now();
+    const q = embedder.embedSync(queries[qi]!);
+    const top = new Float64Array(K).fill(-Infinity);
+    for (let i = 0; i < n; i++) {
+      let dot = 0;
+      const base0 = i * dim;
+      for (let j = 0; j < dim; j++) dot += q[j]! * matrix[base0 + j]!;
+      if (dot > top[K - 1]!) {
+        let p = K - 1;
+        while (p > 0 && top[p - 1]! < dot) {
+          top[p] = top[p - 1]!;
+          p--;
+        }
+        top[p] = dot;
+      }
+    }
+    exactMs += performance.now() - t0;
+    const threshold = top[K - 1]! - 1e-5;
+    const got = answers[qi]!.filter((h) => rank.has(h.memoryId) && h.score >= threshold).length;
+    found += Math.min(K, got);
+  }
+  const recallAt10 = found / (queries.length * K);
+
+  // -------------------------------------------------------------------------------------------
+  const rows: Array<[string, string]> = [
+    ['memories (one user, one tenant)', n.toLocaleString('en')],
+    ['distinct training sentences / expanded pairs', `${Math.min(n, base.length).toLocaleString('en')} / ${Math.max(0, n - base.length).toLocaleString('en')}`],
+    ['HNSW m / efConstruction / efSearch / worker nice', `${hnsw.m} / ${hnsw.efConstruction} / ${hnsw.efSearch} / ${hnsw.workerNice}`],
+    ['bulk insert: committed (LMDB, sealed)', `${(committedMs / 1000).toFixed(1)} s  (${Math.round(n / (committedMs / 1000)).toLocaleString('en')}/s)`],
+    ['bulk insert: committed and indexed', `${(insertMs / 1000).toFixed(1)} s  (${Math.round(n / (insertMs / 1000)).toLocaleString('en')}/s)`],
+    ['event loop max delay during bulk insert', `${maxEventLoopDelayMs.toFixed(1)} ms (5 ms ticker: ${maxGapMs.toFixed(1)} ms late at worst)`],
+    ['index save (atomic, fsync)', `${saveMs.toFixed(0)} ms`],
+    [`recall k=${K}: queries`, String(queries.length)],
+    ['recall latency p50 / p99', `${quantile(0.5).toFixed(3)} ms / ${quantile(0.99).toFixed(3)} ms`],
+    ['exact brute-force scan per query (same thread)', `${(exactMs / queries.length).toFixed(1)} ms`],
+    ['recall@10 vs exact', recallAt10.toFixed(4)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+  const result = {
+    n,
+    recallAt10: Number(recallAt10.toFixed(4)),
+    p50Ms: Number(quantile(0.5).toFixed(3)),
+    p99Ms: Number(quantile(0.99).toFixed(3)),
+    insertsPerSec: Math.round(n / (insertMs / 1000)),
+    maxEventLoopDelayMs: Number(maxEventLoopDelayMs.toFixed(1)),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  await memory.close();
+  await env.close();
+  rmSync(dir, { recursive: true, force: true });
+}
