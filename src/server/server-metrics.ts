@@ -61,7 +61,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
   const connections = new Gauge({ name: 'keel_ws_connections', help: 'Open chat WebSocket connections.', registers });
   const connectionsTotal = new Counter({ name: 'keel_ws_connections_total', help: 'Chat WebSocket connections accepted.', registers });
   const closes = new Counter({ name: 'keel_ws_closes_total', help: 'Chat WebSocket connections closed, by close code.', labelNames: ['code'] as const, registers });
-  const errors = new Counter({ name: 'keel_errors_total', help: 'Errors reported to clients, by error code.', labelNames: ['code'] as const, registers });
+  const errors = new Counter({ name: 'keel_errors_total', help: 'Errors reported to clients, and session failures of the decision trace, by error code.', labelNames: ['code'] as const, registers });
   const framesIn = new Counter({ name: 'keel_ws_frames_received_total', help: 'Frames received from chat clients, by type.', labelNames: ['type'] as const, registers });
   const runtimes = new Set<Runtime>();
   new Gauge({
