@@ -10,7 +10,7 @@ const adapters = (names, where) =>
   names.map((name) => ({ group: [name, `${name}/*`], message: `only ${where} may import ${name}` }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'inspector/web/vendor/**', '.keel/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'inspector/web/vendor/**', '.keel/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
