@@ -138,7 +138,8 @@ describe('memory store: the index is a cache', () => {
     ['missing', (file: string) => rmSync(file)],
     ['corrupt', (file: string) => {
       const bytes = readFileSync(file);
-      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      const at = Math.floor(bytes.length / 2);
+      bytes[at] = bytes[at]! ^ 0xff;
       writeFileSync(file, bytes);
     }],
     ['corrupt', (file: string) => truncateSync(file, 100)],

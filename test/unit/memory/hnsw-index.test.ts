@@ -105,7 +105,7 @@ describe('hnsw index host: owners, deletions, files', () => {
     expect((await host.open(acme)).status).toBe('created');
     const { file, ownersFile } = hnswIndexFiles(dir, acme);
     const owners = readFileSync(ownersFile);
-    owners[owners.length - 1] ^= 0x01;
+    owners[owners.length - 1] = owners[owners.length - 1]! ^ 0x01;
     writeFileSync(ownersFile, owners);
     expect((await host.open(acme, fingerprint)).status).toBe('corrupt');
     rmSync(file);
