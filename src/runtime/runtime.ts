@@ -346,16 +346,23 @@ export function createRuntime(
     wakeTimer = clock.setTimeout(fireWakes, Math.max(0, deadline - clock.now()));
   };
 
+  /** Where the previous batch of due wakes ended, while a backlog is being worked off. */
+  let wakeCursor: { deadline: number; session: SessionId } | undefined;
   const fireWakes = (): void => {
     wakeTimer = undefined;
     wakeAt = undefined;
     if (closed) return;
     const now = clock.now();
-    for (const { session } of store.dueWakes(now, 1000)) {
+    const due = store.dueWakes(now, WAKE_BATCH, wakeCursor);
+    for (const { session } of due) {
       if (live.has(session)) continue;
       // Hydrating re-arms the stored timers; those already due fire at once.
       hostFor(session).catch((err: unknown) => logger.warn({ err, session }, 'waking a session failed'));
     }
+    // More overdue sessions than one batch (a restart after downtime): the next page shortly, so
+    // the backlog is worked off in steps and none is left waiting for an unrelated wake-up.
+    wakeCursor = due.length === WAKE_BATCH ? due[due.length - 1] : undefined;
+    if (wakeCursor) armWake(now + WAKE_BACKLOG_STEP_MS);
     const next = store.nextWakeAfter(now);
     if (next) armWake(next.deadline);
   };
@@ -533,6 +540,10 @@ export function createRuntime(
     },
   };
 }
+
+/** Sessions woken per pass over the wake index, and the pause between passes over a backlog. */
+const WAKE_BATCH = 1000;
+const WAKE_BACKLOG_STEP_MS = 100;
 
 /** Masks personal data in every string of a decision event's data and reason. */
 function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) => DecisionEvent {

@@ -86,8 +86,8 @@ export interface SessionStore {
   readJournal(id: SessionId, tenant: TenantId, fromSeq: number, toSeq?: number): JournalRecord[];
   /** Moves the session's wake-up entry (earliest timer deadline) in the wake index. */
   setWake(id: SessionId, previous: number | undefined, next: number | undefined): Promise<unknown>[];
-  /** Wake entries with deadline <= `until`, earliest first. */
-  dueWakes(until: number, limit: number): Array<{ deadline: number; session: SessionId }>;
+  /** Wake entries with deadline <= `until`, earliest first; strictly after `after` when given (paging). */
+  dueWakes(until: number, limit: number, after?: { deadline: number; session: SessionId }): Array<{ deadline: number; session: SessionId }>;
   /** The earliest wake entry with a deadline after `time`, if any. */
   nextWakeAfter(time: number): { deadline: number; session: SessionId } | undefined;
   /** Session ids, optionally only one user's. */
@@ -173,11 +173,13 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       if (next !== undefined) writes.push(observeWrite(wakes.put([next, id], 1)));
       return writes;
     },
-    dueWakes(until, limit) {
+    dueWakes(until, limit, after) {
       const out: Array<{ deadline: number; session: SessionId }> = [];
-      for (const { key } of wakes.getRange({ start: [0], end: [until, '\uffff'], limit })) {
+      for (const { key } of wakes.getRange({ start: after ? [after.deadline, after.session] : [0], end: [until, '\uffff'], limit: limit + 1 })) {
         const [deadline, session] = key as [number, SessionId];
+        if (after && deadline === after.deadline && session === after.session) continue;
         out.push({ deadline, session });
+        if (out.length >= limit) break;
       }
       return out;
     },
