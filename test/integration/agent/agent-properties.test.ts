@@ -97,7 +97,7 @@ async function run(c: Conversation, act: Action): Promise<void> {
       const reply = await c.say(act.text);
       expect(reply.meta?.failed, `"${act.text.slice(0, 40)}" crashed the session`).not.toBe(true);
       const relayed = reply.meta?.relayed === true;
-      if (!relayed) expect(reply.text.trim(), `"${act.text.slice(0, 40)}" got an empty reply in ${reply.state}`).not.toBe('');
+      if (!relayed) expect((reply.text ?? '').trim(), `"${act.text.slice(0, 40)}" got an empty reply in ${reply.state}`).not.toBe('');
       break;
     }
     case 'send':
@@ -128,7 +128,7 @@ describe('agent sessions under random events', () => {
         // A way forward: one more message is answered (by the agent, or relayed to the human who has it).
         const last = await c.say('where is my order 1042?');
         expect(last.meta?.failed).not.toBe(true);
-        expect(last.text.trim() !== '' || last.meta?.relayed === true).toBe(true);
+        expect((last.text ?? '').trim() !== '' || last.meta?.relayed === true).toBe(true);
         expect(c.decisions('error').filter((d) => d.reason.includes('actor failed'))).toEqual([]);
       }),
       { numRuns: Number(process.env.KEEL_PROPERTY_RUNS ?? 40), endOnFailure: true },
