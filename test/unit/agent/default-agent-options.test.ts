@@ -33,7 +33,7 @@ describe('shared intents', () => {
     expect(new Set(Object.values(defaultControlIntents))).toEqual(new Set(CONTROL_INTENT_NAMES));
     for (const intent of [...controlIntents(), ...smalltalkIntents()]) expect(intent.examples.length).toBeGreaterThanOrEqual(10);
     // Copies: a caller editing them does not change the next caller's.
-    controlIntents()[0]!.examples.push('changed');
+    (controlIntents()[0]!.examples as string[]).push('changed');
     expect(controlIntents()[0]!.examples).not.toContain('changed');
   });
 });

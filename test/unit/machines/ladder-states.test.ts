@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
-import type { HandoffOutput, RouteOutput, ToolCallInput, ToolOutcome } from '../../../machines/actor-contracts.js';
+import type { HandoffInput, HandoffOutput, RouteOutput, ToolCallInput, ToolOutcome } from '../../../machines/actor-contracts.js';
 import { createAgentMachine } from '../../../machines/agent.machine.js';
 import { extractDigitsId } from '../../../machines/slot-extractors.js';
 
@@ -50,7 +50,7 @@ describe('the P10 ladder as states', () => {
           // The main tool times out twice, which opens its breaker; its alternative times out too.
           return failing(input.tool, attemptsOfTool, input.tool === 'tracker' && attemptsOfTool >= 2 ? 'open' : 'closed');
         }),
-        requestHandoff: fromPromise<HandoffOutput>(async () => ({ status: 'unavailable', reason: 'night_shift' })),
+        requestHandoff: fromPromise<HandoffOutput, HandoffInput>(async () => ({ status: 'unavailable', reason: 'night_shift' })),
       },
     });
     const visited: string[] = [];
@@ -59,7 +59,7 @@ describe('the P10 ladder as states', () => {
       input: { sessionId: 's-1', tenant: 't', user: 'u', channel: 'test' } as never,
       inspect: (e) => {
         if (e.type !== '@xstate.microstep') return;
-        const value = (e.snapshot as { value: { conversation: unknown } }).value.conversation;
+        const value = (e.snapshot as unknown as { value: { conversation: unknown } }).value.conversation;
         const path = typeof value === 'string' ? value : Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}.${typeof v === 'string' ? v : Object.keys(v as object)[0]}`)[0]!;
         if (visited.at(-1) !== path) visited.push(path);
       },
