@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../clock.js';
 import { parseSince } from '../observe/diagnostics.js';
 import { createEventStore, type EventQuery } from '../observe/event-store.js';
+import { createAesSealer } from '../security/aes-sealer.js';
+import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { DECISION_KINDS, type DecisionEvent, type DecisionKind } from '../ports.js';
 import { openEnv } from '../store/lmdb-env.js';
 import { isValidId, type SessionId, type TenantId, type UserId } from '../types.js';
@@ -54,7 +56,8 @@ export interface TraceReader {
 export function openTraceReader(dir: string): TraceReader | undefined {
   if (!existsSync(join(dir, 'keel.mdb'))) return undefined;
   const env = openEnv({ dir });
-  const store = createEventStore({ env, clock: systemClock });
+  // The trace is sealed per tenant: read with the data directory's tenant keys (and KEEL_MASTER_KEY).
+  const store = createEventStore({ env, clock: systemClock, sealer: createAesSealer({ keys: createTenantKeyStore({ dir }) }) });
   return { query: (q) => store.query(q), close: () => env.close() };
 }
 

@@ -4,7 +4,7 @@
  * batched with the turns' commits but never awaited: the trace must not slow the agents.
  */
 import type { Database } from 'lmdb';
-import type { Clock, DecisionEvent, DecisionKind } from '../ports.js';
+import type { Clock, DecisionEvent, DecisionKind, Sealer } from '../ports.js';
 import { observeWrite, type LmdbEnv } from '../store/lmdb-env.js';
 import type { SessionId, TenantId, UserId } from '../types.js';
 
@@ -40,7 +40,19 @@ export interface EventStoreOptions {
   readonly retentionMs?: number;
   /** Called when a write fails (the trace is best effort; the agent goes on). */
   readonly onError?: (err: unknown) => void;
+  /**
+   * Seals each event's `reason` and `data` for its tenant (they can quote what customers said,
+   * such as recalled memories); the fields queries filter on stay readable. Events of a tenant
+   * whose key was deleted are left out of query results. Default none (stored as they come).
+   */
+  readonly sealer?: Sealer;
 }
+
+/** An event as stored with a sealer: `reason` and `data` are inside `sealed`. */
+type SealedEvent = Omit<DecisionEvent, 'reason' | 'data'> & { readonly reason: ''; readonly data: Record<string, never>; readonly sealed: Uint8Array };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * Creates the event store.
@@ -58,7 +70,22 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   if (!Number.isFinite(retentionMs) || retentionMs <= 0) throw new TypeError('option retentionMs must be a positive number');
   let counter = 0;
   // Events of one tick are stored as one batch under one key: a put per tick, not per event.
-  let batch: DecisionEvent[] = [];
+  let batch: Array<DecisionEvent | SealedEvent> = [];
+  const { sealer } = options;
+  const seal = (e: DecisionEvent): DecisionEvent | SealedEvent =>
+    sealer ? { ...e, reason: '', data: {}, sealed: sealer.seal(e.tenant, encoder.encode(JSON.stringify({ reason: e.reason, data: e.data }))) } : e;
+  /** The event as appended, or undefined when it cannot be opened any more (erased tenant key). */
+  const unseal = (e: DecisionEvent | SealedEvent): DecisionEvent | undefined => {
+    if (!('sealed' in e) || !(e.sealed instanceof Uint8Array)) return e as DecisionEvent;
+    if (!sealer) return undefined;
+    try {
+      const { sealed: _sealed, ...rest } = e;
+      const inner = JSON.parse(decoder.decode(sealer.open(e.tenant, e.sealed))) as Pick<DecisionEvent, 'reason' | 'data'>;
+      return { ...rest, reason: inner.reason, data: inner.data };
+    } catch {
+      return undefined;
+    }
+  };
   const flush = (): void => {
     const events = batch;
     batch = [];
@@ -79,7 +106,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const first = batch[0];
       if (first && Math.abs(event.time - first.time) > 1000) flush();
       if (batch.length === 0) setImmediate(flush);
-      batch.push(event);
+      batch.push(seal(event));
     },
     flush,
     query(q) {
@@ -94,7 +121,9 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         const events = stored(value);
         for (const e of q.reverse ? [...events].reverse() : events) {
           if (e.time < since || e.time > until || !matches(e, q)) continue;
-          out.push(e);
+          const open = unseal(e);
+          if (!open) continue;
+          out.push(open);
           if (out.length >= limit) break outer;
         }
       }

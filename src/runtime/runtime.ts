@@ -177,7 +177,8 @@ export function createRuntime(
     ...(redactText ? { transform: redactEvent(redactText) } : {}),
     onSubscriberError: (err) => logger.warn({ err }, 'decision subscriber failed'),
   });
-  const events = createEventStore({ env, clock, retentionMs: opts.eventRetentionMs, onError: (err) => logger.warn({ err }, 'decision trace write failed') });
+  // The trace quotes customers at times (recalled memories, tool arguments): sealed per tenant like the journal.
+  const events = createEventStore({ env, clock, retentionMs: opts.eventRetentionMs, sealer, onError: (err) => logger.warn({ err }, 'decision trace write failed') });
   decisions.subscribe((e) => events.append(e));
   if (opts.decisionSink) decisions.subscribe((e) => opts.decisionSink?.emit(e));
   const subscribers = new Map<SessionId, Set<(frames: readonly SessionFrame[]) => void>>();

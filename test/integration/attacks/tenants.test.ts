@@ -116,6 +116,9 @@ describe('tenant boundaries', () => {
     const rt = createRuntime({ dataDir: k.dir, machine: k.agent.machine });
     cleanups.push(() => rt.close());
     expect(() => rt.replay(acmeSession, 0)).toThrow(/key was deleted/);
+    // Its decision trace is gone with the key; the other tenant's is whole.
+    expect(rt.events.query({ tenant: tenantId('acme') })).toEqual([]);
+    expect(rt.events.query({ tenant: tenantId('globex') }).length).toBeGreaterThan(0);
     await expect(rt.send(acmeSession, { type: 'user.message', id: 'late', text: 'hello?' })).rejects.toMatchObject({ code: expect.stringMatching(/forbidden|session_failed|internal/) });
     expect(rt.replay(globexSession, 0).filter((f) => f.type === 'ack')).toHaveLength(1);
     const next = await rt.send(globexSession, { type: 'user.message', id: 'g2', text: 'thanks!' });
