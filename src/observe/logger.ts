@@ -50,7 +50,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
     return out;
   };
-  return pino(
+  const root = pino(
     {
       level: options.level ?? 'info',
       base: undefined,
@@ -66,7 +66,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         : {},
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
-  ) as unknown as Logger;
+  );
+  if (redactText) {
+    // pino formats a child's bindings once, without `formatters.log`, and resets the bindings
+    // formatter for children: a user id that is an email would be printed on every line. Children
+    // inherit this override through their prototype, so grandchildren are scrubbed too.
+    const child = root.child;
+    root.child = function scrubbedChild(this: typeof root, bindings, childOptions) {
+      return child.call(this, scrub(bindings, 0) as typeof bindings, childOptions);
+    } as typeof root.child;
+  }
+  return root as unknown as Logger;
 }
 
 /** A logger that drops everything; the default for embedded use without a logger. */
