@@ -101,6 +101,34 @@ describe('tenant boundaries', () => {
     expect(JSON.stringify(audit)).not.toContain('alice');
   });
 
+  it("recall reaches only the caller's own memories: not another tenant's same user id, not another user, not after erasure", async () => {
+    const k = await keel();
+    const ask = async (tenant: string, user: string, text: string) => {
+      const c = await openChat(k as never, { token: await k.token({ tenant, user }) });
+      cleanups.push(() => c.close());
+      c.send({ type: 'message', id: 'm1', text });
+      const reply = await c.next(isReplyTo('m1'), 20_000);
+      const recalls = await eventually(() => {
+        const r = k.runtime.events.query({ tenant: tenantId(tenant), session: c.sessionId as never, kinds: ['recall'] });
+        return r.length > 0 ? r : undefined;
+      }, 10_000, 'the recall decision');
+      return { reply: String(reply.text), recalled: JSON.stringify(recalls), frames: JSON.stringify(c.frames) };
+    };
+    const memorable = 'my dog Marmaduke needs a waterproof coat for our winter walks in Snowdonia';
+    await ask('acme', 'alice', memorable);
+    const question = 'which waterproof coat did I want for my dog and our winter walks?';
+    // The owner recalls it (so the check below can see a recall when there is one)...
+    expect((await ask('acme', 'alice', question)).recalled).toContain('Marmaduke');
+    // ...nobody else does.
+    for (const [tenant, user] of [['globex', 'alice'], ['acme', 'bob']] as const) {
+      const other = await ask(tenant, user, question);
+      expect(other.recalled, `${tenant}/${user}`).not.toContain('Marmaduke');
+      expect(other.frames, `${tenant}/${user}`).not.toContain('Marmaduke');
+    }
+    await k.runtime.forget({ tenant: tenantId('acme'), user: userId('alice') }, who('admin', 'root', 'acme'));
+    expect((await ask('acme', 'alice', question)).recalled).not.toContain('Marmaduke');
+  });
+
   it("deleting a tenant's key erases it: its sessions and tool results no longer open, the other tenant's do", async () => {
     const k = await keel();
     const acmeSession = await acmeConversation(k);
