@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   llm_bad_response: { retryable: true, description: 'An LLM endpoint answered with a body keel could not use.' },
   tool_denied: { retryable: false, description: 'The tool guard refused a tool call (role, tenant, ownership or state).' },
   tool_failed: { retryable: true, description: 'A tool call failed after its fallback ladder.' },
-  budget_exceeded: { retryable: false, description: 'A per-turn or per-session budget (tool calls, tokens) is spent.' },
+  budget_exceeded: { retryable: false, description: "A per-turn or per-session budget (tool calls, tokens) or a user's session count is spent." },
   approval_required: { retryable: false, description: 'A high-impact action waits for a human approval.' },
   handoff_unavailable: { retryable: true, description: 'No human agent can take the conversation now.' },
   invalid_option: { retryable: false, description: 'An option passed to keel is missing or out of range.' },
