@@ -50,9 +50,9 @@ export interface HnswIndexHostOptions {
   /** Seed of the level generator, so builds are reproducible. Default 100. */
   readonly randomSeed?: number;
   /**
-   * Scheduling niceness of the worker thread (Linux; ignored elsewhere), 0-19. Higher yields the
-   * CPU to the event loop when both want it, at the price of slower builds on a busy machine.
-   * Default 0 (the same as the event loop).
+   * Scheduling niceness of the worker thread (Linux; ignored elsewhere), 0-19. Index work is
+   * background work: when the CPU is short, the event loop (chat turns) goes first and builds
+   * take longer. 0 gives the worker the event loop's priority. Default 10.
    */
   readonly workerNice?: number;
 }
@@ -68,7 +68,7 @@ export const defaultHnswIndexHostOptions = Object.freeze({
   exactScanMaxLabels: 256,
   sliceMs: 8,
   randomSeed: 100,
-  workerNice: 0,
+  workerNice: 10,
 });
 
 type ResolvedOptions = Readonly<Required<HnswIndexHostOptions>>;

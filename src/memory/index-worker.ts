@@ -260,7 +260,9 @@ export function indexWorkerMain(load: Load): void {
     const pool = owner === 0 ? t.live : (t.ownerLabels.get(owner)?.size ?? 0);
     const kk = Math.min(k, pool);
     if (kk <= 0) return { labels, distances };
-    const q = Array.from(query);
+    // The scratch array is reused: a search allocates (almost) nothing, so the worker rarely collects garbage.
+    const q = t.scratch;
+    for (let j = 0; j < t.spec.dimensions; j++) q[j] = query[j]!;
     if (owner !== 0 && pool <= t.spec.exactScanMaxLabels) {
       // A small owner is cheaper to scan exactly than a filtered graph walk that must visit most of the graph.
       let norm = 0;

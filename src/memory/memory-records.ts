@@ -113,13 +113,20 @@ export function encodePayload(payload: MemoryPayload): Uint8Array {
   return out;
 }
 
-/** Inverse of {@link encodePayload}; throws `internal` on a malformed payload. */
-export function decodePayload(bytes: Uint8Array): MemoryPayload {
+const NO_EMBEDDING = new Float32Array(0);
+
+/**
+ * Inverse of {@link encodePayload}; throws `internal` on a malformed payload. With
+ * `embedding: false` the vector is not decoded (recall scores candidates from the index).
+ */
+export function decodePayload(bytes: Uint8Array, options: { readonly embedding?: boolean } = {}): MemoryPayload {
   try {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const headerLength = view.getUint32(0, true);
     const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + headerLength))) as { u: string; id: string; t: string };
     const base = 4 + headerLength;
+    if ((bytes.length - base) % 4 !== 0) throw new Error('embedding bytes not a multiple of 4');
+    if (options.embedding === false) return { user: header.u, memoryId: header.id, text: header.t, embedding: NO_EMBEDDING };
     const embedding = new Float32Array((bytes.length - base) / 4);
     for (let i = 0; i < embedding.length; i++) embedding[i] = view.getFloat32(base + i * 4, true);
     return { user: header.u, memoryId: header.id, text: header.t, embedding };
@@ -133,8 +140,8 @@ export function decodePayload(bytes: Uint8Array): MemoryPayload {
  * `memoryId`. Throws `forbidden` otherwise: a record that does not open as what its key says is
  * never shown.
  */
-export function openMemory(sealer: Sealer, tenant: TenantId, memoryId: string, stored: StoredMemory, user?: string): MemoryPayload {
-  const payload = decodePayload(sealer.open(tenant, stored.sealed));
+export function openMemory(sealer: Sealer, tenant: TenantId, memoryId: string, stored: StoredMemory, user?: string, options: { readonly embedding?: boolean } = {}): MemoryPayload {
+  const payload = decodePayload(sealer.open(tenant, stored.sealed), options);
   if (payload.memoryId !== memoryId || payload.user !== stored.user || (user !== undefined && payload.user !== user)) {
     throw new KeelError('forbidden', 'a memory does not belong to the requesting scope');
   }

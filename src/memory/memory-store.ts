@@ -4,9 +4,10 @@
  * Memories live in the `memories` database, text and embedding sealed per tenant; each tenant has
  * its own HNSW index (a cache, see `hnsw-index-cache.ts`) searched in a worker thread. Every hit
  * is re-read from LMDB, opened with the tenant's key and checked against the requesting tenant and
- * user before it is returned, and its score is recomputed from the stored embedding.
+ * user before it is returned.
  */
 import { randomBytes } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Database, Key } from 'lmdb';
 import { KeelError } from '../errors.js';
 import { translateLmdbError } from '../store/lmdb-env.js';
@@ -41,6 +42,8 @@ interface Prepared {
 }
 
 const ZERO_RESULT: readonly [] = Object.freeze([]) as readonly [];
+/** Memories sealed between two yields to the event loop. */
+const SEAL_SLICE = 32;
 
 /**
  * Creates the memory store.
@@ -148,7 +151,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     if (embeddings.length !== items.length) throw new KeelError('internal', `the embedder returned ${embeddings.length} vectors for ${items.length} texts`);
     // One CSPRNG call for the whole batch's ids.
     const random = randomBytes(6 * items.length);
-    return items.map((item, i) => {
+    const prepared: Prepared[] = [];
+    for (let i = 0; i < items.length; i++) {
+      // Sealing is CPU work on the event loop: a large batch lets other work in between.
+      if (i > 0 && i % SEAL_SLICE === 0) await yieldToLoop();
+      const item = items[i]!;
       const embedding = embeddings[i]!;
       if (!(embedding instanceof Float32Array) || embedding.length !== embedder.dimensions) {
         throw new KeelError('internal', `the embedder returned no ${embedder.dimensions}-dimension vector`);
@@ -156,8 +163,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       const memoryId = newMemoryId(item.time, random.subarray(6 * i, 6 * i + 6));
       const sealed = sealer.seal(tenant, encodePayload({ user: item.user, memoryId, text: item.text, embedding }));
       const record: Omit<StoredMemory, 'label'> = { v: 1, user: item.user, kind: item.kind, session: item.session, time: item.time, embedder: embedder.id, sealed };
-      return { user: item.user, memoryId, record, embedding };
-    });
+      prepared.push({ user: item.user, memoryId, record, embedding });
+    }
+    return prepared;
   };
 
   const retention = createMemoryRetention({
@@ -221,9 +229,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   };
 
   /** A record that does not open as the requester's (altered, moved, sealed for another tenant) is never shown. */
-  const openOrSkip = (tenant: TenantId, memoryId: string, stored: StoredMemory, user: string) => {
+  const openOrSkip = (tenant: TenantId, memoryId: string, stored: StoredMemory, user: string, embedding = true) => {
     try {
-      return openMemory(sealer, tenant, memoryId, stored, user);
+      return openMemory(sealer, tenant, memoryId, stored, user, { embedding });
     } catch (err) {
       if (err instanceof KeelError && err.code === 'forbidden') return undefined;
       throw err;
@@ -297,13 +305,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         if (!query || !query.some((x) => x !== 0)) return [...ZERO_RESULT];
         await cache.ensure(tenant);
         const fromIndex = await cache.search(tenant, user, query, k * o.searchOverfetch);
+        // The index's distances are exact cosine distances to the stored (normalised) vectors.
         const candidates = fromIndex
-          ? [...fromIndex].sort((a, b) => a.distance - b.distance).map((hit) => ({ memoryId: db.get(memoryKeys.label(tenant, hit.label)) as string | undefined }))
+          ? [...fromIndex].sort((a, b) => a.distance - b.distance).map((hit) => ({ memoryId: db.get(memoryKeys.label(tenant, hit.label)) as string | undefined, score: 1 - hit.distance }))
           : exactCandidates(tenant, user, query).slice(0, k * o.searchOverfetch);
         const hits: MemoryHit[] = [];
         const seen = new Set<string>();
-        // Candidates come best first with exact distances, so only the first k that pass the
-        // checks are unsealed; the spares absorb candidates that fail them.
+        // Candidates come best first, so only the first k that pass the checks are unsealed; the
+        // spares absorb candidates that fail them.
         for (const candidate of candidates) {
           if (hits.length === k) break;
           const memoryId = candidate.memoryId;
@@ -313,11 +322,10 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
           // The scope check: a label can be reused or a record moved; only the requester's own memory passes.
           if (!stored || stored.user !== user) continue;
           if (input.kinds && !input.kinds.includes(stored.kind)) continue;
-          const payload = openOrSkip(tenant, memoryId, stored, user);
+          if (input.minScore !== undefined && candidate.score < input.minScore) continue;
+          const payload = openOrSkip(tenant, memoryId, stored, user, false);
           if (!payload) continue;
-          const score = cosineSimilarity(query, payload.embedding);
-          if (input.minScore !== undefined && score < input.minScore) continue;
-          hits.push({ memoryId, text: payload.text, score, kind: stored.kind, time: stored.time, session: stored.session as SessionId | null });
+          hits.push({ memoryId, text: payload.text, score: candidate.score, kind: stored.kind, time: stored.time, session: stored.session as SessionId | null });
         }
         return hits.sort((a, b) => b.score - a.score || b.time - a.time).slice(0, k);
       });

@@ -21,7 +21,7 @@ export interface RememberInput {
 export interface MemoryHit {
   readonly memoryId: string;
   readonly text: string;
-  /** Cosine similarity to the query, recomputed from the stored embedding. */
+  /** Cosine similarity of the query to the stored embedding. */
   readonly score: number;
   readonly kind: MemoryKind;
   /** When it was remembered (ms since the epoch, from the store's clock). */

@@ -111,7 +111,8 @@ export function createUserMemory(options: UserMemoryOptions): UserMemory {
   const { env, sealer, clock, indexDir, ...rest } = options;
   checkMemoryOptions(rest);
   if (typeof indexDir !== 'string' || indexDir === '') throw new TypeError('option memory.indexDir must be a non-empty path');
-  const embedder = options.embedder ?? createLocalEmbedder();
+  // Bulk inserts embed in slices of 32 texts between yields, so chat turns are not held up.
+  const embedder = options.embedder ?? createLocalEmbedder({ yieldEveryTexts: 32 });
   const pick = <K extends string>(names: readonly K[]) =>
     Object.fromEntries(names.filter((n) => (options as unknown as Record<string, unknown>)[n] !== undefined).map((n) => [n, (options as unknown as Record<string, unknown>)[n]]));
   const contexts = createUserContextStore({
