@@ -5,7 +5,9 @@
  */
 import { KeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import type { AuditLog } from '../security/audit-log.js';
 import { can } from '../security/roles.js';
+import { signInAuditFor } from '../security/sign-in-audit.js';
 import type { Identity, Json } from '../types.js';
 import type { ChatSocket } from './chat-connection.js';
 import { CLOSE_CODES, closeReason } from './close-codes.js';
@@ -28,6 +30,8 @@ export interface DeskConnectionArgs {
   /** Masks personal data for roles that may not see it (an admin supervising the desk). */
   readonly redactor: { text(s: string): string; value(v: Json): Json };
   readonly headerToken?: string;
+  /** Where sign-ins and refused roles are recorded. Default none. */
+  readonly audit?: AuditLog;
 }
 
 /** A live desk connection. */
@@ -138,6 +142,8 @@ export function createDeskConnection(args: DeskConnectionArgs): DeskConnection {
     later(() => armExpiry(expiresAt), Math.min(wait, MAX_TIMER_MS));
   };
 
+  const signIns = args.audit ? signInAuditFor(args.audit, { clock, onError: (err) => log.warn({ err }, 'auditing a sign-in failed') }) : undefined;
+
   const authenticate = (token: string): void => {
     phase = 'authenticating';
     args.verifyToken(token).then(
@@ -145,12 +151,15 @@ export function createDeskConnection(args: DeskConnectionArgs): DeskConnection {
         if (phase === 'closed') return;
         log = args.logger.child({ tenant: who.tenant, user: who.user, role: who.role });
         if (!mayUseDesk(who)) {
+          args.audit?.append({ actor: { tenant: who.tenant, user: who.user, role: who.role }, action: 'desk.connect', target: 'endpoint:desk', outcome: 'denied', details: { rule: 'role' } })
+            .catch((err: unknown) => log.warn({ err }, 'audit append failed'));
           // Said twice on purpose: a typed frame for programs, a close reason for browsers.
           send(deskError('forbidden', `role '${who.role}' may not use the agent desk`));
           return close(CLOSE_CODES.forbidden, `forbidden: role '${who.role}' may not use the agent desk`);
         }
         if (!args.admit(who)) return close(CLOSE_CODES.tooManyConnections, `too many connections: at most ${options.maxConnectionsPerUser} per user`);
         identity = { tenant: who.tenant, user: who.user, role: who.role };
+        signIns?.succeeded(identity, 'desk');
         if (who.expiresAt !== undefined) armExpiry(who.expiresAt);
         if (phase !== 'authenticating') return;
         phase = 'open';
@@ -164,6 +173,7 @@ export function createDeskConnection(args: DeskConnectionArgs): DeskConnection {
       },
       (err: unknown) => {
         const message = err instanceof KeelError && err.code === 'unauthorized' ? err.message : 'unauthorized: the token was refused';
+        signIns?.failed(err instanceof KeelError && typeof err.details?.reason === 'string' ? err.details.reason : 'refused', 'desk');
         metrics.error('unauthorized');
         close(CLOSE_CODES.unauthorized, message);
       },

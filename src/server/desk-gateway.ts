@@ -93,6 +93,7 @@ export function createDeskGateway(args: DeskGatewayArgs): DeskGateway {
         options,
         metrics: args.metrics,
         logger: logger.child({ desk: ++connectionSeq }),
+        audit: args.runtime.audit,
         redactor,
         admit(who) {
           const key = `${who.tenant}\u0000${who.user}`;

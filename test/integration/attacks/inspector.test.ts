@@ -24,7 +24,7 @@ const EMAIL = 'alice.private@example.org';
 const PHONE = '+44 20 7946 0958';
 
 async function inspector(k: SecureKeel, token: string): Promise<TestClient> {
-  const c = connect(`${k.wsUrl.replace(/\/chat$/, '')}/inspector/ws`, { token });
+  const c = connect(k.inspectorUrl, { token });
   cleanups.push(() => c.close());
   await c.opened;
   return c;

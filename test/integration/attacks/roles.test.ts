@@ -169,6 +169,24 @@ describe('roles', () => {
     expect(refusals.map((a) => `${a.action}:${a.actor.role}`)).toEqual(['events.read:customer', 'events.read:agent', 'events.read:engineer', 'audit.read:engineer']);
   });
 
+  it('only human agents and admins use the desk: other roles are refused with 4403 and audited; sign-ins are recorded', async () => {
+    const k = await keel();
+    for (const role of ['customer', 'engineer'] as const) {
+      const c = connect(k.deskUrl, { token: await k.token({ role, user: `${role}-1` }) });
+      cleanups.push(() => c.close());
+      expect((await c.closed).code, role).toBe(4403);
+      expect(c.frames.some((f) => f.type === 'ready' || f.type === 'queue')).toBe(false);
+    }
+    const agent = connect(k.deskUrl, { token: await k.token({ role: 'agent', user: 'sam' }) });
+    cleanups.push(() => agent.close());
+    await agent.next((f) => f.type === 'ready');
+    const records = await eventually(() => {
+      const r = k.audit().filter((a) => a.target === 'endpoint:desk');
+      return r.length >= 3 ? r : undefined;
+    }, 5000, 'desk audit records');
+    expect(records.map((a) => `${a.action}:${a.actor.role}:${a.outcome}`).sort()).toEqual(['auth.signin:agent:ok', 'desk.connect:customer:denied', 'desk.connect:engineer:denied']);
+  });
+
   it('a customer token cannot read the operational endpoints; staff roles can', async () => {
     const k = await keel({ server: { opsAccess: 'token' } });
     for (const [role, status] of [['customer', 403], ['agent', 403], ['engineer', 200], ['admin', 200]] as const) {

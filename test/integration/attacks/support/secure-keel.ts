@@ -4,7 +4,7 @@
  * directory's keyring, and (optionally) an OpenAI-compatible model on loopback the attacker
  * controls. Tokens are minted with the data directory's keys, as `keel token` would.
  */
-import { createDefaultAgent, type DefaultAgent, type DefaultAgentOptions } from '../../../../src/agent/default-agent.js';
+import { createDefaultAgent, isLocalHandoffDesk, type DefaultAgent, type DefaultAgentOptions } from '../../../../src/agent/default-agent.js';
 import type { Logger } from '../../../../src/observe/logger.js';
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.js';
 import type { RuntimeOptions } from '../../../../src/runtime/runtime-options.js';
@@ -20,6 +20,10 @@ export interface SecureKeel {
   readonly dir: string;
   readonly url: string;
   readonly wsUrl: string;
+  /** The human agents' desk socket. */
+  readonly deskUrl: string;
+  /** The inspector's live socket. */
+  readonly inspectorUrl: string;
   readonly runtime: Runtime;
   readonly server: KeelServer;
   readonly agent: DefaultAgent;
@@ -58,7 +62,9 @@ export async function startSecureKeel(options: SecureKeelOptions = {}): Promise<
     ...options.agent,
   });
   const runtime = createRuntime({ dataDir: temp.dir, machine: agent.machine, ...(options.logger ? { logger: options.logger } : {}), ...options.runtime });
-  const server = createServer({ runtime, ownsRuntime: true, port: 0, ...(options.logger ? { logger: options.logger } : {}), ...options.server });
+  // The desk is served as `keel serve` serves it: the default agent's in-process desk.
+  const desk = isLocalHandoffDesk(agent.desk) ? agent.desk : undefined;
+  const server = createServer({ runtime, ownsRuntime: true, port: 0, ...(desk ? { desk } : {}), ...(options.logger ? { logger: options.logger } : {}), ...options.server });
   const { url } = await server.listen();
   const tokens = createTokenService({ keyring: createTokenKeyring({ dir: temp.dir, env: NO_ENV }) });
   let stopped: Promise<void> | undefined;
@@ -66,6 +72,8 @@ export async function startSecureKeel(options: SecureKeelOptions = {}): Promise<
     dir: temp.dir,
     url,
     wsUrl: `${url.replace(/^http/, 'ws')}/chat`,
+    deskUrl: `${url.replace(/^http/, 'ws')}/desk`,
+    inspectorUrl: `${url.replace(/^http/, 'ws')}/inspector/ws`,
     runtime,
     server,
     agent,
