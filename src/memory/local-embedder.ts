@@ -157,8 +157,7 @@ export function createLocalEmbedder(options?: LocalEmbedderOptions): LocalEmbedd
   const [minGram, maxGram] = o.charGramSizes;
   const id = `local-hash-v1:${o.dimensions}:${o.bucketsPerFeature}:${o.bigramWeight}:${o.charGramWeight}:${minGram}-${maxGram}:${o.functionWordWeight}`;
 
-  const embedSync = (text: string): Float32Array => {
-    const out = new Float32Array(o.dimensions);
+  const encodeInto = (text: string, out: Float32Array): Float32Array => {
     const tokens = tokenize(text.length > o.maxTextChars ? text.slice(0, o.maxTextChars) : text);
     if (tokens.length === 0) return out;
     const bag = new FeatureBag();
@@ -185,17 +184,22 @@ export function createLocalEmbedder(options?: LocalEmbedderOptions): LocalEmbedd
     return out;
   };
 
+  const embedSync = (text: string): Float32Array => encodeInto(text, new Float32Array(o.dimensions));
+
   return Object.freeze({
     id,
     dimensions: o.dimensions,
     embedSync,
     async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
       const vectors: Float32Array[] = [];
+      // One buffer for the whole batch, viewed per text: a bulk insert makes one allocation per
+      // batch instead of one per text, which keeps the garbage collector's full pauses rare.
+      const slab = new Float32Array(texts.length * o.dimensions);
       for (let i = 0; i < texts.length; i++) {
         if (signal?.aborted) throw signal.reason ?? new DOMException('embedding aborted', 'AbortError');
         const text = texts[i];
         if (typeof text !== 'string') throw new KeelError('bad_frame', `embed: texts[${i}] is not a string`);
-        vectors.push(embedSync(text));
+        vectors.push(encodeInto(text, slab.subarray(i * o.dimensions, (i + 1) * o.dimensions)));
         if ((i + 1) % o.yieldEveryTexts === 0 && i + 1 < texts.length) await new Promise<void>((r) => setImmediate(r));
       }
       return vectors;

@@ -104,8 +104,9 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** `[u32 header length][header JSON][float32 embedding, little-endian]`. */
 export function encodePayload(payload: MemoryPayload): Uint8Array {
   const header = encoder.encode(JSON.stringify({ u: payload.user, id: payload.memoryId, t: payload.text }));
-  const out = new Uint8Array(4 + header.length + payload.embedding.length * 4);
-  const view = new DataView(out.buffer);
+  // Buffer.allocUnsafe takes small payloads from Node's shared pool (every byte is written below).
+  const out = Buffer.allocUnsafe(4 + header.length + payload.embedding.length * 4);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint32(0, header.length, true);
   out.set(header, 4);
   const base = 4 + header.length;

@@ -44,6 +44,8 @@ interface Prepared {
 const ZERO_RESULT: readonly [] = Object.freeze([]) as readonly [];
 /** Memories sealed between two yields to the event loop. */
 const SEAL_SLICE = 32;
+/** Inputs of `rememberMany` checked between two yields to the event loop. */
+const CHECK_SLICE = 1024;
 
 /**
  * Creates the memory store.
@@ -265,7 +267,12 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     rememberMany(inputs, signal) {
       return guard(async () => {
         if (!Array.isArray(inputs)) throw new TypeError('memory: rememberMany needs an array');
-        const checked = inputs.map((input, index) => ({ index, tenant: input.tenant, ...checkInput(input) }));
+        // Everything is checked before anything is written, in slices: a large import is not one long pause.
+        const checked: Array<ReturnType<typeof checkInput> & { index: number; tenant: TenantId }> = [];
+        for (let index = 0; index < inputs.length; index++) {
+          if (index > 0 && index % CHECK_SLICE === 0) await yieldToLoop();
+          checked.push({ index, tenant: inputs[index]!.tenant, ...checkInput(inputs[index]!) });
+        }
         const results = new Array<{ memoryId: string; time: number }>(checked.length);
         const touched = new Map<string, { tenant: TenantId; user: string }>();
         for (const tenant of new Set(checked.map((c) => c.tenant))) {
