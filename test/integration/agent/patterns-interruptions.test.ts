@@ -6,6 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentHarness, type AgentHarness, type Conversation } from './support/agent-harness.js';
+import { ambiguousOrderRequest } from './support/ambiguous-request.js';
+
+/** Stands for the request the demo router finds ambiguous (picked at run time). */
+const AMBIGUOUS = '<ambiguous order request>';
 
 let h: AgentHarness;
 beforeAll(async () => {
@@ -138,7 +142,7 @@ describe('P13 cancel in every flow', () => {
   const flows: [string, string[], string, string][] = [
     ['collecting a slot', ['I want to cancel an order'], 'stop', 'OK, your order stays as it is.'],
     ['confirming a task', ['change the address of order 1043', '7 New Street, York YO1 7HH'], 'never mind', "OK, I've left the address as it was."],
-    ['clarifying two intents', ['can you change my order'], 'stop', 'OK. What can I do for you?'],
+    ['clarifying two intents', [AMBIGUOUS], 'stop', 'OK. What can I do for you?'],
     ['offering a resume', ['I want a refund for order 1044', 'where is order 1042?'], 'stop', "OK, I haven't requested any refund."],
     ['offering a human', ["what's the weather like on mars"], 'stop', 'OK, let me know if you change your mind.'],
     ['waiting in the hand-off queue', ['I need to talk to someone'], 'cancel', "OK, I've taken you out of the queue. How can I help?"],
@@ -146,7 +150,7 @@ describe('P13 cancel in every flow', () => {
   for (const [flow, before, cancel, reply] of flows) {
     it(`cancels while ${flow}`, async () => {
       const c = await h.open('alice');
-      for (const text of before) await c.say(text);
+      for (const text of before) await c.say(text === AMBIGUOUS ? (await ambiguousOrderRequest()).text : text);
       const out = await c.say(cancel);
       expect(out.text).toBe(reply);
       expect(out.state).toContain('conversation.idle');

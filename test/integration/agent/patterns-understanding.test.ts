@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentHarness, type AgentHarness, type Conversation } from './support/agent-harness.js';
+import { ambiguousOrderRequest } from './support/ambiguous-request.js';
 import { startScriptedModel, type ScriptedModel } from './support/scripted-model.js';
 
 const lastRoute = (c: Conversation) => c.decisions('route').at(-1)!;
@@ -77,12 +78,13 @@ describe('P2 top two close, P4 counted reprompts, P5 out of scope (offline route
   });
 
   it('P2: two close intents are offered; an ordinal picks one and starts it', async () => {
+    const ambiguous = await ambiguousOrderRequest();
     const c = await h.open('alice');
-    const ask = await c.say('can you change my order');
+    const ask = await c.say(ambiguous.text);
     expect(ask.state).toContain('conversation.clarifying');
-    expect(ask.text).toBe('Do you want to change a delivery address, or to cancel an order?');
+    expect(ask.text).toBe(ambiguous.question);
     const route = lastRoute(c);
-    expect(route.data).toMatchObject({ pattern: 'P2', confidence: 'ambiguous', chosen: ['change_address', 'cancel_order'] });
+    expect(route.data).toMatchObject({ pattern: 'P2', confidence: 'ambiguous', chosen: [ambiguous.first, ambiguous.second] });
     const candidates = route.data.candidates as { intent: string; score: number }[];
     const margin = candidates[0]!.score - candidates[1]!.score;
     expect(margin).toBeLessThan((route.data.thresholds as { closeMargin: number }).closeMargin);
@@ -90,15 +92,16 @@ describe('P2 top two close, P4 counted reprompts, P5 out of scope (offline route
     const pick = await c.say('the second one');
     expect(pick.state).toContain('conversation.task.collecting');
     expect(pick.text).toMatch(/Which order is it\?/);
-    expect(c.decisions('transition').some((d) => d.reason === 'task_started' && d.data.task === 'cancel_order')).toBe(true);
+    expect(c.decisions('transition').some((d) => d.reason === 'task_started' && d.data.task === ambiguous.second)).toBe(true);
   });
 
   it('P2: "neither" asks to rephrase; a miss repeats the question', async () => {
+    const ambiguous = await ambiguousOrderRequest();
     const c = await h.open('alice');
-    await c.say('can you change my order');
+    await c.say(ambiguous.text);
     const miss = await c.say('banana');
     expect(miss.state).toContain('conversation.clarifying');
-    expect(miss.text).toBe("Sorry, I didn't catch that. Do you want to change a delivery address, or to cancel an order?");
+    expect(miss.text).toBe(`Sorry, I didn't catch that. ${ambiguous.question}`);
     expect(lastRoute(c).data).toMatchObject({ pattern: 'P4', misses: 1 });
     const neither = await c.say('neither');
     expect(neither.state).toContain('conversation.rephrasing');
