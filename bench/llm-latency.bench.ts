@@ -43,8 +43,9 @@ export async function runLlmLatencyBench(ctx: PartContext): Promise<PartOutcome>
     let turns = 0;
     let errors = 0;
     let stopping = false;
+    let measuring = false;
     const sockets: WebSocket[] = [];
-    // Each client: send, wait for the reply, think 0.5-2 s, send again.
+    // Each client: send, wait for the reply, think 5-15 s (a person reading and typing), send again.
     const client = (i: number): Promise<void> =>
       new Promise((resolve) => {
         const ws = new WebSocket(url, { perMessageDeflate: false, headers: { authorization: `Bearer ${tokens[i]}` } });
@@ -63,12 +64,14 @@ export async function runLlmLatencyBench(ctx: PartContext): Promise<PartOutcome>
           const f = JSON.parse(String(data)) as { type: string; replyTo?: string };
           if (f.type === 'ready') {
             resolve();
-            setTimeout(send, Math.random() * 2000);
+            setTimeout(send, Math.random() * 10_000);
           } else if (f.type === 'error') errors++;
           else if (f.type === 'reply' && f.replyTo === current) {
-            h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
-            turns++;
-            setTimeout(send, 500 + Math.random() * 1500);
+            if (measuring) {
+              h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+              turns++;
+            }
+            setTimeout(send, 5000 + Math.random() * 10_000);
           }
         });
         ws.on('error', () => {
@@ -77,7 +80,10 @@ export async function runLlmLatencyBench(ctx: PartContext): Promise<PartOutcome>
         });
       });
     for (let i = 0; i < clients; i += 200) await Promise.all(Array.from({ length: Math.min(200, clients - i) }, (_, j) => client(i + j)));
+    // Ten seconds for the first messages to spread out, then the measured window.
+    await sleep(10_000);
     await server.stats();
+    measuring = true;
     const timeline: Array<{ t: number; rssMiB: number; loopMaxMs: number; live: number }> = [];
     const t0 = performance.now();
     while (performance.now() - t0 < seconds * 1000) {
@@ -127,7 +133,8 @@ export async function runLlmLatencyBench(ctx: PartContext): Promise<PartOutcome>
       `An OpenAI-compatible server on loopback (\`test/support/fake-openai-server.ts\`) answers every request after`,
       `a uniformly random 300 to 1,500 ms; the keel server runs the default agent with it as its LLM`,
       `(\`OPENAI_BASE_URL\`), in a child process. ${num(clients)} WebSocket clients each send a message, wait for the`,
-      'reply, think for 0.5 to 2 s and send again. Every 2 s the server reports its resident memory and the',
+      'reply, think for 5 to 15 s and send again; the first messages spread over 10 s before the measured',
+      'window starts. Every 2 s the server reports its resident memory and the',
       `longest event-loop delay since the previous report (\`monitorEventLoopDelay\`). ${num(elapsed)} s; ${machineLoad()} at the end.`,
       '',
       markdownTable(table),

@@ -194,6 +194,7 @@ export async function closedLoop(options: { url: string; clients: number; tokens
   let errors = 0;
   let measuring = false;
   let stopping = false;
+  let replies = 0;
   const text = options.text ?? TEXT;
   const send = (c: Conn): void => {
     if (stopping) return;
@@ -207,6 +208,7 @@ export async function closedLoop(options: { url: string; clients: number; tokens
     const sentAt = c.inFlight.get(frame.replyTo);
     if (sentAt === undefined) return;
     c.inFlight.delete(frame.replyTo);
+    replies++;
     if (measuring) {
       h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
       turns++;
@@ -214,7 +216,11 @@ export async function closedLoop(options: { url: string; clients: number; tokens
     send(c);
   }, () => errors++);
   for (const c of conns) send(c);
+  // Steady state first: at least the warm-up, and until every client has had a reply (a server
+  // slower than `clients` turns per second would otherwise be measured on its first round only).
   await sleep((options.warmupSeconds ?? 1) * 1000);
+  const warmUntil = performance.now() + 120_000;
+  while (replies < options.clients && performance.now() < warmUntil) await sleep(50);
   measuring = true;
   const t0 = performance.now();
   await sleep(options.seconds * 1000);
