@@ -38,8 +38,12 @@ async function aDayOfKeel(): Promise<string> {
     await alice.next(isReplyTo(id), 20_000);
   }
   await k.runtime.send(alice.sessionId, { type: 'operator.approve', approver: { tenant: 'acme', user: 'sam', role: 'agent' } }, { as: { tenant: tenantId('acme'), user: userId('sam'), role: 'agent' } });
+  // A human agent on duty at the desk, so the hand-off is queued for them.
+  const desk = connect(k.deskUrl, { token: await k.token({ role: 'agent', user: 'sam' }) });
+  await desk.next((f) => f.type === 'ready');
   alice.send({ type: 'message', id: 'a5', text: 'I want to talk to a human' });
   await alice.next(isReplyTo('a5'), 20_000);
+  desk.close();
   alice.close();
   const bad = connect(k.wsUrl, { token: 'forged.token.here' });
   await bad.closed;
