@@ -213,7 +213,7 @@ async function main(): Promise<void> {
       'same process right after: raw LMDB puts of the same snapshot bytes, one key per session, each awaited',
       'to disk (a floor that writes one small record per turn into a tiny database), and a turn\'s three',
       'writes (journal group, message-id entry, session record; same sizes and key shapes) without the',
-      `runtime: what LMDB alone does for the same data. ${repeat > 1 ? `Throughput figures are medians of ${repeat} runs.` : ''} ${machineLoad()} at the end.`,
+      `runtime: what LMDB alone does for the same data.${repeat > 1 ? ` Throughput figures are medians of ${repeat} runs.` : ''} At the end: ${machineLoad()}.`,
       '',
       markdownTable({ head: ['measure', 'keel', 'baseline (same run)'], rows }),
     ].join('\n'));

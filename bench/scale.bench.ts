@@ -109,7 +109,7 @@ export async function runScaleBench(ctx: PartContext): Promise<PartOutcome> {
       'own. Resident memory is split into anonymous memory (heap and native) and file-backed pages of the',
       'memory-mapped LMDB file, which the kernel can drop at will. Start-up reads no session: the runtime',
       'opens the environment and reads only the due entries of the wake index.',
-      `${machineLoad()} at the end.`,
+      `At the end: ${machineLoad()}.`,
       '',
       markdownTable(table),
     ].join('\n');

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
       `doing turns back to back against the keel server (${machine}; every ack and reply is`,
       'committed and synced to disk before it is sent) and, in the same run, against a raw `ws` echo server',
       `that parses each frame and answers it (the ceiling of the socket layer). Servers in a child process.${repeat > 1 ? ` Medians of ${repeat} runs, echo and keel alternating.` : ''}`,
-      `${machineLoad()} at the end.`,
+      `At the end: ${machineLoad()}.`,
       '',
       markdownTable({
         head: ['clients', 'keel turns/s', 'keel p50 ms', 'keel p99 ms', 'keel p99.9 ms', 'echo turns/s', 'echo p50 ms', 'echo p99 ms', 'keel ÷ echo', 'errors'],
