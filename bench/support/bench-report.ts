@@ -11,14 +11,28 @@ export interface Table {
   readonly rows: ReadonlyArray<readonly string[]>;
 }
 
-/** Renders a table as aligned plain text. */
+/**
+ * Renders a table as aligned plain text.
+ *
+ * @example
+ * ```ts
+ * textTable({ head: ['clients', 'turns/s'], rows: [['200', '12,400']] });
+ * ```
+ */
 export function textTable(table: Table): string {
   const widths = table.head.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(table.head), widths.map((w) => '-'.repeat(w)).join('  '), ...table.rows.map(line)].join('\n');
 }
 
-/** Renders a table as GitHub markdown. */
+/**
+ * Renders a table as GitHub markdown.
+ *
+ * @example
+ * ```ts
+ * markdownTable({ head: ['clients', 'turns/s'], rows: [['200', '12,400']] });
+ * ```
+ */
 export function markdownTable(table: Table): string {
   const row = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
   return [row(table.head), row(table.head.map((_, i) => (i === 0 ? '---' : '---:'))), ...table.rows.map(row)].join('\n');
@@ -44,19 +58,40 @@ export function writeSection(file: string, name: string, markdown: string): void
   writeFileSync(file, next);
 }
 
-/** Formats a number with thousands separators and `digits` decimals. */
+/**
+ * Formats a number with thousands separators and `digits` decimals.
+ *
+ * @example
+ * ```ts
+ * num(12400.5); // '12,401'
+ * ```
+ */
 export function num(value: number, digits = 0): string {
   if (!Number.isFinite(value)) return '—';
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-/** The 1-minute load average now, to tell readers how busy the machine was. */
+/**
+ * The load average now, to tell readers how busy the machine was.
+ *
+ * @example
+ * ```ts
+ * machineLoad(); // 'load average 1.12 (1 min), 2.84 (5 min)'
+ * ```
+ */
 export function machineLoad(): string {
   const [one, five] = loadavg();
   return `load average ${one!.toFixed(2)} (1 min), ${five!.toFixed(2)} (5 min)`;
 }
 
-/** Median of a list (NaN when empty). */
+/**
+ * Median of a list (NaN when empty).
+ *
+ * @example
+ * ```ts
+ * median([3, 1, 2]); // 2
+ * ```
+ */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((x, y) => x - y);
@@ -64,7 +99,14 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** The p-th percentile (0-100) of a list, nearest rank. */
+/**
+ * The p-th percentile (0-100) of a list, nearest rank.
+ *
+ * @example
+ * ```ts
+ * percentile([1, 2, 3, 4], 50); // 2
+ * ```
+ */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((x, y) => x - y);

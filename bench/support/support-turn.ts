@@ -9,7 +9,14 @@ import type { SessionInput, UserMessageEvent } from '../../src/ports.js';
 
 const ORDERS: Readonly<Record<string, string>> = { '1042': 'shipped', '1043': 'packed', '1044': 'delivered' };
 
-/** Step 1: a keyword router (both sides call the same function). */
+/**
+ * Step 1: a keyword router (both sides call the same function).
+ *
+ * @example
+ * ```ts
+ * routeStep('where is my order?'); // 'order_status'
+ * ```
+ */
 export function routeStep(text: string): string {
   const t = text.toLowerCase();
   if (t.includes('order')) return 'order_status';
@@ -17,14 +24,28 @@ export function routeStep(text: string): string {
   return 'out_of_scope';
 }
 
-/** Step 2: the task: looks the order up in a small table. */
+/**
+ * Step 2: the task: looks the order up in a small table.
+ *
+ * @example
+ * ```ts
+ * taskStep('order_status', 'order 1043'); // 'packed'
+ * ```
+ */
 export function taskStep(intent: string, text: string): string {
   if (intent !== 'order_status') return 'none';
   const id = /\b\d{4}\b/.exec(text)?.[0] ?? '1042';
   return ORDERS[id] ?? 'unknown';
 }
 
-/** Step 3: the reply from a template. */
+/**
+ * Step 3: the reply from a template.
+ *
+ * @example
+ * ```ts
+ * respondStep('order_status', 'shipped'); // 'Your order is shipped.'
+ * ```
+ */
 export function respondStep(intent: string, result: string): string {
   return intent === 'order_status' ? `Your order is ${result}.` : 'I can help with orders and refunds.';
 }

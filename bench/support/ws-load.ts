@@ -291,7 +291,14 @@ export async function openLoop(options: { url: string; clients: number; tokens?:
   return summarize(h, options.clients, options.seconds, turns, errors + measuredLost, options.ratePerSec);
 }
 
-/** Promise-based sleep. */
+/**
+ * Promise-based sleep.
+ *
+ * @example
+ * ```ts
+ * await sleep(50);
+ * ```
+ */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -299,6 +306,11 @@ export function sleep(ms: number): Promise<void> {
 /**
  * Issues one customer token per client, for the data directory's token keyring (the server child
  * reads the same secret file).
+ *
+ * @example
+ * ```ts
+ * const tokens = await issueTokens(dataDir, 200);
+ * ```
  */
 export async function issueTokens(dataDir: string, count: number, prefix = 'user'): Promise<string[]> {
   const { createTokenKeyring } = await import('../../src/security/token-keyring.js');
