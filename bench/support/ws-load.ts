@@ -224,6 +224,10 @@ export async function closedLoop(options: { url: string; clients: number; tokens
   measuring = true;
   const t0 = performance.now();
   await sleep(options.seconds * 1000);
+  // An overloaded server answers in waves (one group commit per round of every client): measure
+  // at least one full round, or a window could fall between two waves.
+  const roundUntil = performance.now() + 120_000;
+  while (turns < options.clients && performance.now() < roundUntil) await sleep(50);
   measuring = false;
   const elapsed = (performance.now() - t0) / 1000;
   stopping = true;
