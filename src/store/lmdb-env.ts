@@ -4,7 +4,7 @@
  * they translate its errors into KeelErrors once.
  */
 import { mkdirSync, statfsSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { KeelError } from '../errors.js';
 
@@ -45,17 +45,27 @@ export interface OpenEnvOptions {
 export function openEnv(options: OpenEnvOptions): LmdbEnv {
   mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   installCommitRejectionGuard();
-  let root: RootDatabase;
-  try {
-    root = open({
-      path: join(options.dir, 'keel.mdb'),
-      maxDbs: 16,
-      mapSize: options.mapSizeBytes ?? 256 * 1024 * 1024,
-      ...(options.encryptionKey ? { encryptionKey: Buffer.from(options.encryptionKey) } : {}),
-    });
-  } catch (err) {
-    throw translateLmdbError(err);
+  const path = resolve(options.dir, 'keel.mdb');
+  let shared = sharedRoots.get(path);
+  if (!shared) {
+    try {
+      shared = {
+        root: open({
+          path,
+          maxDbs: 16,
+          mapSize: options.mapSizeBytes ?? 256 * 1024 * 1024,
+          ...(options.encryptionKey ? { encryptionKey: Buffer.from(options.encryptionKey) } : {}),
+        }),
+        refs: 0,
+      };
+    } catch (err) {
+      throw translateLmdbError(err);
+    }
+    sharedRoots.set(path, shared);
   }
+  shared.refs++;
+  const entry = shared;
+  const { root } = entry;
   const dbs = new Map<DbName, Database>();
   let closing: Promise<void> | undefined;
   return {
@@ -80,12 +90,24 @@ export function openEnv(options: OpenEnvOptions): LmdbEnv {
       closing ??= (async () => {
         // A failed last commit must not stop the close; it was already reported to its turn.
         await Promise.resolve(root.flushed).catch(() => undefined);
+        entry.refs--;
+        if (entry.refs > 0) return;
+        if (sharedRoots.get(path) === entry) sharedRoots.delete(path);
         await root.close();
       })();
       return closing;
     },
   };
 }
+
+/**
+ * Environments open in this process, by file, shared by every `openEnv` of the same directory
+ * (a CLI command run in-process next to a server, a second runtime). LMDB forbids opening one
+ * environment twice in a process, and with lmdb-js two handles deadlock: opening a named
+ * database is a write transaction on the main thread, which waits for the other handle's write
+ * transaction, which waits for its callback on that same main thread.
+ */
+const sharedRoots = new Map<string, { readonly root: RootDatabase; refs: number }>();
 
 /** Translates an lmdb or file-system error into a KeelError (`storage_full` or `storage_failed`). */
 export function translateLmdbError(err: unknown): KeelError {

@@ -103,20 +103,28 @@ describe('tenant boundaries', () => {
 
   it("recall reaches only the caller's own memories: not another tenant's same user id, not another user, not after erasure", async () => {
     const k = await keel();
-    const ask = async (tenant: string, user: string, text: string) => {
+    const ask = async (tenant: string, user: string, text: string, searched = true) => {
       const c = await openChat(k as never, { token: await k.token({ tenant, user }) });
       cleanups.push(() => c.close());
       c.send({ type: 'message', id: 'm1', text });
       const reply = await c.next(isReplyTo('m1'), 20_000);
+      if (!searched) return { reply: String(reply.text), recalled: '', frames: JSON.stringify(c.frames) };
       const recalls = await eventually(() => {
         const r = k.runtime.events.query({ tenant: tenantId(tenant), session: c.sessionId as never, kinds: ['recall'] });
         return r.length > 0 ? r : undefined;
       }, 10_000, 'the recall decision');
       return { reply: String(reply.text), recalled: JSON.stringify(recalls), frames: JSON.stringify(c.frames) };
     };
-    const memorable = 'my dog Marmaduke needs a waterproof coat for our winter walks in Snowdonia';
-    await ask('acme', 'alice', memorable);
-    const question = 'which waterproof coat did I want for my dog and our winter walks?';
+    // Something about herself (kept as a memory), then a question about the past (searched).
+    const memorable = "I'm allergic to wool, and my dog Marmaduke is scared of thunder on our walks in Snowdonia";
+    await ask('acme', 'alice', memorable, false);
+    // The memory is embedded and indexed off the turn: wait until it is recallable.
+    for (let i = 0; i < 200; i++) {
+      const hits = await k.runtime.memory!.memories.recall({ tenant: tenantId('acme'), user: userId('alice'), query: 'Marmaduke thunder' });
+      if (hits.length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const question = 'what did I tell you about my dog Marmaduke and thunder last time?';
     // The owner recalls it (so the check below can see a recall when there is one)...
     expect((await ask('acme', 'alice', question)).recalled).toContain('Marmaduke');
     // ...nobody else does.
