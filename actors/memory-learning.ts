@@ -90,11 +90,15 @@ export function withMemoryLearning(runner: ToolRunner, options: MemoryLearningOp
     breakers: () => runner.breakers(),
     async run(input, signal) {
       const outcome = await runner.run(input, signal);
-      try {
-        await learn(input, outcome);
-      } catch (err) {
-        options.onError?.(err, input);
-      }
+      // Not awaited: the facts join the turn's group commit and a ticket's memory is embedded and
+      // indexed off the turn, so learning never delays the reply.
+      learn(input, outcome).catch((err: unknown) => {
+        try {
+          options.onError?.(err, input);
+        } catch {
+          // A listener's failure changes nothing.
+        }
+      });
       return outcome;
     },
   };

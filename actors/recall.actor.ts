@@ -24,6 +24,8 @@ export interface RecallActorOptions {
   readonly k?: number;
   /** Memories less similar than this to the message are left out. Default 0.3. */
   readonly minScore?: number;
+  /** Told when a background write of a turn fails (the turn itself goes on). Default: ignored. */
+  readonly onWriteError?: (what: 'user_context_update' | 'remember', err: unknown) => void;
 }
 
 /** The defaults of {@link RecallActorOptions}. */
@@ -54,6 +56,13 @@ export function createRecallActor(options: RecallActorOptions) {
   if (!Number.isInteger(k) || k < 1 || k > 50) throw new TypeError('option k must be an integer in [1, 50]');
   if (typeof minScore !== 'number' || !(minScore >= -1 && minScore <= 1)) throw new TypeError('option minScore must be in [-1, 1]');
   const { memory, effects } = options;
+  const onWriteError = (what: 'user_context_update' | 'remember', err: unknown): void => {
+    try {
+      options.onWriteError?.(what, err);
+    } catch {
+      // A listener's failure changes nothing.
+    }
+  };
 
   return fromPromise<RecallOutput, RecallInput>(async ({ input, signal }) => {
     const tenant = input.identity.tenant as TenantId;
@@ -83,38 +92,35 @@ export function createRecallActor(options: RecallActorOptions) {
       }
     }
 
-    const writes: Array<Promise<unknown>> = [
-      effects.once(`${input.key}:context`, async () => {
-        await memory.contexts.update(tenant, user, (draft) => {
-          const now = draft.updatedAt;
-          if (input.intent !== null) {
-            draft.intentHistory.push({ intent: input.intent, time: now, session, ...(input.intentScore === null ? {} : { score: input.intentScore }) });
-          }
-          const list = (draft.sessionsByChannel[input.channel] ?? []).filter((s) => s.session !== session);
-          list.push({ session, lastSeenAt: now });
-          draft.sessionsByChannel[input.channel] = list;
-          // This session's open tasks are replaced by what the chart says is open now.
-          const previous = new Map(draft.openTasks.map((t) => [t.id, t]));
-          draft.openTasks = [
-            ...draft.openTasks.filter((t) => t.session !== session),
-            ...input.openTasks.map((t) => ({ ...t, session, createdAt: previous.get(t.id)?.createdAt ?? now, updatedAt: now })),
-          ];
-        });
-        return true;
-      }).catch((err: unknown) => failed('user_context_update', err)),
-    ];
-    let remembered = false;
+    // The turn's writes are issued now and not awaited: they join the group commit that makes
+    // the turn durable (lmdb-js batches the writes of one event-loop turn), so a turn that needs
+    // no search settles without waiting for storage or the index worker. Both are idempotent per
+    // turn key, so a turn re-run after a crash does not write twice.
+    const turn = input.key;
+    memory.contexts
+      .update(tenant, user, (draft) => {
+        const now = draft.updatedAt;
+        if (input.intent !== null && !draft.intentHistory.some((e) => e.turn === turn)) {
+          draft.intentHistory.push({ intent: input.intent, time: now, session, turn, ...(input.intentScore === null ? {} : { score: input.intentScore }) });
+        }
+        const list = (draft.sessionsByChannel[input.channel] ?? []).filter((s) => s.session !== session);
+        list.push({ session, lastSeenAt: now });
+        draft.sessionsByChannel[input.channel] = list;
+        // This session's open tasks are replaced by what the chart says is open now.
+        const previous = new Map(draft.openTasks.map((t) => [t.id, t]));
+        draft.openTasks = [
+          ...draft.openTasks.filter((t) => t.session !== session),
+          ...input.openTasks.map((t) => ({ ...t, session, createdAt: previous.get(t.id)?.createdAt ?? now, updatedAt: now })),
+        ];
+      })
+      .catch((err: unknown) => onWriteError('user_context_update', err));
     if (input.keep) {
-      writes.push(
-        effects.once(`${input.key}:memory`, async () => (await memory.memories.remember({ tenant, user, text: input.text, session, kind: 'message' })).memoryId)
-          .then(() => {
-            remembered = true;
-          })
-          .catch((err: unknown) => failed('remember', err)),
-      );
+      // Embedding and indexing run off the turn; LMDB stays the source of truth for the index.
+      effects
+        .once(`${turn}:memory`, async () => (await memory.memories.remember({ tenant, user, text: input.text, session, kind: 'message' })).memoryId)
+        .catch((err: unknown) => onWriteError('remember', err));
     }
-    // Both go into the same group commit.
-    await Promise.all(writes);
+    const remembered = input.keep;
 
     const channels = channelsOf(context);
     const facts: Record<string, RecalledFact> = {};

@@ -47,6 +47,10 @@ const escape = (word: string) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').rep
 const SAME_AS_BEFORE = /^\s*(?:(?:just|please|yes|ok(?:ay)?)[\s,]+)*(?:use\s+)?(?:the\s+)?(?:same(?:\s+one)?(?:\s+as\s+(?:last\s+time|before|previously|the\s+last\s+time))?|as\s+before|like\s+last\s+time|(?:my\s+)?usual(?:\s+one)?)\s*(?:please|again|thanks?)?\s*[.!]*\s*$/i;
 /** A question about what the user said in earlier conversations. */
 const MEMORY_QUESTION = /\b(?:what|anything)\s+(?:did|have|had)\s+i\s+(?:say|said|tell|told|mention(?:ed)?|write|written|ask(?:ed)?)\b|\bremind\s+me\s+what\s+i\b|\bwhat\s+(?:was|were)\s+we\s+(?:talking|discussing)\b/i;
+/** A message that refers to earlier conversations ("like I said last time", "the jacket I mentioned before"). */
+const PAST_REFERENCE = /\b(?:last\s+time|before|earlier|previously|again|the\s+other\s+day|i\s+(?:said|told\s+you|mentioned)|remember)\b/i;
+/** A message in which the user tells something about themselves worth remembering. */
+const SELF_DISCLOSURE = /\b(?:i\s+am|i'm|im|i\s+have|i've|i\s+prefer|i\s+(?:really\s+)?(?:like|love|hate|need|want\s+you\s+to\s+know)|i\s+don'?t\s+(?:like|want|eat|wear)|my\s+\w+(?:\s+\w+)?\s+(?:is|are|was)|allergic|please\s+remember|remember\s+that|always|never|usually)\b/i;
 /** Words of a memory question that carry nothing to search for. */
 const QUESTION_NOISE = /\b(?:you|about|last\s+time|before|earlier|previously|again|me|the\s+other\s+day)\b/gi;
 
@@ -210,7 +214,9 @@ export function createRecallSteps(spec: ResolvedAgentSpec) {
       const quietIntent = top !== undefined && quiet.has(top.intent);
       return {
         text,
-        query: words(query) >= (asksMemory ? 1 : 3) && !quietIntent ? query : '',
+        // Searching by meaning costs an embedding and a round trip to the index worker: only a
+        // message that asks about the past is searched; remembered facts are read every turn.
+        query: (asksMemory || PAST_REFERENCE.test(text)) && words(query) >= (asksMemory ? 1 : 3) && !quietIntent ? query : '',
         key: ctx.turn?.key ?? `${ctx.session}:recall`,
         identity: ctx.identity,
         session: ctx.session,
@@ -219,7 +225,10 @@ export function createRecallSteps(spec: ResolvedAgentSpec) {
         intentScore: top ? Math.round(top.score * 1000) / 1000 : null,
         // A short control answer ("yes go ahead") says nothing about the user; a longer message
         // is kept whatever the router made of it ("I'm allergic to wool" is no request at all).
-        keep: (words(text) >= 6 || (words(text) >= 4 && !quietIntent)) && !asksMemory && askedAbout(text) === undefined,
+        // Kept: what the user says about themselves ("I'm allergic to wool"), and longer messages
+        // no intent covers. Requests are not: the tools' confirmed arguments become facts and the
+        // intent history keeps what was asked, so embedding every request would only cost time.
+        keep: words(text) >= 4 && !asksMemory && askedAbout(text) === undefined && (SELF_DISCLOSURE.test(text) || (top === undefined && words(text) >= 6)),
         openTasks: openTasks(ctx),
       };
     },

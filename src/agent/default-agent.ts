@@ -178,7 +178,10 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
     });
     lastRunner = runner;
     // What successful tool calls confirm is learnt into the user's memory, whichever actor called.
-    const acting = ports.memory ? withMemoryLearning(runner, { memory: ports.memory, effects: ports.effects, ...DEMO_LEARNING }) : runner;
+    const logWriteError = (what: string) => (err: unknown) => ports.logger?.warn({ err, what }, 'a background memory write failed');
+    const acting = ports.memory
+      ? withMemoryLearning(runner, { memory: ports.memory, effects: ports.effects, ...DEMO_LEARNING, onError: logWriteError('learn_from_tool') })
+      : runner;
     return createAgentMachine(spec).provide({
       actors: {
         routeMessage: createRouterActor({ router: router as Router, ...(llm ? { llm, intents } : {}) }),
@@ -192,7 +195,9 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
         }),
         planTasks: createPlannerActor({ runner: acting, ...(llm ? { llm } : {}) }),
         requestHandoff: createHandoffActor({ desk }),
-        ...(ports.memory ? { recallMemory: createRecallActor({ memory: ports.memory, effects: ports.effects }) } : {}),
+        ...(ports.memory
+          ? { recallMemory: createRecallActor({ memory: ports.memory, effects: ports.effects, onWriteError: (what, err) => logWriteError(what)(err) }) }
+          : {}),
       },
     }) as unknown as AnyStateMachine;
   };

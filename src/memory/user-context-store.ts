@@ -100,6 +100,15 @@ function rejectThrown<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Freezes a parsed JSON value, so a context shared from the cache cannot be changed by a reader. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -126,12 +135,31 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     if (!isValidId(user)) throw new TypeError('user context: user must be a valid id');
   };
 
+  // Opened contexts by key, with the stamp of the write they came from: every turn reads its
+  // user's context, and unsealing and parsing it again when nothing changed is most of the cost.
+  // A write from anywhere (another process included) changes the stamp, so a stale entry is never used.
+  const opened = new Map<string, { stamp: string; context: UserContext }>();
+  const maxOpened = 10_000;
+  let writes = 0;
+  const stampOf = () => `${process.pid}.${clock.now()}.${++writes}`;
+
   const read = (tenant: TenantId, user: UserId): UserContext | undefined => {
-    const stored = db.get([tenant, user]) as { v: 1; sealed: Uint8Array } | undefined;
-    if (!stored) return undefined;
+    const cacheKey = `${tenant}\u0000${user}`;
+    const stored = db.get([tenant, user]) as { v: 1; sealed: Uint8Array; stamp?: string } | undefined;
+    if (!stored) {
+      opened.delete(cacheKey);
+      return undefined;
+    }
+    const hit = stored.stamp !== undefined ? opened.get(cacheKey) : undefined;
+    if (hit && hit.stamp === stored.stamp) return hit.context;
     const context = JSON.parse(decoder.decode(sealer.open(tenant, stored.sealed))) as UserContext;
     // The sealed body names its owner: a record copied under another user's key does not open as theirs.
     if (context.tenant !== tenant || context.user !== user) throw new KeelError('forbidden', 'a user context does not belong to the requesting scope');
+    if (stored.stamp !== undefined) {
+      opened.delete(cacheKey);
+      if (opened.size >= maxOpened) opened.delete(opened.keys().next().value as string);
+      opened.set(cacheKey, { stamp: stored.stamp, context: deepFreeze(context) });
+    }
     return context;
   };
 
@@ -159,7 +187,7 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
           const next = normaliseUserContext(returned ?? draft, previous, o, now);
           const sealed = sealer.seal(tenant, encoder.encode(JSON.stringify(next)));
           if (sealed.length > o.maxContextBytes) throw new KeelError('too_large', `a user context is over ${o.maxContextBytes} bytes`);
-          db.putSync([tenant, user], { v: 1, sealed });
+          db.putSync([tenant, user], { v: 1, sealed, stamp: stampOf() });
           return next;
         });
       } catch (err) {

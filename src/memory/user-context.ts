@@ -22,6 +22,8 @@ export interface IntentEntry {
   readonly time: number;
   readonly session: SessionId | null;
   readonly score?: number;
+  /** The turn that routed it; a turn re-run after a crash does not add it twice. */
+  readonly turn?: string;
 }
 
 /** A task the user started and has not finished (a refund in progress, a pending card replacement). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AnyStateMachine } from 'xstate';
 import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
+import type { Logger } from '../observe/logger.js';
 import { createEventStore, type EventStore } from '../observe/event-store.js';
 import { createAesSealer } from '../security/aes-sealer.js';
 import { createAuditLog, systemActor, type AuditLog } from '../security/audit-log.js';
@@ -25,6 +26,7 @@ import { createSessionStore, plainSealer, type SessionRecord, type SessionStore 
 import type { Clock, DecisionEvent, EffectLedger } from '../ports.js';
 import { isValidId, type Json, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
 import { resolveRuntimeOptions, type RuntimeOptions } from './runtime-options.js';
+import { createSessionAccess } from './session-access.js';
 
 /** Arguments of {@link Runtime.open}. */
 export interface OpenSessionArgs {
@@ -60,6 +62,8 @@ export interface RuntimePorts {
   readonly llmTokens?: SessionTokenMeter;
   /** The users' structured context and memories; absent when the runtime runs with `memory: 'none'`. */
   readonly memory?: UserMemory;
+  /** The runtime's logger, for failures of background work (never message text). */
+  readonly logger?: Logger;
 }
 
 /** A message from a user, or any other event (signals, operator commands). */
@@ -169,7 +173,7 @@ export function createRuntime(
   const llmTokens = createSessionTokenMeter({ store: env.db('meta'), onError: (err) => logger.warn({ err }, 'recording LLM token usage failed') });
   const memory: UserMemory | undefined =
     opts.memory === 'none' ? undefined : createUserMemory({ env, sealer, clock, indexDir: join(opts.dataDir, 'memory-index'), ...opts.memory });
-  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit, llmTokens, ...(memory ? { memory } : {}) }) : machineOption;
+  const machine = typeof machineOption === 'function' ? machineOption({ effects, clock, dataDir: opts.dataDir, audit, llmTokens, logger, ...(memory ? { memory } : {}) }) : machineOption;
   if (typeof (machine as { transition?: unknown } | undefined)?.transition !== 'function') {
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }
@@ -227,47 +231,8 @@ export function createRuntime(
     return id as SessionId;
   };
 
-  /** Fire and forget: an audit failure must not change the outcome it records. */
-  const auditAppend = (entry: Parameters<AuditLog['append']>[0]): void => {
-    audit.append(entry).catch((err: unknown) => logger.warn({ err }, 'audit append failed'));
-  };
-
-  /** The hand-off protocol as the session lived it (queued, accepted, completed...), by keel itself. */
-  const auditHandoffs = (id: SessionId, frames: readonly SessionFrame[]): void => {
-    for (const f of frames) {
-      if (f.type !== 'handoff') continue;
-      const owner = ready.get(id) ?? store.getSession(id);
-      if (!owner) continue;
-      const status = typeof f.status === 'string' && /^[a-z_]{1,32}$/.test(f.status) ? f.status : 'unknown';
-      auditAppend({
-        actor: systemActor(owner.tenant),
-        action: `handoff.${status}`,
-        target: `session:${id}`,
-        outcome: status === 'failed' || status === 'unavailable' ? 'failed' : 'ok',
-        details: { user: owner.user, seq: f.seq },
-      });
-    }
-  };
-
-  /**
-   * Who may do what to a session (deny by default; DESIGN §5): a customer reaches only their own
-   * sessions and only with messages; an agent (a human on a hand-off) writes and signals; an admin
-   * signals (approvals, operator commands) but never speaks in a customer's conversation; an
-   * engineer only reads. No role crosses tenants. Refusals are audited.
-   */
-  const authorize = (session: Pick<SessionRecord, 'tenant' | 'user'>, as: Identity | undefined, action: 'message' | 'read' | 'signal', id?: SessionId): void => {
-    if (!as) return;
-    let why: string | undefined;
-    let rule = 'role';
-    if (as.tenant !== session.tenant) [why, rule] = ['this session belongs to another user', 'tenant'];
-    else if (as.role === 'customer' && as.user !== session.user) [why, rule] = ['this session belongs to another user', 'ownership'];
-    else if (as.role === 'customer' && action === 'signal') why = 'customers send messages; signals come from staff';
-    else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
-    else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
-    if (why === undefined) return;
-    auditAppend({ actor: as, action: `session.${action}`, target: `session:${id ?? 'unknown'}`, outcome: 'denied', details: { rule } });
-    throw new KeelError('forbidden', why, { details: { rule } });
-  };
+  // Who may do what to a session, with refusals and hand-offs audited.
+  const { authorize, auditHandoffs } = createSessionAccess({ audit, logger, ownerOf: (id) => ready.get(id) ?? store.getSession(id) });
 
   const hostFor = (id: SessionId): Promise<SessionHost> => {
     const existing = live.get(id);

@@ -100,7 +100,12 @@ describe('recall in agent turns', () => {
     expect(['1042', '1043']).toContain(context.facts.orderId?.value);
     expect(Object.keys(context.sessionsByChannel).sort()).toEqual(['phone', 'web']);
     expect(context.intentHistory.map((e) => e.intent)).toEqual(expect.arrayContaining(['order_status', 'change_address']));
-    const tickets = await fixture.runtime.memory!.memories.recall({ tenant: acme, user: alice, query: 'change address order 1043', kinds: ['ticket'] });
+    // A ticket's memory is embedded and indexed off the turn: it lands shortly after the reply.
+    let tickets: Awaited<ReturnType<NonNullable<typeof fixture.runtime.memory>['memories']['recall']>> = [];
+    for (let i = 0; i < 100 && tickets.length === 0; i++) {
+      tickets = await fixture.runtime.memory!.memories.recall({ tenant: acme, user: alice, query: 'change address order 1043', kinds: ['ticket'] });
+      if (tickets.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
     expect(tickets[0]?.text).toContain('1043');
   });
 });
