@@ -1,0 +1,83 @@
+/**
+ * Who may do what to a session, and the audit records of it: the runtime's deny-by-default rules
+ * for opening, reading, writing and signalling a session (DESIGN §5), and the hand-off protocol
+ * as the session lived it.
+ */
+import { KeelError } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+import { systemActor, type AuditLog } from '../security/audit-log.js';
+import type { SessionFrame } from '../sessions/session-frames.js';
+import type { Identity, SessionId } from '../types.js';
+
+/** What a caller does to a session. */
+export type SessionAction = 'message' | 'read' | 'signal';
+
+/** The session rules of one runtime. */
+export interface SessionAccess {
+  /**
+   * Throws KeelError `forbidden` (and audits the refusal) unless `as` may do `action` to a session
+   * owned by `session`. No `as` means trusted embedding code: allowed.
+   */
+  authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id?: SessionId): void;
+  /** Audits the `handoff` frames of a commit, as keel itself acting in the session's tenant. */
+  auditHandoffs(id: SessionId, frames: readonly SessionFrame[]): void;
+}
+
+/** Options of {@link createSessionAccess}. */
+export interface SessionAccessOptions {
+  readonly audit: AuditLog;
+  readonly logger: Logger;
+  /** The owner of a session, `undefined` when it does not exist. */
+  readonly ownerOf: (id: SessionId) => { readonly tenant: string; readonly user: string } | undefined;
+}
+
+/**
+ * Creates the rules. A customer reaches only their own sessions and only with messages; an agent
+ * (a human on a hand-off) writes and signals; an admin signals (approvals, operator commands) but
+ * never speaks in a customer's conversation; an engineer only reads. No role crosses tenants.
+ *
+ * @example
+ * ```ts
+ * const access = createSessionAccess({ audit, logger, ownerOf: (id) => store.getSession(id) });
+ * access.authorize(record, engineer, 'message', id); // KeelError forbidden, audited
+ * ```
+ */
+export function createSessionAccess(options: SessionAccessOptions): SessionAccess {
+  const { audit, logger, ownerOf } = options;
+
+  /** Fire and forget: an audit failure must not change the outcome it records. */
+  const append = (entry: Parameters<AuditLog['append']>[0]): void => {
+    audit.append(entry).catch((err: unknown) => logger.warn({ err }, 'audit append failed'));
+  };
+
+  return Object.freeze({
+    authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id?: SessionId) {
+      if (!as) return;
+      let why: string | undefined;
+      let rule = 'role';
+      if (as.tenant !== session.tenant) [why, rule] = ['this session belongs to another user', 'tenant'];
+      else if (as.role === 'customer' && as.user !== session.user) [why, rule] = ['this session belongs to another user', 'ownership'];
+      else if (as.role === 'customer' && action === 'signal') why = 'customers send messages; signals come from staff';
+      else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
+      else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
+      if (why === undefined) return;
+      append({ actor: as, action: `session.${action}`, target: `session:${id ?? 'unknown'}`, outcome: 'denied', details: { rule } });
+      throw new KeelError('forbidden', why, { details: { rule } });
+    },
+    auditHandoffs(id: SessionId, frames: readonly SessionFrame[]) {
+      for (const f of frames) {
+        if (f.type !== 'handoff') continue;
+        const owner = ownerOf(id);
+        if (!owner) continue;
+        const status = typeof f.status === 'string' && /^[a-z_]{1,32}$/.test(f.status) ? f.status : 'unknown';
+        append({
+          actor: systemActor(owner.tenant),
+          action: `handoff.${status}`,
+          target: `session:${id}`,
+          outcome: status === 'failed' || status === 'unavailable' ? 'failed' : 'ok',
+          details: { user: owner.user, seq: f.seq },
+        });
+      }
+    },
+  });
+}
