@@ -168,7 +168,7 @@ export function createRuntime(
   const effects = createEffectLedger(env, { sealer, tenantOf: (key) => sessionOfKey(key, (id) => store.getSession(id))?.tenant });
   const sessionQuota = createSessionQuota({
     maxSessionsPerUser: opts.maxSessionsPerUser,
-    owners: () => store.listSessions({ limit: Number.MAX_SAFE_INTEGER }).map(({ record }) => record),
+    stored: (tenant, user, atMost) => store.countSessions(tenant as TenantId, user as UserId, atMost),
   });
   const llmTokens = createSessionTokenMeter({ store: env.db('meta'), onError: (err) => logger.warn({ err }, 'recording LLM token usage failed') });
   const memory: UserMemory | undefined =
@@ -365,7 +365,6 @@ export function createRuntime(
           subscribers.delete(id);
         },
       });
-      sessionQuota.forget(args.tenant, args.user);
       return erased;
     },
     options: { ...opts, machine },
@@ -388,10 +387,17 @@ export function createRuntime(
       const release = sessionQuota.reserve(args.tenant, args.user);
       const creating = openSessionHost(hostContext, id, { tenant: args.tenant, user: args.user, channel: args.channel ?? 'api' });
       live.set(id, creating);
-      creating.then((host) => ready.set(id, host), () => {
-        live.delete(id);
-        release();
-      });
+      creating.then(
+        (host) => {
+          ready.set(id, host);
+          // Stored now, with its owner entry: the stored count holds it from here on.
+          release();
+        },
+        () => {
+          live.delete(id);
+          release();
+        },
+      );
       const host = await creating;
       enforceCap();
       // Every session of the user, on any channel, is listed in the user's context.

@@ -10,12 +10,11 @@ import { KeelError } from '../errors.js';
 export interface SessionQuota {
   /**
    * Takes one slot for a new session of `user`, or throws KeelError `budget_exceeded`. Returns a
-   * function that gives the slot back (when creating the session failed).
+   * function that gives the slot back: call it once the session is stored (the stored count then
+   * holds it) or when creating it failed.
    */
   reserve(tenant: string, user: string): () => void;
-  /** The user's sessions were erased. */
-  forget(tenant: string, user: string): void;
-  /** Sessions counted for `user`. */
+  /** Sessions counted for `user`: stored ones plus those being created. */
   count(tenant: string, user: string): number;
 }
 
@@ -23,58 +22,46 @@ export interface SessionQuota {
 export interface SessionQuotaOptions {
   /** Sessions one user may hold. Required, a positive integer. */
   readonly maxSessionsPerUser: number;
-  /** The owners of every stored session, read once on first use. */
-  readonly owners: () => Iterable<{ readonly tenant: string; readonly user: string }>;
+  /** How many sessions `user` has stored, counting up to `atMost` (an index read, not a scan). */
+  readonly stored: (tenant: string, user: string, atMost: number) => number;
 }
 
 /**
- * Creates the quota.
+ * Creates the quota. Stored sessions are counted from the store's owner index on every
+ * reservation (at most `maxSessionsPerUser` keys are read), so nothing is scanned at start-up and
+ * erasures need no bookkeeping; sessions being created are counted in memory until stored.
  *
  * @example
  * ```ts
- * const quota = createSessionQuota({ maxSessionsPerUser: 100, owners: () => store.listSessions({ limit: Infinity }).map((s) => s.record) });
+ * const quota = createSessionQuota({ maxSessionsPerUser: 100, stored: (t, u, n) => store.countSessions(t, u, n) });
  * const release = quota.reserve('acme', 'u-1'); // throws budget_exceeded past 100
  * ```
  */
 export function createSessionQuota(options: SessionQuotaOptions): SessionQuota {
   const max = options?.maxSessionsPerUser;
   if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('maxSessionsPerUser must be a positive integer');
-  if (typeof options.owners !== 'function') throw new TypeError('owners must be a function');
-  let counts: Map<string, number> | undefined;
+  if (typeof options.stored !== 'function') throw new TypeError('stored must be a function');
+  const creating = new Map<string, number>();
   const keyOf = (tenant: string, user: string): string => `${tenant}\u0000${user}`;
-  const all = (): Map<string, number> => {
-    if (counts) return counts;
-    const built = new Map<string, number>();
-    for (const { tenant, user } of options.owners()) {
-      const key = keyOf(tenant, user);
-      built.set(key, (built.get(key) ?? 0) + 1);
-    }
-    counts = built;
-    return built;
-  };
+  const count = (tenant: string, user: string): number => options.stored(tenant, user, max + 1) + (creating.get(keyOf(tenant, user)) ?? 0);
   return Object.freeze({
     reserve(tenant: string, user: string) {
-      const map = all();
-      const key = keyOf(tenant, user);
-      const used = map.get(key) ?? 0;
-      if (used >= max) {
+      if (count(tenant, user) >= max) {
         throw new KeelError('budget_exceeded', `at most ${max} sessions per user: resume one of them (hello with its sessionId)`, {
           details: { rule: 'sessions_per_user', limit: max },
         });
       }
-      map.set(key, used + 1);
+      const key = keyOf(tenant, user);
+      creating.set(key, (creating.get(key) ?? 0) + 1);
       let released = false;
       return () => {
         if (released) return;
         released = true;
-        const left = (map.get(key) ?? 1) - 1;
-        if (left <= 0) map.delete(key);
-        else map.set(key, left);
+        const left = (creating.get(key) ?? 1) - 1;
+        if (left <= 0) creating.delete(key);
+        else creating.set(key, left);
       };
     },
-    forget(tenant: string, user: string) {
-      all().delete(keyOf(tenant, user));
-    },
-    count: (tenant: string, user: string) => all().get(keyOf(tenant, user)) ?? 0,
+    count,
   });
 }

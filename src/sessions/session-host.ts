@@ -406,7 +406,7 @@ export async function openSessionHost(
     if (reshaped) await store.commit(persistWrites([]));
   } else {
     build(undefined);
-    await store.commit(persistWrites([]));
+    await store.commit([...persistWrites([]), store.putOwner(id, tenant, user)]);
     decide('session', 'session opened', { channel });
   }
   lastState = stateToString(actor.getSnapshot().value);

@@ -9,7 +9,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { KeelError } from '../errors.js';
 
 /** Names of the databases inside the environment. */
-export const DB_NAMES = ['sessions', 'journal', 'messages', 'users', 'memories', 'events', 'audit', 'effects', 'timers', 'meta'] as const;
+export const DB_NAMES = ['sessions', 'journal', 'messages', 'users', 'memories', 'events', 'audit', 'effects', 'timers', 'meta', 'owners'] as const;
 export type DbName = (typeof DB_NAMES)[number];
 
 /** An opened environment with its named databases. */

@@ -90,7 +90,11 @@ export interface SessionStore {
   dueWakes(until: number, limit: number, after?: { deadline: number; session: SessionId }): Array<{ deadline: number; session: SessionId }>;
   /** The earliest wake entry with a deadline after `time`, if any. */
   nextWakeAfter(time: number): { deadline: number; session: SessionId } | undefined;
-  /** Session ids, optionally only one user's. */
+  /** Records a new session under its owner (one write, at creation), for per-user counts and listings. */
+  putOwner(id: SessionId, tenant: TenantId, user: UserId): Promise<unknown>;
+  /** How many sessions `user` holds, counting up to `atMost` (reads the owner index, not the sessions). */
+  countSessions(tenant: TenantId, user: UserId, atMost?: number): number;
+  /** Session ids, optionally only one user's (a user's come from the owner index). */
   listSessions(filter?: { tenant?: TenantId; user?: UserId; limit?: number }): Array<{ id: SessionId; record: SessionRecord }>;
   /**
    * Waits for the given writes to commit and for the commit to be synced to disk; throws a
@@ -123,6 +127,15 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
   const journal: Database = env.db('journal');
   const messages: Database = env.db('messages');
   const wakes: Database = env.db('timers');
+  const owners: Database = env.db('owners');
+  buildOwnerIndexOnce(env, sessions, owners);
+  const ownedBy = function* (tenant: TenantId, user: UserId): Generator<SessionId> {
+    for (const key of owners.getKeys({ start: [tenant, user] })) {
+      const [t, u, id] = key as [string, string, SessionId];
+      if (t !== tenant || u !== user) return;
+      yield id;
+    }
+  };
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
@@ -133,6 +146,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       for (const key of journal.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) writes.push(observeWrite(journal.remove(key)));
       for (const key of messages.getKeys({ start: [id, ''], end: [id, '\uffff'] })) writes.push(observeWrite(messages.remove(key)));
       for (const t of record?.timers ?? []) writes.push(observeWrite(wakes.remove([t.deadline, id])));
+      if (record) writes.push(observeWrite(owners.remove([record.tenant, record.user, id])));
       writes.push(observeWrite(sessions.remove(id)));
       await this.commit(writes);
     },
@@ -190,9 +204,23 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       }
       return undefined;
     },
+    putOwner: (id, tenant, user) => observeWrite(owners.put([tenant, user, id], 1)),
+    countSessions(tenant, user, atMost = Number.MAX_SAFE_INTEGER) {
+      let n = 0;
+      for (const _ of ownedBy(tenant, user)) if (++n >= atMost) break;
+      return n;
+    },
     listSessions(filter = {}) {
       const out: Array<{ id: SessionId; record: SessionRecord }> = [];
       const limit = filter.limit ?? 1000;
+      if (filter.tenant !== undefined && filter.user !== undefined) {
+        for (const id of ownedBy(filter.tenant, filter.user)) {
+          const record = sessions.get(id) as SessionRecord | undefined;
+          if (record) out.push({ id, record });
+          if (out.length >= limit) break;
+        }
+        return out;
+      }
       for (const { key, value } of sessions.getRange({})) {
         const record = value as SessionRecord;
         if (filter.tenant !== undefined && record.tenant !== filter.tenant) continue;
@@ -217,3 +245,18 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
   };
 }
 
+/**
+ * Data written before the owner index existed gets it once: one scan of the sessions, then a
+ * marker in `meta` so later starts skip it.
+ */
+function buildOwnerIndexOnce(env: LmdbEnv, sessions: Database, owners: Database): void {
+  const meta = env.db('meta');
+  if (meta.get('owners.index') === 1) return;
+  meta.transactionSync(() => {
+    for (const { key, value } of sessions.getRange({})) {
+      const record = value as SessionRecord;
+      owners.putSync([record.tenant, record.user, key as string], 1);
+    }
+    meta.putSync('owners.index', 1);
+  });
+}

@@ -63,16 +63,18 @@ describe('session token meter', () => {
 });
 
 describe('session quota', () => {
-  it('counts stored sessions on first use, refuses one over the limit with budget_exceeded, and gives slots back', () => {
-    let scans = 0;
+  it('counts stored sessions from the index, refuses one over the limit with budget_exceeded, and counts sessions being created', () => {
+    const stored = new Map<string, number>([['acme/alice', 1], ['globex/alice', 2]]);
+    const reads: number[] = [];
     const quota = createSessionQuota({
       maxSessionsPerUser: 2,
-      owners: () => {
-        scans++;
-        return [{ tenant: 'acme', user: 'alice' }, { tenant: 'globex', user: 'alice' }, { tenant: 'globex', user: 'alice' }];
+      stored: (tenant, user, atMost) => {
+        reads.push(atMost);
+        return Math.min(atMost, stored.get(`${tenant}/${user}`) ?? 0);
       },
     });
     const release = quota.reserve('acme', 'alice');
+    expect(quota.count('acme', 'alice')).toBe(2);
     let refused: unknown;
     try {
       quota.reserve('acme', 'alice');
@@ -84,16 +86,20 @@ describe('session quota', () => {
     // Another tenant's user of the same id has their own count (already full here).
     expect(() => quota.reserve('globex', 'alice')).toThrow(/at most 2 sessions/);
     expect(() => quota.reserve('acme', 'bob')).not.toThrow();
+    // The session is stored: the index counts it and the reservation is given back (twice is harmless).
+    stored.set('acme/alice', 2);
     release();
     release();
-    expect(quota.count('acme', 'alice')).toBe(1);
-    quota.forget('globex', 'alice');
+    expect(quota.count('acme', 'alice')).toBe(2);
+    // Erased sessions leave the index, and the count follows with no bookkeeping.
+    stored.delete('globex/alice');
     expect(quota.count('globex', 'alice')).toBe(0);
-    expect(scans).toBe(1);
+    // Never more than the limit plus one index entries are read.
+    expect(Math.max(...reads)).toBe(3);
   });
 
   it('validates its options', () => {
-    expect(() => createSessionQuota({ maxSessionsPerUser: 0, owners: () => [] })).toThrow(/maxSessionsPerUser/);
-    expect(() => createSessionQuota({ maxSessionsPerUser: 1, owners: 'x' as never })).toThrow(/owners/);
+    expect(() => createSessionQuota({ maxSessionsPerUser: 0, stored: () => 0 })).toThrow(/maxSessionsPerUser/);
+    expect(() => createSessionQuota({ maxSessionsPerUser: 1, stored: 'x' as never })).toThrow(/stored/);
   });
 });
