@@ -48,11 +48,25 @@ export interface EventStoreOptions {
   readonly sealer?: Sealer;
 }
 
-/** An event as stored with a sealer: `reason` and `data` are inside `sealed`. */
+/** An event as stored before batches were sealed per tenant: `reason` and `data` inside its own `sealed`. */
 type SealedEvent = Omit<DecisionEvent, 'reason' | 'data'> & { readonly reason: ''; readonly data: Record<string, never>; readonly sealed: Uint8Array };
+
+/** An event inside a sealed batch: `reason` and `data` are item `b` of its tenant's blob. */
+type BlobEvent = Omit<DecisionEvent, 'reason' | 'data'> & { readonly reason: ''; readonly data: Record<string, never>; readonly b: number };
+
+/** One tick's events with a sealer: one seal per tenant per batch, not one per event. */
+interface SealedBatch {
+  readonly v: 2;
+  readonly events: readonly BlobEvent[];
+  readonly blobs: Readonly<Record<string, Uint8Array>>;
+}
+
+type StoredValue = DecisionEvent | ReadonlyArray<DecisionEvent | SealedEvent> | SealedBatch;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+const isBatch = (value: unknown): value is SealedBatch => value !== null && typeof value === 'object' && (value as { v?: unknown }).v === 2;
 
 /**
  * Creates the event store.
@@ -70,43 +84,95 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   if (!Number.isFinite(retentionMs) || retentionMs <= 0) throw new TypeError('option retentionMs must be a positive number');
   let counter = 0;
   // Events of one tick are stored as one batch under one key: a put per tick, not per event.
-  let batch: Array<DecisionEvent | SealedEvent> = [];
+  let batch: DecisionEvent[] = [];
   const { sealer } = options;
-  const seal = (e: DecisionEvent): DecisionEvent | SealedEvent =>
-    sealer ? { ...e, reason: '', data: {}, sealed: sealer.seal(e.tenant, encoder.encode(JSON.stringify({ reason: e.reason, data: e.data }))) } : e;
-  /** The event as appended, or undefined when it cannot be opened any more (erased tenant key). */
-  const unseal = (e: DecisionEvent | SealedEvent): DecisionEvent | undefined => {
-    if (!('sealed' in e) || !(e.sealed instanceof Uint8Array)) return e as DecisionEvent;
-    if (!sealer) return undefined;
-    try {
-      const { sealed: _sealed, ...rest } = e;
-      const inner = JSON.parse(decoder.decode(sealer.open(e.tenant, e.sealed))) as Pick<DecisionEvent, 'reason' | 'data'>;
-      return { ...rest, reason: inner.reason, data: inner.data };
-    } catch {
-      return undefined;
-    }
+  /** One batch as stored: plain events without a sealer, else one sealed blob per tenant. */
+  const pack = (events: readonly DecisionEvent[]): StoredValue => {
+    if (!sealer) return events;
+    const byTenant = new Map<string, Array<Pick<DecisionEvent, 'reason' | 'data'>>>();
+    const packed = events.map((e): BlobEvent => {
+      let items = byTenant.get(e.tenant);
+      if (!items) byTenant.set(e.tenant, (items = []));
+      items.push({ reason: e.reason, data: e.data });
+      const { reason: _reason, data: _data, ...meta } = e;
+      return { ...meta, reason: '', data: {}, b: items.length - 1 };
+    });
+    const blobs: Record<string, Uint8Array> = {};
+    for (const [tenant, items] of byTenant) blobs[tenant] = sealer.seal(tenant as TenantId, encoder.encode(JSON.stringify(items)));
+    return { v: 2, events: packed, blobs } satisfies SealedBatch;
   };
+  /**
+   * The events of a stored batch that pass `keep`, opened; events whose tenant key is gone
+   * (erased) are left out. A tenant's blob is opened only when one of its events is wanted.
+   */
+  const unpack = (value: StoredValue, keep: (e: Omit<DecisionEvent, 'reason' | 'data'>) => boolean): DecisionEvent[] => {
+    if (isBatch(value)) {
+      const opened = new Map<string, Array<Pick<DecisionEvent, 'reason' | 'data'>> | undefined>();
+      const blobOf = (tenant: string) => {
+        if (!opened.has(tenant)) {
+          let items: Array<Pick<DecisionEvent, 'reason' | 'data'>> | undefined;
+          try {
+            const blob = value.blobs[tenant];
+            items = blob && sealer ? (JSON.parse(decoder.decode(sealer.open(tenant as TenantId, blob))) as typeof items) : undefined;
+          } catch {
+            items = undefined;
+          }
+          opened.set(tenant, items);
+        }
+        return opened.get(tenant);
+      };
+      const out: DecisionEvent[] = [];
+      for (const e of value.events) {
+        if (!keep(e)) continue;
+        const item = blobOf(e.tenant)?.[e.b];
+        if (!item) continue;
+        const { b: _b, ...meta } = e;
+        out.push({ ...meta, reason: item.reason, data: item.data });
+      }
+      return out;
+    }
+    const list = (Array.isArray(value) ? value : [value]) as ReadonlyArray<DecisionEvent | SealedEvent>;
+    const out: DecisionEvent[] = [];
+    for (const e of list) {
+      if (!keep(e)) continue;
+      if (!('sealed' in e) || !(e.sealed instanceof Uint8Array)) {
+        out.push(e as DecisionEvent);
+        continue;
+      }
+      if (!sealer) continue;
+      try {
+        const { sealed: _sealed, ...rest } = e;
+        const inner = JSON.parse(decoder.decode(sealer.open(e.tenant, e.sealed))) as Pick<DecisionEvent, 'reason' | 'data'>;
+        out.push({ ...rest, reason: inner.reason, data: inner.data });
+      } catch {
+        // The tenant's key was deleted: the event is gone.
+      }
+    }
+    return out;
+  };
+  /** How many events a stored batch holds, without opening anything. */
+  const sizeOf = (value: StoredValue): number => (isBatch(value) ? value.events.length : Array.isArray(value) ? value.length : 1);
   const flush = (): void => {
     const events = batch;
     batch = [];
     const first = events[0];
     if (!first) return;
     counter = (counter + 1) % 1_000_000_000;
-    observeWrite(db.put([first.time, counter], events)).catch((err: unknown) => options.onError?.(err));
+    observeWrite(db.put([first.time, counter], pack(events))).catch((err: unknown) => options.onError?.(err));
   };
   const matches = (e: DecisionEvent, q: EventQuery): boolean =>
     (q.tenant === undefined || e.tenant === q.tenant) &&
     (q.session === undefined || e.session === q.session) &&
     (q.user === undefined || e.user === q.user) &&
     (q.kinds === undefined || q.kinds.includes(e.kind));
-  const stored = (value: unknown): DecisionEvent[] => (Array.isArray(value) ? (value as DecisionEvent[]) : [value as DecisionEvent]);
   return {
     append(event) {
       // A batch is keyed by its first event's time, so it must not span a jump of the clock.
       const first = batch[0];
       if (first && Math.abs(event.time - first.time) > 1000) flush();
       if (batch.length === 0) setImmediate(flush);
-      batch.push(seal(event));
+      // Sealed at the flush, one seal per tenant per tick: nothing costly on the agents' path.
+      batch.push(event);
     },
     flush,
     query(q) {
@@ -118,12 +184,9 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const since = q.since ?? 0;
       const until = q.until ?? Number.MAX_SAFE_INTEGER;
       outer: for (const { value } of range) {
-        const events = stored(value);
-        for (const e of q.reverse ? [...events].reverse() : events) {
-          if (e.time < since || e.time > until || !matches(e, q)) continue;
-          const open = unseal(e);
-          if (!open) continue;
-          out.push(open);
+        const events = unpack(value as StoredValue, (e) => e.time >= since && e.time <= until && matches(e as DecisionEvent, q));
+        for (const e of q.reverse ? events.reverse() : events) {
+          out.push(e);
           if (out.length >= limit) break outer;
         }
       }
@@ -135,7 +198,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const writes: Promise<unknown>[] = [];
       for (const { key, value } of db.getRange({ start: [0], end: [cutoff] })) {
         writes.push(observeWrite(db.remove(key)));
-        removed += stored(value).length;
+        removed += sizeOf(value as StoredValue);
       }
       await Promise.all(writes);
       return removed;
@@ -144,14 +207,23 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const writes: Promise<unknown>[] = [];
       let removed = 0;
       for (const { key, value } of db.getRange({})) {
-        const events = stored(value);
-        const kept = events.filter((e) => !(e.tenant === tenant && e.user === user));
-        if (kept.length === events.length) continue;
-        removed += events.length - kept.length;
-        writes.push(observeWrite(kept.length === 0 ? db.remove(key) : db.put(key, kept)));
+        const all = value as StoredValue;
+        const theirs = countUserOf(all, tenant, user);
+        if (theirs === 0) continue;
+        // The rest is opened and sealed again; events whose tenant key is gone could not be read
+        // anyway and are dropped with the rewrite.
+        const kept = unpack(all, (e) => !(e.tenant === tenant && e.user === user));
+        removed += theirs;
+        writes.push(observeWrite(kept.length === 0 ? db.remove(key) : db.put(key, pack(kept))));
       }
       await Promise.all(writes);
       return removed;
     },
   };
+}
+
+/** How many events of `user` a stored batch holds (read from the unsealed fields only). */
+function countUserOf(value: StoredValue, tenant: TenantId, user: UserId): number {
+  const events: ReadonlyArray<{ tenant: string; user: string }> = isBatch(value) ? value.events : Array.isArray(value) ? value : [value as DecisionEvent];
+  return events.filter((e) => e.tenant === tenant && e.user === user).length;
 }

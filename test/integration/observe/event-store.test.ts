@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, createRuntime, tenantId, userId } from '../../../src/index.js';
 import { createEventStore } from '../../../src/observe/event-store.js';
+import { createAesSealer } from '../../../src/security/aes-sealer.js';
+import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { openEnv } from '../../../src/store/lmdb-env.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
@@ -53,5 +55,34 @@ describe('decision trace', () => {
     await env.flushed();
     expect(await store.prune()).toBe(1);
     expect(store.query({}).map((e) => e.kind)).toEqual(['reply']);
+  });
+
+  it('seals the events of a tick once per tenant, and an erasure seals the rest again without the user', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const env = openEnv({ dir: t.dir });
+    cleanups.push(() => env.close());
+    const clock = createManualClock(1_000_000);
+    let seals = 0;
+    const aes = createAesSealer({ keys: createTenantKeyStore({ dir: t.dir, env: {} }) });
+    const sealer = { seal: (tenant: never, bytes: Uint8Array) => (seals++, aes.seal(tenant, bytes)), open: aes.open };
+    const store = createEventStore({ env, clock, sealer });
+    const ev = (tenant: string, user: string, reason: string) => ({
+      kind: 'reply' as const, time: clock.now(), tenant: tenantId(tenant), session: `s-${user}` as never, user: userId(user), traceId: 'x', reason, data: { said: `${reason} by ${user}` },
+    });
+    for (let i = 0; i < 10; i++) store.append(ev('acme', i % 2 ? 'alice' : 'bob', `r${i}`));
+    store.append(ev('globex', 'gina', 'g0'));
+    store.flush();
+    await env.flushed();
+    expect(seals).toBe(2);
+    // Nothing a decision said is readable in the stored value.
+    const raw = JSON.stringify([...env.db('events').getRange({})].map((r) => r.value), (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v));
+    expect(raw).not.toContain('by alice');
+    expect(store.query({ tenant: tenantId('acme'), user: userId('alice') }).map((e) => e.data.said)).toEqual(['r1 by alice', 'r3 by alice', 'r5 by alice', 'r7 by alice', 'r9 by alice']);
+
+    expect(await store.forgetUser(tenantId('acme'), userId('alice'))).toBe(5);
+    expect(store.query({ tenant: tenantId('acme'), user: userId('alice') })).toEqual([]);
+    expect(store.query({ tenant: tenantId('acme') }).map((e) => e.reason)).toEqual(['r0', 'r2', 'r4', 'r6', 'r8']);
+    expect(store.query({ tenant: tenantId('globex') }).map((e) => e.data.said)).toEqual(['g0 by gina']);
   });
 });
