@@ -169,7 +169,9 @@ export function indexWorkerMain(load: Load): void {
     for (let i = 0; i < length; i++) owners[i] = view.getUint32(8 + i * 4, true);
     const index = new hnswlib.HierarchicalNSW(spec.space, spec.dimensions);
     try {
-      await index.readIndex(spec.file, false);
+      // Synchronous on purpose (this is the index's own thread): hnswlib-node's asynchronous read and
+      // write finish on a native callback that aborts the process if the thread is torn down first.
+      index.readIndexSync(spec.file, false);
     } catch {
       return { status: 'corrupt' };
     }
@@ -304,7 +306,7 @@ export function indexWorkerMain(load: Load): void {
       ownersBytes.writeUInt32LE(OWNERS_MAGIC, 0);
       ownersBytes.writeUInt32LE(t.owners.length, 4);
       for (let i = 0; i < t.owners.length; i++) ownersBytes.writeUInt32LE(t.owners[i]!, 8 + i * 4);
-      await t.index.writeIndex(indexTmp);
+      t.index.writeIndexSync(indexTmp);
       await fs.promises.writeFile(ownersTmp, ownersBytes);
       await Promise.all([fsyncPath(indexTmp, 'r+'), fsyncPath(ownersTmp, 'r+')]);
       const indexSha256 = await sha256File(indexTmp);
