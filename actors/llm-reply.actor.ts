@@ -10,6 +10,7 @@ import { fromCallback } from 'xstate';
 import type { LlmClient, LlmMessage, LlmTool, ProposedToolCall } from '../src/ports.js';
 import type { Json } from '../src/types.js';
 import type { DecisionNote, DraftEvent, DraftInput, DraftOutput } from '../machines/actor-contracts.js';
+import { budgetedLlm, budgetSpent, type TokenBudget } from './llm-budget.js';
 import { collectLlmDecisions, fromLocalRung } from './llm-decisions.js';
 import type { ToolRunner } from './tool-runner.js';
 
@@ -34,24 +35,7 @@ export interface LlmReplyActorOptions {
    * session that spent `maxSessionTokens` gets the grounded draft (a `guard` decision with code
    * `budget_exceeded`) instead of another call. Default none.
    */
-  readonly tokenBudget?: {
-    readonly meter: { used(session: string): number; add(session: string, tokens: number): void };
-    readonly maxSessionTokens: number;
-  };
-}
-
-/**
- * Rough token count of what is sent (about four characters per token): charged before the call,
- * so a call that fails, or an endpoint that reports no usage, still spends the budget.
- */
-function promptTokensOf(request: readonly LlmMessage[]): number {
-  return Math.ceil(request.reduce((n, m) => n + m.content.length, 0) / 4);
-}
-
-/** What a call cost beyond the prompt already charged: the reported usage or the answer's length, whichever is more. */
-function extraTokensOf(charged: number, response: { text: string; usage: { promptTokens: number; completionTokens: number } }): number {
-  const reported = (Number.isSafeInteger(response.usage.promptTokens) ? response.usage.promptTokens : 0) + (Number.isSafeInteger(response.usage.completionTokens) ? response.usage.completionTokens : 0);
-  return Math.max(0, Math.max(reported, charged + Math.ceil(response.text.length / 4)) - charged);
+  readonly tokenBudget?: TokenBudget;
 }
 
 function systemPrompt(persona: string, input: DraftInput): string {
@@ -111,20 +95,18 @@ export function createLlmReplyActor(options: LlmReplyActorOptions = {}) {
       { role: 'user', content: input.userText.slice(0, 4000) },
     ];
     const budget = options.tokenBudget;
+    const budgeted = budgetedLlm(client, budget, input.session);
     for (let round = 0; ; round++) {
       const offerTools = tools.length > 0 && round < maxRounds;
-      if (budget && budget.meter.used(input.session) >= budget.maxSessionTokens) {
-        notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: budget.maxSessionTokens } });
+      if (budgetSpent(budget, input.session)) {
+        notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: budget?.maxSessionTokens ?? 0 } });
         return template('budget_exceeded');
       }
-      const charged = promptTokensOf(messages);
-      budget?.meter.add(input.session, charged);
-      const response = await client.complete(
+      const response = await budgeted.complete(
         { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(onDelta ? { onDelta } : {}) },
         signal,
       );
       if (fromLocalRung(response.provider)) return template('llm_local_rung', { provider: response.provider });
-      budget?.meter.add(input.session, extraTokensOf(charged, response));
       if (response.toolCalls.length === 0 || !offerTools) {
         if (response.text.trim() === '') return template('llm_empty_answer');
         return { text: response.text.trim(), source: `llm:${response.provider}`, toolCalls, decisions: notes };

@@ -9,6 +9,7 @@ import { fromPromise } from 'xstate';
 import type { LlmClient } from '../src/ports.js';
 import type { Json } from '../src/types.js';
 import type { DecisionNote, PlanInput, PlanOutput, PlanStepDraft } from '../machines/actor-contracts.js';
+import { budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
 import { collectLlmDecisions, fromLocalRung } from './llm-decisions.js';
 import type { ToolRunner } from './tool-runner.js';
 
@@ -22,6 +23,8 @@ export interface PlannerActorOptions {
   readonly recordIdPattern?: RegExp;
   /** Most steps of a plan. Default 5. */
   readonly maxSteps?: number;
+  /** The per-session LLM token budget; a session past it is planned locally. Default none. */
+  readonly tokenBudget?: TokenBudget;
 }
 
 const QUANTIFIER = /\b(both|all( of)?( my)?|each( of)?|every)\b/i;
@@ -110,11 +113,12 @@ export function createPlannerActor(options: PlannerActorOptions = {}) {
     const notes: DecisionNote[] = [];
     if (options.llm) {
       try {
-        const steps = await draftWithLlm(options.llm, input, signal, notes);
+        const steps = await draftWithLlm(budgetedLlm(options.llm, options.tokenBudget, input.session), input, signal, notes);
         if (steps && steps.length >= 2) return { steps: steps.slice(0, maxSteps), source: 'llm', reason: 'llm_plan', toolCalls: 0, decisions: notes };
         notes.push({ kind: 'fallback', reason: 'llm_plan_unusable', data: { to: 'local' } });
       } catch (err) {
-        notes.push({ kind: 'fallback', reason: 'llm_plan_failed', data: { to: 'local', message: err instanceof Error ? err.message.slice(0, 200) : 'failed' } });
+        if (isBudgetExceeded(err)) notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: options.tokenBudget?.maxSessionTokens ?? 0, to: 'local' } });
+        else notes.push({ kind: 'fallback', reason: 'llm_plan_failed', data: { to: 'local', message: err instanceof Error ? err.message.slice(0, 200) : 'failed' } });
       }
     }
     const fromClauses = localFromClauses(input, recordId);

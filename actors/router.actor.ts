@@ -8,6 +8,7 @@ import type { LlmClient, RouteResult, Router } from '../src/ports.js';
 import { routeConfidence } from '../src/routing/route-confidence.js';
 import type { DecisionNote, RouteInput, RouteOutput, RoutedClause } from '../machines/actor-contracts.js';
 import { splitClauses } from './clause-splitter.js';
+import { budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
 import { collectLlmDecisions, fromLocalRung } from './llm-decisions.js';
 import { routeWithLlm, type IntentChoice } from './llm-router.js';
 import { scoreSentiment } from './sentiment-lexicon.js';
@@ -26,6 +27,8 @@ export interface RouterActorOptions {
   readonly detectClauses?: boolean;
   /** Most clauses routed per message. Default 4. */
   readonly maxClauses?: number;
+  /** The per-session LLM token budget; a session past it is routed locally. Default none. */
+  readonly tokenBudget?: TokenBudget;
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -68,12 +71,15 @@ export function createRouterActor(options: RouterActorOptions) {
     let result = local;
     if (useLlm && options.llm && options.intents && local.outOfScopeReason !== 'empty_input') {
       try {
-        const client = collectLlmDecisions(options.llm, decisions);
+        const observed = collectLlmDecisions(options.llm, decisions);
+        // A chart that does not name its session routes with the model unbudgeted.
+        const client = typeof input?.session === 'string' && input.session !== '' ? budgetedLlm(observed, options.tokenBudget, input.session) : observed;
         const routed = await routeWithLlm(client, text, options.intents, local.thresholds, signal);
         if (routed && !fromLocalRung(routed.provider)) result = routed.result;
         else decisions.push({ kind: 'fallback', reason: 'llm_route_unusable', data: { to: local.source } });
       } catch (err) {
-        decisions.push({ kind: 'fallback', reason: 'llm_route_failed', data: { to: local.source, message: err instanceof Error ? err.message.slice(0, 200) : 'failed' } });
+        if (isBudgetExceeded(err)) decisions.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: options.tokenBudget?.maxSessionTokens ?? 0, to: local.source } });
+        else decisions.push({ kind: 'fallback', reason: 'llm_route_failed', data: { to: local.source, message: err instanceof Error ? err.message.slice(0, 200) : 'failed' } });
       }
     }
     const clauses: RoutedClause[] = [];

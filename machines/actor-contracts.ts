@@ -36,6 +36,8 @@ export interface RoutedClause {
 /** Input of `routeMessage`. */
 export interface RouteInput {
   readonly text: string;
+  /** The session, for its LLM token budget. */
+  readonly session?: string;
 }
 
 /** Output of `routeMessage`: the router's verdict plus what the orchestration needs around it. */

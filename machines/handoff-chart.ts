@@ -78,7 +78,7 @@ export function createHandoffChart(kit: AgentKit, steps: AgentSteps) {
             tags: ['busy'],
             invoke: {
               src: 'routeMessage',
-              input: ({ context }) => ({ text: context.turn?.text ?? '' }),
+              input: ({ context }) => ({ text: context.turn?.text ?? '', session: context.session }),
               onDone: [
                 { guard: leaving, target: '#afterAnswer', actions: act(handoff.leftQueue) },
                 { target: 'waiting', actions: act(handoff.queuedReminder) },

@@ -178,22 +178,24 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
     });
     lastRunner = runner;
     // What successful tool calls confirm is learnt into the user's memory, whichever actor called.
+    // One budget per session for every model call: routing, planning and drafting replies.
+    const tokenBudget = ports.llmTokens ? { meter: ports.llmTokens, maxSessionTokens } : undefined;
     const logWriteError = (what: string) => (err: unknown) => ports.logger?.warn({ err, what }, 'a background memory write failed');
     const acting = ports.memory
       ? withMemoryLearning(runner, { memory: ports.memory, effects: ports.effects, ...DEMO_LEARNING, onError: logWriteError('learn_from_tool') })
       : runner;
     return createAgentMachine(spec).provide({
       actors: {
-        routeMessage: createRouterActor({ router: router as Router, ...(llm ? { llm, intents } : {}) }),
+        routeMessage: createRouterActor({ router: router as Router, ...(llm ? { llm, intents } : {}), ...(tokenBudget ? { tokenBudget } : {}) }),
         callTool: createToolCallActor(acting),
         searchKnowledge: createKnowledgeSearchActor({ index: knowledge }),
         draftReply: createLlmReplyActor({
           ...(llm ? { llm } : {}),
           runner: acting,
           persona: `the support assistant of ${store.info.name}, an online outdoor clothing store`,
-          ...(ports.llmTokens ? { tokenBudget: { meter: ports.llmTokens, maxSessionTokens } } : {}),
+          ...(tokenBudget ? { tokenBudget } : {}),
         }),
-        planTasks: createPlannerActor({ runner: acting, ...(llm ? { llm } : {}) }),
+        planTasks: createPlannerActor({ runner: acting, ...(llm ? { llm } : {}), ...(tokenBudget ? { tokenBudget } : {}) }),
         requestHandoff: createHandoffActor({ desk }),
         ...(ports.memory
           ? { recallMemory: createRecallActor({ memory: ports.memory, effects: ports.effects, onWriteError: (what, err) => logWriteError(what)(err) }) }

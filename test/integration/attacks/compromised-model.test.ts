@@ -98,31 +98,35 @@ describe('a fully compromised model', () => {
   });
 
   it('stops calling the model once the session spent its token budget, even when the model reports no usage', async () => {
-    const k = await keel({ agent: { maxSessionTokens: 400 } });
+    const k = await keel({ agent: { maxSessionTokens: 1500 } });
     // Answers text only (no tools offered to exploit), as a model that never reports usage would.
     actLikeCompromisedModel(k.model!, { calls: [], text: 'A rephrased answer.' });
     const c = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
     cleanups.push(() => c.close());
-    const draftCalls = () => k.model!.requestsTo('/v1/chat/completions').filter((r) => String((r.body as { messages: { content: string }[] }).messages[0]?.content).startsWith('You are')).length;
+    // Every model call counts: routing, planning and drafting replies share the session's budget.
+    const modelCalls = () => k.model!.requestsTo('/v1/chat/completions').length;
     const replies: string[] = [];
-    for (let i = 1; i <= 5; i++) {
+    const callsAfter: number[] = [];
+    for (let i = 1; i <= 6; i++) {
       c.send({ type: 'message', id: `m${i}`, text: KNOWLEDGE_QUESTION });
       replies.push(String((await c.next(isReplyTo(`m${i}`), 20_000)).text));
+      callsAfter.push(modelCalls());
     }
-    // Each drafted answer costs hundreds of tokens (the prompt alone): the budget allows one or two.
-    const calls = draftCalls();
-    expect(calls).toBeGreaterThanOrEqual(1);
-    expect(calls).toBeLessThanOrEqual(2);
-    // The customer still gets grounded answers (the knowledge-base draft), never nothing.
-    expect(replies.slice(calls).every((t) => /express/i.test(t) && t !== 'A rephrased answer.')).toBe(true);
+    // Each call costs hundreds of tokens (the prompt alone): the model was used, then no more.
+    expect(callsAfter[0]).toBeGreaterThanOrEqual(1);
+    expect(callsAfter[5]).toBe(callsAfter[3]);
+    // The customer still gets grounded answers (the knowledge-base draft) once the model is off, never nothing.
+    expect(replies.slice(3).every((t) => /express/i.test(t) && t !== 'A rephrased answer.')).toBe(true);
     const guard = k.runtime.events.query({ kinds: ['guard'] }).filter((e) => e.reason === 'budget_exceeded');
-    expect(guard.length).toBe(5 - calls);
-    expect(guard[0]?.data).toMatchObject({ rule: 'session_tokens', limit: 400 });
+    expect(guard.length).toBeGreaterThanOrEqual(3);
+    expect(guard.every((e) => e.data.rule === 'session_tokens' && e.data.limit === 1500)).toBe(true);
+    // Routing stopped asking the model too: the router fell back to its local model.
+    expect(guard.some((e) => e.data.to === 'local')).toBe(true);
     // A new session has its own budget.
     const other = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
     cleanups.push(() => other.close());
     other.send({ type: 'message', id: 'n1', text: KNOWLEDGE_QUESTION });
     await other.next(isReplyTo('n1'), 20_000);
-    expect(draftCalls()).toBe(calls + 1);
+    expect(modelCalls()).toBeGreaterThan(callsAfter[5]!);
   });
 });
