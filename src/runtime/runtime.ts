@@ -91,6 +91,8 @@ export interface SessionSummary {
 /** Counters for health and metrics. */
 export interface RuntimeStats {
   readonly live: number;
+  /** Sessions stored, live or passivated (`stored - live` are passivated). */
+  readonly stored: number;
   readonly hydrations: number;
   readonly passivations: number;
   readonly turns: number;
@@ -478,7 +480,7 @@ export function createRuntime(
       await passivateHost(id, await pending);
       return true;
     },
-    stats: () => ({ live: live.size, ...counters }),
+    stats: () => ({ live: live.size, stored: closed ? 0 : store.countAll(), ...counters }),
     inspect(sessionIdArg) {
       const id = toSessionId(sessionIdArg);
       inspected.set(id, (inspected.get(id) ?? 0) + 1);

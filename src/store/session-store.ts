@@ -92,6 +92,8 @@ export interface SessionStore {
   nextWakeAfter(time: number): { deadline: number; session: SessionId } | undefined;
   /** Records a new session under its owner (one write, at creation), for per-user counts and listings. */
   putOwner(id: SessionId, tenant: TenantId, user: UserId): Promise<unknown>;
+  /** How many sessions are stored (live or passivated), from LMDB's own statistics: no scan. */
+  countAll(): number;
   /** How many sessions `user` holds, counting up to `atMost` (reads the owner index, not the sessions). */
   countSessions(tenant: TenantId, user: UserId, atMost?: number): number;
   /** Session ids, optionally only one user's (a user's come from the owner index). */
@@ -204,6 +206,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       }
       return undefined;
     },
+    countAll: () => (sessions.getStats() as { entryCount?: number }).entryCount ?? 0,
     putOwner: (id, tenant, user) => observeWrite(owners.put([tenant, user, id], 1)),
     countSessions(tenant, user, atMost = Number.MAX_SAFE_INTEGER) {
       let n = 0;
