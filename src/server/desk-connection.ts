@@ -3,23 +3,20 @@
  * first `auth` frame), refuse every role but `agent` and `admin`, then hand the agent's commands,
  * one at a time and in order, to the desk service. Written against a minimal socket.
  */
-import { KeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { AuditLog } from '../security/audit-log.js';
 import { can } from '../security/roles.js';
-import { signInAuditFor } from '../security/sign-in-audit.js';
 import type { Identity, Json } from '../types.js';
-import type { ChatSocket } from './chat-connection.js';
-import { CLOSE_CODES, closeReason } from './close-codes.js';
-import { deskError, parseDeskFrame, type DeskServerFrame } from './desk-frames.js';
+import { CLOSE_CODES } from './close-codes.js';
+import { deskError, parseDeskFrame, type DeskClientFrame } from './desk-frames.js';
 import type { DeskService } from './desk-service.js';
-import { createTokenBucket } from './rate-limiter.js';
 import type { ServerMetrics } from './server-metrics.js';
 import type { ServerOptions, TokenVerifier } from './server-options.js';
+import { createConnectionBase, type PeerSocket } from './ws-connection-base.js';
 
 /** Arguments of {@link createDeskConnection}. */
 export interface DeskConnectionArgs {
-  readonly socket: ChatSocket;
+  readonly socket: PeerSocket;
   readonly service: DeskService;
   readonly verifyToken: TokenVerifier;
   readonly options: Readonly<ServerOptions>;
@@ -43,10 +40,6 @@ export interface DeskConnection {
   dispose(): void;
   readonly identity: Identity | undefined;
 }
-
-/** setTimeout cannot wait longer than this (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647;
-const MAX_TOKEN_CHARS = 4096;
 
 /**
  * Whether `identity` may work at the desk: human agents (`handoff.take`), and admins supervising.
@@ -77,7 +70,8 @@ export function deskDisplayName(user: string): string {
 }
 
 /**
- * Creates the protocol state of one desk connection.
+ * Creates the protocol state of one desk connection; sign-in, limits and closing are the shared
+ * connection rules (ws-connection-base.ts).
  *
  * @example
  * ```ts
@@ -87,139 +81,51 @@ export function deskDisplayName(user: string): string {
  * ```
  */
 export function createDeskConnection(args: DeskConnectionArgs): DeskConnection {
-  const { socket, options, metrics } = args;
-  const { clock } = options;
-  let log = args.logger;
-  let phase: 'auth' | 'authenticating' | 'open' | 'closed' = 'auth';
+  const { options } = args;
   let identity: Identity | undefined;
   let member: ReturnType<DeskService['join']> | undefined;
   let chain: Promise<void> = Promise.resolve();
-  const early: string[] = [];
-  const timers = new Set<unknown>();
-  const bucket = createTokenBucket({ ratePerSecond: options.messagesPerSecondPerConnection, burst: options.messageBurstPerConnection, clock });
 
-  const later = (fn: () => void, ms: number): void => {
-    const handle = clock.setTimeout(() => {
-      timers.delete(handle);
-      fn();
-    }, ms);
-    timers.add(handle);
-  };
-
-  const release = (): void => {
-    phase = 'closed';
-    for (const handle of timers) clock.clearTimeout(handle);
-    timers.clear();
-    early.length = 0;
-    member?.leave();
-    member = undefined;
-  };
-
-  const close = (code: number, reason: string): void => {
-    if (phase === 'closed') return;
-    release();
-    log.info({ code, reason }, 'closing desk connection');
-    try {
-      socket.close(code, closeReason(reason));
-    } catch (err) {
-      log.warn({ err }, 'closing a desk socket failed');
-    }
-  };
-
-  const send = (frame: DeskServerFrame): void => {
-    if (phase === 'closed') return;
-    if (socket.bufferedAmount > options.maxBufferedBytes) {
-      close(CLOSE_CODES.tryAgainLater, `slow consumer: more than ${options.maxBufferedBytes} bytes waiting to be read`);
-      return;
-    }
-    if (frame.type === 'error') metrics.error(frame.code);
-    socket.send(JSON.stringify(frame));
-  };
-
-  const armExpiry = (expiresAt: number): void => {
-    const wait = expiresAt - clock.now();
-    if (wait <= 0) return close(CLOSE_CODES.unauthorized, 'unauthorized: the token has expired');
-    later(() => armExpiry(expiresAt), Math.min(wait, MAX_TIMER_MS));
-  };
-
-  const signIns = args.audit ? signInAuditFor(args.audit, { clock, onError: (err) => log.warn({ err }, 'auditing a sign-in failed') }) : undefined;
-
-  const authenticate = (token: string): void => {
-    phase = 'authenticating';
-    args.verifyToken(token).then(
-      (who) => {
-        if (phase === 'closed') return;
-        log = args.logger.child({ tenant: who.tenant, user: who.user, role: who.role });
+  const base = createConnectionBase<DeskClientFrame>({
+    ...args,
+    endpoint: 'desk',
+    protocol: {
+      parse: parseDeskFrame,
+      errorFrame: (code, message, id) => deskError(code, message, { id }),
+      signedIn(who) {
         if (!mayUseDesk(who)) {
           args.audit?.append({ actor: { tenant: who.tenant, user: who.user, role: who.role }, action: 'desk.connect', target: 'endpoint:desk', outcome: 'denied', details: { rule: 'role' } })
-            .catch((err: unknown) => log.warn({ err }, 'audit append failed'));
-          // Said twice on purpose: a typed frame for programs, a close reason for browsers.
-          send(deskError('forbidden', `role '${who.role}' may not use the agent desk`));
-          return close(CLOSE_CODES.forbidden, `forbidden: role '${who.role}' may not use the agent desk`);
+            .catch((err: unknown) => base.log.warn({ err }, 'audit append failed'));
+          const reason = `role '${who.role}' may not use the agent desk`;
+          return base.refuse(deskError('forbidden', reason), CLOSE_CODES.forbidden, `forbidden: ${reason}`);
         }
-        if (!args.admit(who)) return close(CLOSE_CODES.tooManyConnections, `too many connections: at most ${options.maxConnectionsPerUser} per user`);
+        if (!args.admit(who)) return base.close(CLOSE_CODES.tooManyConnections, `too many connections: at most ${options.maxConnectionsPerUser} per user`);
         identity = { tenant: who.tenant, user: who.user, role: who.role };
-        signIns?.succeeded(identity, 'desk');
-        if (who.expiresAt !== undefined) armExpiry(who.expiresAt);
-        if (phase !== 'authenticating') return;
-        phase = 'open';
+        base.signIns?.succeeded(identity, 'desk');
         member = args.service.join({
           identity,
           name: deskDisplayName(who.user),
-          send,
+          send: base.send,
           ...(can(identity, 'pii.view') ? {} : { redactor: args.redactor }),
         });
-        for (const data of early.splice(0)) dispatch(data, false);
       },
-      (err: unknown) => {
-        const message = err instanceof KeelError && err.code === 'unauthorized' ? err.message : 'unauthorized: the token was refused';
-        signIns?.failed(err instanceof KeelError && typeof err.details?.reason === 'string' ? err.details.reason : 'refused', 'desk');
-        metrics.error('unauthorized');
-        close(CLOSE_CODES.unauthorized, message);
+      frame(frame) {
+        const handler = member;
+        if (!handler) return;
+        // One command at a time, in order: "say" then "release" must reach the customer in that order.
+        chain = chain.then(() => handler.handle(frame)).catch((err: unknown) => base.log.error({ err }, 'desk command failed'));
       },
-    );
-  };
-
-  function dispatch(data: string, isBinary: boolean): void {
-    if (isBinary) return send(deskError('bad_frame', 'frames are JSON text, not binary'));
-    const parsed = parseDeskFrame(data, { maxTextChars: options.maxTextChars, maxTokenChars: MAX_TOKEN_CHARS });
-    if (!parsed.ok) {
-      if (phase === 'auth') return close(CLOSE_CODES.unauthorized, `unauthorized: the first frame must be {"type":"auth","token":...} (${parsed.error.message})`);
-      return send(deskError(parsed.error.code, parsed.error.message, { id: parsed.error.id }));
-    }
-    const frame = parsed.frame;
-    if (phase === 'auth') {
-      if (frame.type === 'auth') return authenticate(frame.token);
-      return close(CLOSE_CODES.unauthorized, 'unauthorized: authenticate first, with a Bearer header or an auth frame');
-    }
-    if (frame.type === 'auth') return send(deskError('bad_frame', 'already authenticated'));
-    if (frame.type === 'ping') return send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
-    const handler = member;
-    if (!handler) return;
-    // One command at a time, in order: "say" then "release" must reach the customer in that order.
-    chain = chain.then(() => handler.handle(frame)).catch((err: unknown) => log.error({ err }, 'desk command failed'));
-  }
-
-  if (args.headerToken !== undefined) authenticate(args.headerToken);
-  else later(() => {
-    if (phase === 'auth') close(CLOSE_CODES.authTimeout, `authentication timed out: no auth frame within ${options.authTimeoutMs} ms`);
-  }, options.authTimeoutMs);
+      released() {
+        member?.leave();
+        member = undefined;
+      },
+    },
+  });
 
   return {
-    receive(data, isBinary = false) {
-      if (phase === 'closed') return;
-      if (!bucket.take()) return send(deskError('rate_limited', 'too many frames on this connection; wait a moment'));
-      if (phase === 'authenticating') {
-        if (early.length >= options.maxFramesBeforeReady) return close(CLOSE_CODES.policyViolation, `too many frames before ready: at most ${options.maxFramesBeforeReady}`);
-        early.push(isBinary ? '' : data);
-        return;
-      }
-      dispatch(data, isBinary);
-    },
-    close,
-    dispose() {
-      if (phase !== 'closed') release();
-    },
+    receive: base.receive,
+    close: base.close,
+    dispose: base.dispose,
     get identity() {
       return identity;
     },

@@ -5,7 +5,7 @@
  */
 import type { SessionFrame, TurnOutcome } from '../sessions/session-frames.js';
 import { toServerFrame, type ServerFrame } from './chat-frames.js';
-import type { ChatSocket } from './chat-connection.js';
+import type { PeerSocket } from './ws-connection-base.js';
 
 /** Replay frames sent between waits for the socket to drain. */
 const REPLAY_CHUNK = 64;
@@ -35,7 +35,7 @@ export interface FrameRelay {
 
 /** What the relay needs from its connection. */
 export interface FrameRelayArgs {
-  readonly socket: Pick<ChatSocket, 'send' | 'cork' | 'uncork'>;
+  readonly socket: Pick<PeerSocket, 'send' | 'cork' | 'uncork'>;
   /** Sends one frame, applying the slow-consumer limit (it may close the connection). */
   readonly send: (frame: ServerFrame) => void;
   /** Called when frames pile up behind a replay the client does not read. */
