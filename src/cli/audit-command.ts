@@ -3,13 +3,10 @@
  * (`list`), straight from the data directory; LMDB allows readers in other processes, so both
  * work while `keel serve` runs.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createAuditLog, type AuditHead, type AuditRecord } from '../security/audit-log.js';
-import { openEnv } from '../store/lmdb-env.js';
 import { isValidId } from '../types.js';
-import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, type CliCommand } from './cli-io.js';
 
 /** Exit code of `keel audit verify` when the chain does not verify. */
 export const EXIT_AUDIT_BROKEN = 3;
@@ -34,31 +31,19 @@ Options:
   -h, --help              this help`;
 
 /** The `audit` command. */
-export const auditCommand: CliCommand = {
+export const auditCommand: CliCommand = defineCommand({
   name: 'audit',
   summary: 'verify the hash chain of the audit trail, or list its records',
   usage,
-  async run(args, io) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        allowPositionals: true,
-        options: {
-          'expect-head': { type: 'string' },
-          tenant: { type: 'string' },
-          from: { type: 'string' },
-          limit: { type: 'string' },
-          json: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    'expect-head': { type: 'string' },
+    tenant: { type: 'string' },
+    from: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  positionals: true,
+  async run({ values, positionals, withData }, io) {
     const [action, ...extra] = positionals;
     if (action !== 'verify' && action !== 'list') throw new UsageError(action === undefined ? 'missing action: verify or list' : `unknown audit action ${JSON.stringify(action)}: use verify or list`);
     if (extra.length > 0) throw new UsageError('too many arguments');
@@ -67,13 +52,7 @@ export const auditCommand: CliCommand = {
     const from = positiveInt(values.from, '--from', 1);
     const limit = positiveInt(values.limit, '--limit', 100);
 
-    const dir = dataDirOf(values['data-dir'], io);
-    if (!existsSync(join(dir, 'keel.mdb'))) {
-      line(io.stderr, `keel audit: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)`);
-      return 1;
-    }
-    const env = openEnv({ dir });
-    try {
+    return withData(async (env) => {
       const audit = createAuditLog({ env });
       if (action === 'list') {
         const rows: AuditRecord[] = [];
@@ -103,11 +82,9 @@ export const auditCommand: CliCommand = {
       line(io.stderr, `keel audit: chain broken at record ${result.firstBad} (${result.reason}): ${result.message}`);
       line(io.stderr, `${result.count} records before it verified`);
       return EXIT_AUDIT_BROKEN;
-    } finally {
-      await env.close();
-    }
+    });
   },
-};
+});
 
 function parseHead(text: string): AuditHead {
   const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(text.trim());

@@ -3,14 +3,14 @@
  * output is a terminal), reconnects with backoff and resumes with the last seq it saw.
  */
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { createTokenKeyring } from '../security/token-keyring.js';
 import { createTokenService } from '../security/tokens.js';
 import { createChatClient } from '../server/chat-client.js';
 import type { ServerFrame } from '../server/chat-frames.js';
 import { isValidId } from '../types.js';
-import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand, type CliIo } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage = `Usage: keel chat [--url URL] [--token T | --tenant T --user U] [--session S] [--data-dir DIR]
 
@@ -29,44 +29,31 @@ Options:
   -h, --help      this help`;
 
 /** The `chat` command. */
-export const chatCommand: CliCommand = {
+export const chatCommand: CliCommand = defineCommand({
   name: 'chat',
   summary: 'terminal chat client with reconnect and resume',
   usage,
-  async run(args, io) {
-    const { values } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        options: {
-          url: { type: 'string' },
-          token: { type: 'string' },
-          tenant: { type: 'string' },
-          user: { type: 'string' },
-          session: { type: 'string' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    url: { type: 'string' },
+    token: { type: 'string' },
+    tenant: { type: 'string' },
+    user: { type: 'string' },
+    session: { type: 'string' },
+  },
+  async run({ values, dataDir }, io) {
     const url = values.url ?? `ws://${io.env.HOST ?? '127.0.0.1'}:${io.env.PORT ?? '8787'}/chat`;
     if (!/^wss?:\/\//.test(url)) throw new UsageError('--url must start with ws:// or wss://');
     if (values.session !== undefined && !isValidId(values.session)) throw new UsageError('--session must be a session id');
-    const token = values.token ?? io.env.KEEL_TOKEN ?? (await selfIssuedToken(values, io));
+    const token = values.token ?? io.env.KEEL_TOKEN ?? (await selfIssuedToken(values, dataDir, io));
     return chat(io, url, token, values.session);
   },
-};
+});
 
-async function selfIssuedToken(values: { tenant?: string; user?: string; 'data-dir'?: string }, io: CliIo): Promise<string> {
+async function selfIssuedToken(values: { tenant?: string; user?: string }, dir: string, io: CliIo): Promise<string> {
   const tenant = values.tenant ?? 'local';
   const user = values.user ?? `cli-${loginName()}`;
   if (!isValidId(tenant)) throw new UsageError('--tenant must be 1-128 characters [A-Za-z0-9._:@-]');
   if (!isValidId(user)) throw new UsageError('--user must be 1-128 characters [A-Za-z0-9._:@-]');
-  const dir = dataDirOf(values['data-dir'], io);
   const tokens = createTokenService({ keyring: createTokenKeyring({ dir, env: io.env }) });
   line(io.stderr, `keel chat: no --token; using a local customer token for ${tenant}/${user} from ${dir}`);
   return tokens.issueToken({ tenant, user, role: 'customer', ttlMs: 12 * 3_600_000 });

@@ -3,18 +3,16 @@
  * agent do last week, for this user?"). LMDB allows readers in other processes, so this works
  * while `keel serve` runs. The trace is stored redacted; this prints it as stored.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { systemClock } from '../clock.js';
 import { parseSince } from '../observe/diagnostics.js';
-import { createEventStore, type EventQuery } from '../observe/event-store.js';
+import { createEventStore, type EventStore } from '../observe/event-store.js';
 import { createAesSealer } from '../security/aes-sealer.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { DECISION_KINDS, type DecisionEvent, type DecisionKind } from '../ports.js';
-import { openEnv } from '../store/lmdb-env.js';
+import type { LmdbEnv } from '../store/lmdb-env.js';
 import { isValidId, type SessionId, type TenantId, type UserId } from '../types.js';
-import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand, type CliIo } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage = `Usage: keel events [--since 24h] [--until T] [--tenant T] [--session S] [--user U] [--kind K]...
                    [--limit N] [--newest] [--json] [--data-dir DIR]
@@ -37,28 +35,18 @@ Options:
   --data-dir DIR  data directory (default $KEEL_DATA_DIR or ./.keel)
   -h, --help      this help`;
 
-/** The trace of a data directory, opened for reading. */
-export interface TraceReader {
-  query(query: EventQuery): DecisionEvent[];
-  close(): Promise<void>;
-}
-
 /**
- * Opens the decision trace of `dir` for reading, or returns undefined when `dir` holds no keel data.
+ * The decision trace of a data directory's environment, for reading. The trace is sealed per
+ * tenant: it is read with the data directory's tenant keys (and KEEL_MASTER_KEY).
  *
  * @example
  * ```ts
- * const trace = openTraceReader('./.keel');
- * trace?.query({ since: Date.now() - 86_400_000, kinds: ['fallback'] });
- * await trace?.close();
+ * const trace = traceOf(env, './.keel');
+ * trace.query({ since: Date.now() - 86_400_000, kinds: ['fallback'] });
  * ```
  */
-export function openTraceReader(dir: string): TraceReader | undefined {
-  if (!existsSync(join(dir, 'keel.mdb'))) return undefined;
-  const env = openEnv({ dir });
-  // The trace is sealed per tenant: read with the data directory's tenant keys (and KEEL_MASTER_KEY).
-  const store = createEventStore({ env, clock: systemClock, sealer: createAesSealer({ keys: createTenantKeyStore({ dir }) }) });
-  return { query: (q) => store.query(q), close: () => env.close() };
+export function traceOf(env: LmdbEnv, dir: string): Pick<EventStore, 'query'> {
+  return createEventStore({ env, clock: systemClock, sealer: createAesSealer({ keys: createTenantKeyStore({ dir }) }) });
 }
 
 /**
@@ -78,34 +66,22 @@ export function timeFlag(value: string, flag: string, now: number): number {
 }
 
 /** The `events` command. */
-export const eventsCommand: CliCommand = {
+export const eventsCommand: CliCommand = defineCommand({
   name: 'events',
   summary: 'the decision trace of a period (routes, tools, fallbacks, replies...)',
   usage,
-  async run(args, io) {
-    const { values } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        options: {
-          since: { type: 'string' },
-          until: { type: 'string' },
-          tenant: { type: 'string' },
-          session: { type: 'string' },
-          user: { type: 'string' },
-          kind: { type: 'string', multiple: true },
-          limit: { type: 'string' },
-          newest: { type: 'boolean' },
-          json: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    tenant: { type: 'string' },
+    session: { type: 'string' },
+    user: { type: 'string' },
+    kind: { type: 'string', multiple: true },
+    limit: { type: 'string' },
+    newest: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run({ values, dataDir, withData }, io) {
     const now = Date.now();
     const since = timeFlag(values.since ?? '24h', '--since', now);
     const until = values.until === undefined ? now : timeFlag(values.until, '--until', now);
@@ -120,14 +96,8 @@ export const eventsCommand: CliCommand = {
     const limit = values.limit === undefined ? 1000 : Number(values.limit);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
 
-    const dir = dataDirOf(values['data-dir'], io);
-    const trace = openTraceReader(dir);
-    if (!trace) {
-      line(io.stderr, `keel events: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)`);
-      return 1;
-    }
-    try {
-      const found = trace.query({
+    return withData((env) => {
+      const found = traceOf(env, dataDir).query({
         since, until, limit: limit + 1, reverse: values.newest === true,
         ...(values.tenant !== undefined ? { tenant: values.tenant as TenantId } : {}),
         ...(values.session !== undefined ? { session: values.session as SessionId } : {}),
@@ -140,11 +110,9 @@ export const eventsCommand: CliCommand = {
       if (found.length > limit) line(io.stderr, `keel events: more than ${limit} events; raise --limit or narrow the period`);
       else if (events.length === 0 && values.json !== true) line(io.stderr, 'keel events: no events in this period');
       return 0;
-    } finally {
-      await trace.close();
-    }
+    });
   },
-};
+});
 
 function print(io: CliIo, events: readonly DecisionEvent[], json: boolean): void {
   if (json) {

@@ -5,9 +5,7 @@
  * to the audit trail. Whoever can run it on the data directory acts as an admin of the tenant;
  * the audit record names them (`--by`).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { systemClock } from '../clock.js';
 import { createUserMemory } from '../memory/user-memory.js';
 import { createEventStore } from '../observe/event-store.js';
@@ -17,10 +15,10 @@ import { createAuditLog } from '../security/audit-log.js';
 import { createSessionTokenMeter } from '../security/session-token-meter.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { createEffectLedger } from '../store/effect-ledger.js';
-import { openEnv } from '../store/lmdb-env.js';
 import { createSessionStore } from '../store/session-store.js';
 import { isValidId, type TenantId, type UserId } from '../types.js';
-import { UsageError, dataDirOf, line, required, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, required, type CliCommand } from './cli-io.js';
 
 const usage = `Usage: keel forget --tenant T --user U --yes [--by NAME] [--json] [--data-dir DIR]
 
@@ -47,31 +45,19 @@ Example:
   keel forget --tenant acme --user u-42 --yes --by dpo@acme`;
 
 /** The `forget` command. */
-export const forgetCommand: CliCommand = {
+export const forgetCommand: CliCommand = defineCommand({
   name: 'forget',
   summary: "erase a user's sessions, trace, context and memories (audited)",
   usage,
-  async run(args, io) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        allowPositionals: true,
-        options: {
-          tenant: { type: 'string' },
-          user: { type: 'string' },
-          yes: { type: 'boolean' },
-          by: { type: 'string' },
-          json: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    tenant: { type: 'string' },
+    user: { type: 'string' },
+    yes: { type: 'boolean' },
+    by: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  positionals: true,
+  async run({ values, positionals, dataDir: dir, withData }, io) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     const tenant = required(values.tenant, '--tenant');
     const user = required(values.user, '--user');
@@ -81,41 +67,36 @@ export const forgetCommand: CliCommand = {
     if (!isValidId(by)) throw new UsageError('--by must be a valid id (1-128 characters [A-Za-z0-9._:@-])');
     if (values.yes !== true) throw new UsageError('erasure cannot be undone: add --yes to confirm');
 
-    const dir = dataDirOf(values['data-dir'], io);
-    if (!existsSync(join(dir, 'keel.mdb'))) {
-      line(io.stderr, `keel forget: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)`);
-      return 1;
-    }
-    const env = openEnv({ dir });
-    const clock = systemClock;
-    const sealer = createAesSealer({ keys: createTenantKeyStore({ dir, env: io.env, clock }) });
-    const memory = createUserMemory({ env, sealer, clock, indexDir: join(dir, 'memory-index') });
-    try {
-      const audit = createAuditLog({ env, clock });
-      const erased = await eraseUser(
-        {
-          env,
-          sessions: createSessionStore(env, sealer),
-          effects: createEffectLedger(env),
-          llmTokens: createSessionTokenMeter({ store: env.db('meta') }),
-          events: createEventStore({ env, clock }),
-          memory,
-          audit,
-        },
-        { tenant: tenant as TenantId, user: user as UserId },
-        { tenant: tenant as TenantId, user: by as UserId, role: 'admin' },
-      );
-      const auditSeq = audit.head()?.seq ?? null;
-      if (values.json) {
-        line(io.stdout, JSON.stringify({ tenant, user, ...erased, auditSeq }));
-      } else {
-        line(io.stdout, `erased user ${user} of tenant ${tenant}: ${erased.sessions} session(s), ${erased.events} trace event(s), ${erased.memories} memory(ies), context ${erased.context ? 'removed' : 'none'}`);
-        line(io.stdout, `audit record #${auditSeq ?? '?'} (user.forget by ${by})`);
+    return withData(async (env) => {
+      const clock = systemClock;
+      const sealer = createAesSealer({ keys: createTenantKeyStore({ dir, env: io.env, clock }) });
+      const memory = createUserMemory({ env, sealer, clock, indexDir: join(dir, 'memory-index') });
+      try {
+        const audit = createAuditLog({ env, clock });
+        const erased = await eraseUser(
+          {
+            env,
+            sessions: createSessionStore(env, sealer),
+            effects: createEffectLedger(env),
+            llmTokens: createSessionTokenMeter({ store: env.db('meta') }),
+            events: createEventStore({ env, clock }),
+            memory,
+            audit,
+          },
+          { tenant: tenant as TenantId, user: user as UserId },
+          { tenant: tenant as TenantId, user: by as UserId, role: 'admin' },
+        );
+        const auditSeq = audit.head()?.seq ?? null;
+        if (values.json) {
+          line(io.stdout, JSON.stringify({ tenant, user, ...erased, auditSeq }));
+        } else {
+          line(io.stdout, `erased user ${user} of tenant ${tenant}: ${erased.sessions} session(s), ${erased.events} trace event(s), ${erased.memories} memory(ies), context ${erased.context ? 'removed' : 'none'}`);
+          line(io.stdout, `audit record #${auditSeq ?? '?'} (user.forget by ${by})`);
+        }
+        return 0;
+      } finally {
+        await memory.close();
       }
-      return 0;
-    } finally {
-      await memory.close();
-      await env.close();
-    }
+    });
   },
-};
+});

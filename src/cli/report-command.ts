@@ -3,11 +3,11 @@
  * states fail, fall back or escalate most, where users repeat themselves or abandon, which tools
  * break. Reads the data directory, so it works while `keel serve` runs.
  */
-import { parseArgs } from 'node:util';
 import { buildReport, formatReport } from '../observe/diagnostics.js';
 import { isValidId } from '../types.js';
-import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
-import { openTraceReader, timeFlag } from './events-command.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, type CliCommand } from './cli-io.js';
+import { timeFlag, traceOf } from './events-command.js';
 
 const usage = `Usage: keel report [--since 7d] [--until T] [--tenant T] [--top N] [--abandon-after 30m] [--json] [--data-dir DIR]
 
@@ -29,31 +29,19 @@ Options:
   -h, --help           this help`;
 
 /** The `report` command. */
-export const reportCommand: CliCommand = {
+export const reportCommand: CliCommand = defineCommand({
   name: 'report',
   summary: 'behavioural diagnostics of a period: what fails, falls back, escalates, breaks',
   usage,
-  async run(args, io) {
-    const { values } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        options: {
-          since: { type: 'string' },
-          until: { type: 'string' },
-          tenant: { type: 'string' },
-          top: { type: 'string' },
-          'abandon-after': { type: 'string' },
-          json: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    tenant: { type: 'string' },
+    top: { type: 'string' },
+    'abandon-after': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run({ values, dataDir, withData }, io) {
     const now = Date.now();
     const since = timeFlag(values.since ?? '7d', '--since', now);
     const until = values.until === undefined ? now : timeFlag(values.until, '--until', now);
@@ -65,22 +53,14 @@ export const reportCommand: CliCommand = {
     if (abandonAfter !== undefined && !/^\d+(\.\d+)?\s*[mhdw]$/.test(abandonAfter.trim())) throw new UsageError('--abandon-after must be a duration like 30m, 2h or 1d');
     const abandonAfterMs = abandonAfter === undefined ? undefined : now - timeFlag(abandonAfter, '--abandon-after', now);
 
-    const dir = dataDirOf(values['data-dir'], io);
-    const trace = openTraceReader(dir);
-    if (!trace) {
-      line(io.stderr, `keel report: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)`);
-      return 1;
-    }
-    try {
+    return withData((env) => {
       const report = buildReport({
-        events: trace, since, until, top,
+        events: traceOf(env, dataDir), since, until, top,
         ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
         ...(abandonAfterMs !== undefined ? { abandonAfterMs } : {}),
       });
       line(io.stdout, values.json ? JSON.stringify(report) : formatReport(report).trimEnd());
       return 0;
-    } finally {
-      await trace.close();
-    }
+    });
   },
-};
+});

@@ -2,14 +2,14 @@
  * `keel serve`: the runtime with the default agent behind the server (chat, chat page,
  * inspector, metrics, health) on one port, until SIGINT or SIGTERM.
  */
-import { parseArgs } from 'node:util';
 import { createLogger } from '../observe/logger.js';
 import { isLocalHandoffDesk } from '../agent/default-agent.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { createRedactor } from '../security/redact.js';
 import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
-import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, type CliCommand } from './cli-io.js';
 import { loadDefaultMachine } from './default-machine.js';
 
 const usage = `Usage: keel serve [--host H] [--port P] [--data-dir DIR] [--allowed-origin URL]... [--ops-access MODE]
@@ -32,29 +32,17 @@ Environment: KEEL_LOG_LEVEL (default info), KEEL_TOKEN_SECRET, KEEL_MASTER_KEY,
 OPENAI_BASE_URL, OPENAI_API_KEY, KEEL_MODEL (none: the local provider).`;
 
 /** The `serve` command. */
-export const serveCommand: CliCommand = {
+export const serveCommand: CliCommand = defineCommand({
   name: 'serve',
   summary: 'serve chat, chat page, inspector, metrics and health on one port',
   usage,
-  async run(args, io) {
-    const { values } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        options: {
-          host: { type: 'string' },
-          port: { type: 'string' },
-          'data-dir': { type: 'string' },
-          'allowed-origin': { type: 'string', multiple: true },
-          'ops-access': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'allowed-origin': { type: 'string', multiple: true },
+    'ops-access': { type: 'string' },
+  },
+  async run({ values, dataDir }, io) {
     const host = values.host ?? io.env.HOST ?? '127.0.0.1';
     const portText = values.port ?? io.env.PORT ?? '8787';
     const port = Number(portText);
@@ -62,7 +50,6 @@ export const serveCommand: CliCommand = {
     const opsAccess = values['ops-access'] ?? io.env.KEEL_OPS_ACCESS ?? 'loopback-or-token';
     if (opsAccess !== 'loopback-or-token' && opsAccess !== 'token') throw new UsageError('--ops-access must be loopback-or-token or token');
     const allowedOrigins = values['allowed-origin'] ?? (io.env.KEEL_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-    const dataDir = dataDirOf(values['data-dir'], io);
     const level = (io.env.KEEL_LOG_LEVEL ?? 'info') as NonNullable<Parameters<typeof createLogger>[0]>['level'];
     // On the real stdout the logger's own asynchronous destination is faster than the stream.
     const logger = createLogger({ level, redactText: createRedactor().text, ...(io.stdout === process.stdout ? {} : { destination: io.stdout }) });
@@ -96,4 +83,4 @@ export const serveCommand: CliCommand = {
     await server.close();
     return 0;
   },
-};
+});

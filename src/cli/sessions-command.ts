@@ -2,17 +2,14 @@
  * `keel sessions`: lists sessions and shows one session's transcript, straight from the data
  * directory. LMDB allows readers in other processes, so this works while `keel serve` runs.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createAesSealer } from '../security/aes-sealer.js';
 import { createRedactor } from '../security/redact.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { frameOf } from '../sessions/session-frames.js';
-import { openEnv } from '../store/lmdb-env.js';
 import { createSessionStore, type SessionStore } from '../store/session-store.js';
 import { isValidId, type SessionId, type TenantId, type UserId } from '../types.js';
-import { UsageError, dataDirOf, line, HELP_OPTION, usageErrors, type CliCommand, type CliIo } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage = `Usage: keel sessions [list] [--tenant T] [--user U] [--limit N] [--json] [--data-dir DIR]
        keel sessions show <session-id> [--json] [--unredacted] [--data-dir DIR]
@@ -31,31 +28,19 @@ Options:
   -h, --help      this help`;
 
 /** The `sessions` command. */
-export const sessionsCommand: CliCommand = {
+export const sessionsCommand: CliCommand = defineCommand({
   name: 'sessions',
   summary: 'list sessions, or show one with its transcript',
   usage,
-  async run(args, io) {
-    const { values, positionals } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        allowPositionals: true,
-        options: {
-          tenant: { type: 'string' },
-          user: { type: 'string' },
-          limit: { type: 'string' },
-          json: { type: 'boolean' },
-          unredacted: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
+  flags: {
+    tenant: { type: 'string' },
+    user: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+    unredacted: { type: 'boolean' },
+  },
+  positionals: true,
+  async run({ values, positionals, dataDir: dir, withData }, io) {
     const [action = 'list', id, ...extra] = positionals;
     if (action !== 'list' && action !== 'show') throw new UsageError(`unknown sessions action ${JSON.stringify(action)}: use list or show`);
     if (extra.length > 0 || (action === 'list' && id !== undefined)) throw new UsageError('too many arguments');
@@ -66,24 +51,16 @@ export const sessionsCommand: CliCommand = {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
     if (action === 'show' && (id === undefined || !isValidId(id))) throw new UsageError('show needs a session id');
 
-    const dir = dataDirOf(values['data-dir'], io);
-    if (!existsSync(join(dir, 'keel.mdb'))) {
-      line(io.stderr, `keel sessions: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)`);
-      return 1;
-    }
-    const env = openEnv({ dir });
-    try {
+    return withData((env) => {
       const store = createSessionStore(env, createAesSealer({ keys: createTenantKeyStore({ dir, env: io.env }) }));
       if (action === 'list') {
         list(store, io, { tenant: values.tenant, user: values.user, limit, json: values.json === true });
         return 0;
       }
       return show(store, io, id as SessionId, { json: values.json === true, unredacted: values.unredacted === true });
-    } finally {
-      await env.close();
-    }
+    });
   },
-};
+});
 
 function list(store: SessionStore, io: CliIo, o: { tenant?: string; user?: string; limit: number; json: boolean }): void {
   const rows = store

@@ -4,13 +4,13 @@
  * retires the signing keys. Every issuance, rotation and retirement is written to the audit trail
  * (never the token or a key).
  */
-import { parseArgs } from 'node:util';
 import { createAuditLog, systemActor, type AuditEntry } from '../security/audit-log.js';
 import { createTokenKeyring, type TokenKeyring } from '../security/token-keyring.js';
 import { createTokenService, parseTtlMs } from '../security/tokens.js';
 import { openEnv } from '../store/lmdb-env.js';
 import { ROLES, isValidId, type Role } from '../types.js';
-import { UsageError, dataDirOf, line, required, HELP_OPTION, usageErrors, type CliCommand } from './cli-io.js';
+import { defineCommand } from './cli-args.js';
+import { UsageError, line, required, type CliCommand } from './cli-io.js';
 
 const usage = `Usage: keel token --tenant T --user U --role R [--ttl 1h] [--data-dir DIR]
        keel token --rotate [--tenant T --user U --role R [--ttl 1h]] [--data-dir DIR]
@@ -40,33 +40,20 @@ Example:
   keel token --tenant acme --user u-42 --role customer --ttl 2h`;
 
 /** The `token` command. */
-export const tokenCommand: CliCommand = {
+export const tokenCommand: CliCommand = defineCommand({
   name: 'token',
   summary: 'print a signed token for a tenant, user and role; rotate or retire signing keys',
   usage,
-  async run(args, io) {
-    const { values } = usageErrors(() =>
-      parseArgs({
-        args: [...args],
-        strict: true,
-        options: {
-          tenant: { type: 'string' },
-          user: { type: 'string' },
-          role: { type: 'string' },
-          ttl: { type: 'string' },
-          rotate: { type: 'boolean' },
-          retire: { type: 'string' },
-          keys: { type: 'boolean' },
-          'data-dir': { type: 'string' },
-          help: HELP_OPTION,
-        },
-      }),
-    );
-    if (values.help) {
-      line(io.stdout, usage);
-      return 0;
-    }
-    const dir = dataDirOf(values['data-dir'], io);
+  flags: {
+    tenant: { type: 'string' },
+    user: { type: 'string' },
+    role: { type: 'string' },
+    ttl: { type: 'string' },
+    rotate: { type: 'boolean' },
+    retire: { type: 'string' },
+    keys: { type: 'boolean' },
+  },
+  async run({ values, dataDir: dir }, io) {
     const keyring = createTokenKeyring({ dir, env: io.env });
     const wantsToken = values.tenant !== undefined || values.user !== undefined || values.role !== undefined || values.ttl !== undefined;
     const modes = [values.rotate === true, values.retire !== undefined, values.keys === true].filter(Boolean).length;
@@ -101,7 +88,7 @@ export const tokenCommand: CliCommand = {
     }
     return issue(keyring, dir, values, io);
   },
-};
+});
 
 async function issue(
   keyring: TokenKeyring,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/cli-main.js';
+import { COMMANDS, runCli } from '../../../src/cli/cli-main.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService } from '../../../src/security/tokens.js';
 import { tempDir } from '../../support/temp-dir.js';
@@ -28,10 +28,24 @@ describe('keel CLI', () => {
     const help = fakeIo();
     expect(await runCli(['--help'], help)).toBe(0);
     expect(help.out()).toMatch(/serve .*\n.*token .*\n.*chat .*\n.*sessions/);
-    for (const command of ['serve', 'token', 'chat', 'sessions']) {
+    for (const command of COMMANDS.map((c) => c.name)) {
       const io = fakeIo();
-      expect(await runCli([command, '--help'], io)).toBe(0);
+      expect(await runCli([command, '-h'], io), command).toBe(0);
       expect(io.out()).toMatch(new RegExp(`Usage: keel ${command}`));
+    }
+  });
+
+  it('refuses arguments a command does not take, and says when the data directory holds no data', async () => {
+    for (const command of ['serve', 'token', 'chat', 'events', 'report']) {
+      const io = fakeIo({ env: { KEEL_DATA_DIR: dataDir() } });
+      expect(await runCli([command, 'stray'], io), command).toBe(2);
+      expect(io.err()).toMatch(new RegExp(`keel ${command}: .*stray[\\s\\S]*Usage: keel ${command}`));
+    }
+    for (const args of [['audit', 'verify'], ['sessions'], ['events'], ['report'], ['forget', '--tenant', 'acme', '--user', 'u-1', '--yes']]) {
+      const dir = dataDir();
+      const io = fakeIo({ env: { KEEL_DATA_DIR: dir } });
+      expect(await runCli(args, io), args[0]).toBe(1);
+      expect(io.err()).toBe(`keel ${args[0]}: no keel data in ${dir} (set --data-dir or KEEL_DATA_DIR)\n`);
     }
   });
 
