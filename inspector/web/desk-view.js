@@ -1,6 +1,7 @@
 // The agent desk's view: draws the queue, the agent's conversations, approvals and the open
 // conversation from the desk's state. It never talks to the server; clicks go to `actions`.
 // Everything from the server is inserted as text, never as HTML.
+import { statusLine } from './page-common.js';
 
 const REASONS = {
   user_asked: 'Asked for a person',
@@ -182,11 +183,6 @@ export function createDeskView(state, actions) {
     return li;
   }
 
-  function setStatus(kind, text) {
-    els.status.dataset.state = kind;
-    els.status.textContent = text;
-  }
-
   function setMe(agent) {
     els.me.textContent = agent.name + ' · ' + agent.role + ' · ' + agent.tenant;
   }
@@ -202,7 +198,7 @@ export function createDeskView(state, actions) {
     els.notice.hidden = true;
   }
 
-  return { els, renderQueue, renderWaits, renderMine, renderApprovals, renderThread, renderTranscript, appendLine, setStatus, setMe, notice, hideNotice };
+  return { els, renderQueue, renderWaits, renderMine, renderApprovals, renderThread, renderTranscript, appendLine, setStatus: statusLine(els.status), setMe, notice, hideNotice };
 }
 
 function node(tag, className, text) {

@@ -5,12 +5,13 @@
 // conversation arrives with its transcript, and every later line carries its journal `seq`, so
 // a reconnect (which takes held conversations again) simply redraws them without doubles.
 import { createDeskView } from './desk-view.js';
+import { bindComposer, createPageSocket, randomHex, takeToken } from './page-common.js';
 
 const TOKEN_KEY = 'keel.desk.token';
 const PING_INTERVAL_MS = 20000;
 const PONG_TIMEOUT_MS = 10000;
 
-const token = takeToken();
+const token = takeToken(TOKEN_KEY);
 const state = { me: null, queue: [], approvals: [], convs: new Map(), current: null, wantSelect: null };
 const view = createDeskView(state, {
   take(sessionId) {
@@ -28,31 +29,33 @@ const view = createDeskView(state, {
   },
 });
 const els = view.els;
-let ws = null;
 let ready = false;
-let attempts = 0;
-let stopped = false;
-let pingTimer = null;
-let pongTimer = null;
 let counter = 0;
+const link = createPageSocket({
+  path: '/desk',
+  token: token,
+  status: view.setStatus,
+  keepAlive: { intervalMs: PING_INTERVAL_MS, timeoutMs: PONG_TIMEOUT_MS },
+  frame: handle,
+  closed(event) {
+    ready = false;
+    view.renderThread(false);
+    if (event.code === 4401) return fatal('Your desk link has expired or is not valid. Ask for a new one.');
+    if (event.code === 4403) return fatal('This account cannot use the agent desk (' + (event.reason || 'forbidden') + ').');
+  },
+  retrying(delay) {
+    view.setStatus('offline', 'Connection lost. Retrying in ' + Math.ceil(delay / 1000) + ' s… Your conversations are kept for a while.');
+  },
+});
 
 if (!token) {
   fatal('This desk link has no access token. Open the desk with the link you were given (…/desk#token=…).');
 } else {
-  connect();
+  link.connect();
   setInterval(view.renderWaits, 1000);
 }
 
-els.form.addEventListener('submit', function (event) {
-  event.preventDefault();
-  say();
-});
-els.input.addEventListener('keydown', function (event) {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    say();
-  }
-});
+bindComposer(els.form, els.input, say);
 els.release.addEventListener('click', function () {
   if (state.current) send({ type: 'release', sessionId: state.current, id: newId('r') });
 });
@@ -62,54 +65,10 @@ els.close.addEventListener('click', function () {
 
 // ---- connection ----
 
-function connect() {
-  view.setStatus(attempts === 0 ? 'connecting' : 'reconnecting', attempts === 0 ? 'Connecting…' : 'Reconnecting…');
-  const socket = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/desk');
-  ws = socket;
-  socket.onopen = function () {
-    socket.send(JSON.stringify({ type: 'auth', token: token }));
-    pingTimer = setInterval(function () {
-      if (socket.readyState !== WebSocket.OPEN) return;
-      socket.send(JSON.stringify({ type: 'ping' }));
-      clearTimeout(pongTimer);
-      // A socket can look open long after the network is gone; no pong means reconnect.
-      pongTimer = setTimeout(function () { socket.close(); }, PONG_TIMEOUT_MS);
-    }, PING_INTERVAL_MS);
-  };
-  socket.onmessage = function (event) {
-    if (socket !== ws) return;
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    handle(frame);
-  };
-  socket.onclose = function (event) {
-    if (socket !== ws) return;
-    ws = null;
-    ready = false;
-    clearInterval(pingTimer);
-    clearTimeout(pongTimer);
-    view.renderThread(false);
-    if (event.code === 4401) return fatal('Your desk link has expired or is not valid. Ask for a new one.');
-    if (event.code === 4403) return fatal('This account cannot use the agent desk (' + (event.reason || 'forbidden') + ').');
-    if (stopped) return;
-    attempts += 1;
-    const delay = Math.round(Math.min(10000, 500 * Math.pow(2, Math.min(attempts - 1, 5))) * (0.7 + Math.random() * 0.6));
-    view.setStatus('offline', 'Connection lost. Retrying in ' + Math.ceil(delay / 1000) + ' s… Your conversations are kept for a while.');
-    setTimeout(connect, delay);
-  };
-}
-
 function send(frame) {
-  if (!ws || !ready || ws.readyState !== WebSocket.OPEN) {
-    view.notice('Not connected; try again in a moment.');
-    return false;
-  }
-  ws.send(JSON.stringify(frame));
-  return true;
+  if (ready && link.send(frame)) return true;
+  view.notice('Not connected; try again in a moment.');
+  return false;
 }
 
 // ---- frames ----
@@ -118,7 +77,7 @@ function handle(frame) {
   switch (frame.type) {
     case 'ready':
       ready = true;
-      attempts = 0;
+      link.resetBackoff();
       state.me = frame.agent;
       view.setMe(frame.agent);
       view.setStatus('online', 'Online');
@@ -156,9 +115,6 @@ function handle(frame) {
       return;
     case 'error':
       onError(frame);
-      return;
-    case 'pong':
-      clearTimeout(pongTimer);
       return;
   }
 }
@@ -245,28 +201,14 @@ function select(sessionId) {
 // ---- helpers ----
 
 function newId(prefix) {
-  const bytes = new Uint8Array(6);
-  crypto.getRandomValues(bytes);
-  let hex = '';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
   counter += 1;
-  return prefix + '-' + Date.now().toString(36) + '-' + counter + '-' + hex;
+  return prefix + '-' + Date.now().toString(36) + '-' + counter + '-' + randomHex(6);
 }
 
+/** Stops reconnecting and says why; false, so that a close handler that returns it stays down. */
 function fatal(text) {
-  stopped = true;
+  link.stop();
   view.setStatus('offline', 'Disconnected');
   view.notice(text, true);
-}
-
-function takeToken() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const fromHash = params.get('token');
-  if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash);
-    // Keep the token out of the address bar, bookmarks and screenshots.
-    history.replaceState(null, '', location.pathname + location.search);
-    return fromHash;
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
+  return false;
 }

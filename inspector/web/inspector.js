@@ -6,10 +6,10 @@
 // statechart lighting, health, alerts, and the answers to history and diagnostics requests.
 import { ago, cssEscape, localInput, ms, shortState, span } from './inspector-format.js';
 import { renderEvent, renderReport } from './inspector-render.js';
+import { createPageSocket, statusLine, takeToken } from './page-common.js';
 
 const TOKEN_KEY = 'keel.inspector.token';
 const MAX_TIMELINE = 800;
-const MAX_RETRY_MS = 10000;
 const TRAIL_MS = 2500;
 
 const $ = (id) => document.getElementById(id);
@@ -28,12 +28,10 @@ const els = {
   toast: $('toast'),
 };
 
-const token = takeToken();
+const setStatus = statusLine(els.status);
+const token = takeToken(TOKEN_KEY);
 const sessions = new Map();
 const pending = new Map();
-let ws = null;
-let attempts = 0;
-let retryTimer = null;
 let identity = null;
 let canSignal = false;
 let selected = null;
@@ -42,49 +40,35 @@ let requestSeq = 0;
 let opKind = null;
 let lastTrace = null;
 const trail = new Map();
+const link = createPageSocket({
+  path: '/inspector/ws',
+  token: token,
+  status: setStatus,
+  // Without jitter: one inspector page is no herd. First retry after 1 s, then doubling to 10 s.
+  backoff: { baseMs: 1000, maxMs: 10000, jitter: false },
+  frame: handle,
+  closed(event) {
+    if (event.code !== 4401 && event.code !== 4403) return;
+    setStatus('refused', 'Refused');
+    fatal(event.code === 4401 ? 'The token was refused (expired or not valid). Ask for a new inspector link.' : 'This token may not use the inspector: an engineer or admin token is needed.');
+    return false;
+  },
+  retrying() {
+    setStatus('offline', 'Offline – retrying');
+  },
+});
 
 if (token) {
   wire();
-  connect();
+  link.connect();
 } else {
   fatal('This inspector link has no access token. Open it as /inspector#token=<an engineer or admin token>.');
 }
 
 // ---- connection ----
 
-function connect() {
-  clearTimeout(retryTimer);
-  setStatus(attempts === 0 ? 'connecting' : 'reconnecting', attempts === 0 ? 'Connecting…' : 'Reconnecting…');
-  const socket = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/inspector/ws');
-  ws = socket;
-  socket.addEventListener('open', function () {
-    socket.send(JSON.stringify({ type: 'auth', token: token }));
-  });
-  socket.addEventListener('message', function (event) {
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    handle(frame);
-  });
-  socket.addEventListener('close', function (event) {
-    if (ws !== socket) return;
-    ws = null;
-    if (event.code === 4401 || event.code === 4403) {
-      setStatus('refused', 'Refused');
-      fatal(event.code === 4401 ? 'The token was refused (expired or not valid). Ask for a new inspector link.' : 'This token may not use the inspector: an engineer or admin token is needed.');
-      return;
-    }
-    setStatus('offline', 'Offline – retrying');
-    attempts++;
-    retryTimer = setTimeout(connect, Math.min(MAX_RETRY_MS, 500 * 2 ** Math.min(attempts, 5)));
-  });
-}
-
 function send(frame) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+  link.send(frame);
 }
 
 function request(frame) {
@@ -124,7 +108,7 @@ function settle(id, ok, err) {
 }
 
 function onWelcome(f) {
-  attempts = 0;
+  link.resetBackoff();
   identity = f.identity;
   canSignal = f.canSignal === true;
   setStatus('online', 'Live');
@@ -403,30 +387,6 @@ function wire() {
 }
 
 // ---- helpers ----
-
-function takeToken() {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  const fromHash = hash.get('token');
-  if (fromHash) {
-    try {
-      sessionStorage.setItem(TOKEN_KEY, fromHash);
-    } catch {
-      // Private mode: the token lives for this page only.
-    }
-    history.replaceState(null, '', location.pathname + location.search);
-    return fromHash;
-  }
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-
-function setStatus(state, text) {
-  els.status.dataset.state = state;
-  els.status.textContent = text;
-}
 
 function fatal(text) {
   els.fatal.textContent = text;

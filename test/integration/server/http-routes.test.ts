@@ -83,7 +83,7 @@ describe('http routes', () => {
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
     expect(page.text).toMatch(/chat\.js/);
-    for (const asset of ['/chat.js', '/chat.css']) expect((await get(`${h.url}${asset}`)).status).toBe(200);
+    for (const asset of ['/chat.js', '/chat.css', '/page-common.js']) expect((await get(`${h.url}${asset}`)).status).toBe(200);
     expect((await get(`${h.url}/`, {}, 'HEAD')).status).toBe(200);
   });
 
