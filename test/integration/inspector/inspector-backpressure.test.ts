@@ -5,10 +5,11 @@
  */
 import type { Socket } from 'node:net';
 import { assign, enqueueActions, setup } from 'xstate';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SessionInput, UserMessageEvent } from '../../../src/ports.js';
 import { tenantId, userId } from '../../../src/types.js';
-import { connect, startKeel, type Frame, type Harness } from '../server/support/keel-harness.js';
+import { useCleanups } from '../../support/cleanups.js';
+import { connect, keelPerTest, type Frame, type Harness } from '../server/support/keel-harness.js';
 
 /** A machine that reports a lot per turn: 20 decisions of about 4 KB each. */
 function createChattyMachine() {
@@ -46,19 +47,11 @@ const MAX_QUEUED = 50;
 const MAX_BUFFERED = 64 * 1024;
 
 describe('inspector back-pressure', () => {
-  const cleanups: Array<() => Promise<void> | void> = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0).reverse()) await fn();
+  const defer = useCleanups();
+  const start = keelPerTest(defer, {
+    machine: createChattyMachine(),
+    server: { inspector: { maxQueuedFrames: MAX_QUEUED, maxBufferedBytes: MAX_BUFFERED, drainCheckMs: 20, healthIntervalMs: 60_000 } },
   });
-
-  const start = async (): Promise<Harness> => {
-    const h = await startKeel({
-      machine: createChattyMachine(),
-      server: { inspector: { maxQueuedFrames: MAX_QUEUED, maxBufferedBytes: MAX_BUFFERED, drainCheckMs: 20, healthIntervalMs: 60_000 } },
-    });
-    cleanups.push(h.remove, () => h.stop());
-    return h;
-  };
 
   const turns = async (h: Harness, sessionId: string, n: number, from: number): Promise<number> => {
     const started = performance.now();

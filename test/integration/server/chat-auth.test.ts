@@ -1,21 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../../src/index.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService } from '../../../src/security/tokens.js';
 import { CLOSE_CODES } from '../../../src/server/close-codes.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
-import { connect, isReplyTo, openChat, startKeel, type Harness } from './support/keel-harness.js';
+import { connect, isReplyTo, keelPerTest, openChat } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function keel(options: Parameters<typeof startKeel>[0] = {}): Promise<Harness> {
-  const h = await startKeel(options);
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
+const defer = useCleanups();
+const keel = keelPerTest(defer);
 
 describe('chat authentication', () => {
   it('closes 4408 when no auth frame arrives within authTimeoutMs', async () => {
@@ -55,7 +48,7 @@ describe('chat authentication', () => {
   it('closes 4401 for a token signed by another keyring', async () => {
     const h = await keel();
     const other = tempDir();
-    cleanups.push(other.remove);
+    defer(other.remove);
     const stranger = createTokenService({ keyring: createTokenKeyring({ dir: other.dir, env: {} }) });
     const c = connect(h.wsUrl, { token: await stranger.issueToken({ tenant: 'acme', user: 'u-1', role: 'customer' }) });
     expect((await c.closed).code).toBe(CLOSE_CODES.unauthorized);

@@ -1,20 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createManualClock } from '../../../src/index.js';
 import { CLOSE_CODES } from '../../../src/server/close-codes.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
-import { connect, isReplyTo, openChat, startKeel, type Harness } from './support/keel-harness.js';
+import { useCleanups } from '../../support/cleanups.js';
+import { connect, isReplyTo, keelPerTest, openChat } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function keel(options: Parameters<typeof startKeel>[0] = {}): Promise<Harness> {
-  const h = await startKeel(options);
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
+const defer = useCleanups();
+const keel = keelPerTest(defer);
 
 const unlimited = {
   messagesPerSecondPerConnection: 1e6, messageBurstPerConnection: 1e6, messagesPerSecondPerUser: 1e6, messageBurstPerUser: 1e6,

@@ -1,18 +1,11 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness } from './support/keel-harness.js';
+import { useCleanups } from '../../support/cleanups.js';
+import { connect, isReplyTo, keelPerTest, openChat, type Frame } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function keel(options: Parameters<typeof startKeel>[0] = {}): Promise<Harness> {
-  const h = await startKeel(options);
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
+const defer = useCleanups();
+const keel = keelPerTest(defer);
 
 describe('chat under load', () => {
   it('serves 500 concurrent clients, each turn answered exactly once with gapless seqs', async () => {

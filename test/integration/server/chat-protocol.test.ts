@@ -1,16 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness } from './support/keel-harness.js';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
+import { connect, isReplyTo, keelPerTest, openChat, startKeel, type Frame } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function keel(options: Parameters<typeof startKeel>[0] = {}): Promise<Harness> {
-  const h = await startKeel(options);
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
+const defer = useCleanups();
+const keel = keelPerTest(defer);
 
 describe('chat protocol', () => {
   it('opens a session and answers a message with ack then exactly one reply', async () => {
@@ -76,7 +69,7 @@ describe('chat protocol', () => {
 
   it('resumes after a server restart on the same data directory without losing frames', async () => {
     const first = await startKeel();
-    cleanups.push(first.remove);
+    defer(first.remove);
     const token = await first.token();
     const a = await openChat(first, { token });
     a.send({ type: 'message', id: 'before', text: 'before restart' });
@@ -86,7 +79,7 @@ describe('chat protocol', () => {
     expect((await closedA).code).toBe(1001);
 
     const second = await startKeel({ dir: first.dir, port: first.port });
-    cleanups.push(() => second.stop());
+    defer(() => second.stop());
     const b = await openChat(second, { token, sessionId: a.sessionId, lastSeq: 0 });
     expect(b.ready.lastSeq).toBe(2);
     await b.waitFor((f) => typeof f.seq === 'number', 2);

@@ -1,17 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
 import { createStreamingMachine } from './support/streaming-machine.js';
-import { isReplyTo, openChat, startKeel, type Harness } from './support/keel-harness.js';
+import { isReplyTo, keelPerTest, openChat } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function keel(): Promise<Harness> {
-  const h = await startKeel({ machine: createStreamingMachine({ pieces: 3, stepMs: 5 }) });
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
+const defer = useCleanups();
+const keel = keelPerTest(defer, { machine: createStreamingMachine({ pieces: 3, stepMs: 5 }) });
 
 describe('streaming and hand-off frames', () => {
   it('sends deltas after the ack and before the one reply, adding up to its text', async () => {

@@ -1,19 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COMMANDS, runCli } from '../../../src/cli/cli-main.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService } from '../../../src/security/tokens.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { fakeIo } from './support/fake-io.js';
 import { isReplyTo, openChat, startKeel } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
 function dataDir(): string {
   const t = tempDir('keel-cli-');
-  cleanups.push(t.remove);
+  defer(t.remove);
   return t.dir;
 }
 
@@ -72,7 +70,7 @@ describe('keel CLI', () => {
 
   it('issues a token the server accepts, with the data directory key file', async () => {
     const h = await startKeel({ defaultVerifier: true });
-    cleanups.push(h.remove, () => h.stop());
+    defer(h.remove, () => h.stop());
     const io = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
     expect(await runCli(['token', '--tenant', 'acme', '--user', 'u-9', '--role', 'customer', '--ttl', '2h'], io)).toBe(0);
     const token = io.out().trim();
@@ -109,7 +107,7 @@ describe('keel CLI', () => {
 
   it('chats with a self-issued local token, and reconnects and resumes across a server restart', async () => {
     const first = await startKeel({ defaultVerifier: true });
-    cleanups.push(first.remove);
+    defer(first.remove);
     const io = fakeIo({ env: { KEEL_DATA_DIR: first.dir } });
     const exit = runCli(['chat', '--url', first.wsUrl, '--user', 'cli-ann'], io);
     await io.waitFor(/connected: session (\S+)/);
@@ -119,7 +117,7 @@ describe('keel CLI', () => {
     await io.waitFor(/connection lost/);
     io.input.write('two\n');
     const second = await startKeel({ dir: first.dir, port: first.port, defaultVerifier: true });
-    cleanups.push(() => second.stop());
+    defer(() => second.stop());
     await io.waitFor(/reconnected/);
     await io.waitFor(/agent> echo 1: two/, 'out');
     io.input.end('three\n');
@@ -130,7 +128,7 @@ describe('keel CLI', () => {
 
   it('lists sessions and shows a redacted transcript while the server runs', async () => {
     const h = await startKeel();
-    cleanups.push(h.remove, () => h.stop());
+    defer(h.remove, () => h.stop());
     const c = await openChat(h, { token: await h.token({ user: 'mia' }) });
     c.send({ type: 'message', id: 'm1', text: 'mail me at mia@example.com' });
     await c.next(isReplyTo('m1'));

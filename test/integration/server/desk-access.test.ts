@@ -5,35 +5,20 @@
  */
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
+import { connect, isReplyTo, keelPerTest, openChat, openDesk, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function start(): Promise<Harness> {
-  const h = await startKeel({ defaultAgent: true });
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
-
-async function openDesk(h: Harness, claims: Record<string, string>): Promise<TestClient & { ready: Frame }> {
-  const desk = connect(h.deskUrl, { token: await h.token({ role: 'agent', ...claims } as never) });
-  cleanups.push(() => desk.close());
-  const ready = await desk.next((f) => f.type === 'ready' || f.type === 'error');
-  if (ready.type !== 'ready') throw new Error(`desk refused: ${JSON.stringify(ready)}`);
-  return Object.assign(desk, { ready });
-}
+const defer = useCleanups();
+const start = keelPerTest(defer, { defaultAgent: true });
 
 /** A customer of `tenant` who has asked for a human and waits in the queue. */
 async function queuedCustomer(h: Harness, user: string, text = 'I want to talk to a human', tenant = 'acme'): Promise<TestClient & { sessionId: string }> {
   const c = await openChat(h, { token: await h.token({ user, tenant }) });
-  cleanups.push(() => c.close());
+  defer(() => c.close());
   c.send({ type: 'message', id: 'q1', text });
   await c.next((f) => f.type === 'handoff' && f.status === 'queued');
   await c.next(isReplyTo('q1'));
@@ -70,7 +55,7 @@ describe('/desk access', () => {
     expect(await noAuth.closed).toMatchObject({ code: 4401, reason: expect.stringContaining('authenticate first') });
 
     const plain = await startKeel();
-    cleanups.push(plain.remove, () => plain.stop());
+    defer(plain.remove, () => plain.stop());
     const status = await new Promise<number>((resolve, reject) => {
       const ws = new WebSocket(plain.deskUrl);
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
@@ -96,8 +81,8 @@ describe('/desk access', () => {
 
   it('keeps tenants apart: another tenant sees none of the queue and cannot take, speak in or release a conversation', async () => {
     const h = await start();
-    const sam = await openDesk(h, { user: 'sam' });
-    const eve = await openDesk(h, { user: 'eve', tenant: 'globex' });
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    const eve = await openDesk(h, { user: 'eve', tenant: 'globex' }, defer);
     const ann = await queuedCustomer(h, 'ann');
     await expect.poll(() => lastQueue(sam)?.length, POLL).toBe(1);
     expect(lastQueue(eve)).toEqual([]);
@@ -117,8 +102,8 @@ describe('/desk access', () => {
 
   it('lets an admin supervise with personal data masked, while an agent reads it as written', async () => {
     const h = await start();
-    const sam = await openDesk(h, { user: 'sam' });
-    const boss = await openDesk(h, { user: 'boss', role: 'admin' });
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    const boss = await openDesk(h, { user: 'boss', role: 'admin' }, defer);
     const ann = await queuedCustomer(h, 'ann', 'Please call me at ann@example.com, I want a human');
     await expect.poll(() => lastQueue(boss)?.length, POLL).toBe(1);
     expect(lastQueue(boss)[0]!.preview).not.toContain('ann@example.com');
@@ -134,9 +119,9 @@ describe('/desk access', () => {
 
   it('approves a held high-impact call as the authenticated agent, whatever the frame claims', async () => {
     const h = await start();
-    const sam = await openDesk(h, { user: 'sam' });
+    const sam = await openDesk(h, { user: 'sam' }, defer);
     const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
-    cleanups.push(() => carol.close());
+    defer(() => carol.close());
     for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
       carol.send({ type: 'message', id, text });
       await carol.next(isReplyTo(id));
@@ -145,7 +130,7 @@ describe('/desk access', () => {
     expect((pending.entries as unknown[])[0]).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund' });
 
     // Another tenant's agent cannot decide on it.
-    const eve = await openDesk(h, { user: 'eve', tenant: 'globex' });
+    const eve = await openDesk(h, { user: 'eve', tenant: 'globex' }, defer);
     eve.send({ type: 'approve', sessionId: carol.sessionId, id: 'x1' });
     expect(await eve.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', id: 'x1' });
 

@@ -3,35 +3,21 @@
  * disconnects (and one who comes back in time), nobody on duty, a full queue, queue positions,
  * and a customer who leaves the queue. Real server, default agent, real sockets.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalHandoffDesk } from '../../../src/agent/local-handoff-desk.js';
-import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type HarnessOptions, type TestClient } from './support/keel-harness.js';
+import { useCleanups } from '../../support/cleanups.js';
+import { isReplyTo, keelPerTest, openChat, openDesk, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function start(options: HarnessOptions = {}): Promise<Harness> {
-  const h = await startKeel({ defaultAgent: true, ...options });
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
-
-async function openDesk(h: Harness, user: string): Promise<TestClient & { ready: Frame }> {
-  const desk = connect(h.deskUrl, { token: await h.token({ user, role: 'agent' }) });
-  cleanups.push(() => desk.close());
-  const ready = await desk.next((f) => f.type === 'ready' || f.type === 'error');
-  if (ready.type !== 'ready') throw new Error(`desk refused: ${JSON.stringify(ready)}`);
-  return Object.assign(desk, { ready });
-}
+const defer = useCleanups();
+const start = keelPerTest(defer, { defaultAgent: true });
+const joinDesk = (h: Harness, user: string) => openDesk(h, { user }, defer);
 
 async function customer(h: Harness, user: string): Promise<TestClient & { sessionId: string; say(id: string, text: string): Promise<Frame> }> {
   const c = await openChat(h, { token: await h.token({ user }) });
-  cleanups.push(() => c.close());
+  defer(() => c.close());
   return Object.assign(c, {
     async say(id: string, text: string) {
       c.send({ type: 'message', id, text });
@@ -46,8 +32,8 @@ const handoffs = (c: TestClient, status: string) => c.frames.filter((f) => f.typ
 describe('/desk claims and availability', () => {
   it('gives a conversation to exactly one of two agents who take it at the same moment', async () => {
     const h = await start();
-    const sam = await openDesk(h, 'sam');
-    const kim = await openDesk(h, 'kim');
+    const sam = await joinDesk(h, 'sam');
+    const kim = await joinDesk(h, 'kim');
     const customers = await Promise.all(['ann', 'ben', 'cid'].map((u) => customer(h, u)));
     for (const c of customers) await c.say('h1', 'I want to talk to a human');
     await expect.poll(() => lastQueue(kim).length, POLL).toBe(3);
@@ -73,7 +59,7 @@ describe('/desk claims and availability', () => {
 
   it('gives the conversation back to the assistant when the agent disconnects and does not return, and the customer gets a ticket', async () => {
     const h = await start({ server: { deskReconnectGraceMs: 300 } });
-    const sam = await openDesk(h, 'sam');
+    const sam = await joinDesk(h, 'sam');
     const ann = await customer(h, 'ann');
     await ann.say('h1', 'I want to talk to a human');
     await expect.poll(() => lastQueue(sam).length, POLL).toBe(1);
@@ -93,7 +79,7 @@ describe('/desk claims and availability', () => {
 
   it('keeps the conversation for an agent who reconnects in time, with what the customer said meanwhile', async () => {
     const h = await start({ server: { deskReconnectGraceMs: 20_000 } });
-    const first = await openDesk(h, 'sam');
+    const first = await joinDesk(h, 'sam');
     const ann = await customer(h, 'ann');
     await ann.say('h1', 'I want to talk to a human');
     await expect.poll(() => lastQueue(first).length, POLL).toBe(1);
@@ -103,10 +89,10 @@ describe('/desk claims and availability', () => {
     await first.closed;
     await ann.say('h2', 'hello? are you still there?');
 
-    const again = await openDesk(h, 'sam');
+    const again = await joinDesk(h, 'sam');
     expect(again.ready.held).toEqual([ann.sessionId]);
     // Nobody else can take it meanwhile.
-    const kim = await openDesk(h, 'kim');
+    const kim = await joinDesk(h, 'kim');
     kim.send({ type: 'take', sessionId: ann.sessionId });
     expect(await kim.next((f) => f.type === 'error')).toMatchObject({ reason: 'taken' });
 
@@ -135,7 +121,7 @@ describe('/desk claims and availability', () => {
 
   it('answers the queue when the last agent leaves, and updates positions as the queue moves', async () => {
     const h = await start({ server: { deskReconnectGraceMs: 300 } });
-    const sam = await openDesk(h, 'sam');
+    const sam = await joinDesk(h, 'sam');
     const ann = await customer(h, 'ann');
     const ben = await customer(h, 'ben');
     await ann.say('h1', 'I want to talk to a human');
@@ -155,7 +141,7 @@ describe('/desk claims and availability', () => {
 
   it('answers unavailable when the queue is full', async () => {
     const h = await start({ defaultAgent: { desk: createLocalHandoffDesk({ maxQueue: 1 }) } });
-    await openDesk(h, 'sam');
+    await joinDesk(h, 'sam');
     const ann = await customer(h, 'ann');
     const ben = await customer(h, 'ben');
     await ann.say('h1', 'I want to talk to a human');

@@ -2,24 +2,22 @@
  * `keel serve` puts the default agent's desk behind `/desk`: an agent connected there sees a
  * customer's request for a person, and the desk page is served.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli-main.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { fakeIo } from './support/fake-io.js';
 import { connect, isReplyTo } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
 describe('keel serve and the desk', () => {
   it('serves /desk with the default agent\'s queue', async () => {
     const temp = tempDir('keel-desk-serve-');
-    cleanups.push(temp.remove);
+    defer(temp.remove);
     const io = fakeIo({ env: { KEEL_DATA_DIR: temp.dir, PORT: '0', KEEL_LOG_LEVEL: 'warn' } });
     const exit = runCli(['serve'], io);
-    cleanups.push(async () => {
+    defer(async () => {
       io.stop();
       expect(await exit).toBe(0);
     });
@@ -34,11 +32,11 @@ describe('keel serve and the desk', () => {
     };
     const ws = url!.replace(/^http/, 'ws');
     const desk = connect(`${ws}/desk`, { token: await token('sam', 'agent') });
-    cleanups.push(() => desk.close());
+    defer(() => desk.close());
     await desk.next((f) => f.type === 'ready');
 
     const chat = connect(`${ws}/chat`, { token: await token('ann', 'customer') });
-    cleanups.push(() => chat.close());
+    defer(() => chat.close());
     await chat.opened;
     chat.send({ type: 'hello' });
     const ready = await chat.next((f) => f.type === 'ready');

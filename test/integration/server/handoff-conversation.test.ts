@@ -3,42 +3,27 @@
  * asks for a person, a human agent takes the conversation from the `/desk` queue, they talk both
  * ways in real time, the agent hands back to the assistant, and the assistant answers again.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, isReplyTo, openChat, startKeel, type Frame, type Harness, type TestClient } from './support/keel-harness.js';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
+import { isReplyTo, keelPerTest, openChat, openDesk, type Frame } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function start(): Promise<Harness> {
-  const h = await startKeel({ defaultAgent: true });
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
-
-async function openDesk(h: Harness, claims: { user: string; role?: string; tenant?: string }): Promise<TestClient & { ready: Frame }> {
-  const desk = connect(h.deskUrl, { token: await h.token({ role: 'agent', ...claims } as never) });
-  cleanups.push(() => desk.close());
-  const ready = await desk.next((f) => f.type === 'ready' || f.type === 'error');
-  if (ready.type !== 'ready') throw new Error(`desk refused: ${JSON.stringify(ready)}`);
-  return Object.assign(desk, { ready });
-}
+const defer = useCleanups();
+const start = keelPerTest(defer, { defaultAgent: true });
 
 const queueOf = (f: Frame) => f.entries as Array<Record<string, unknown>>;
 
 describe('human hand-off over /chat and /desk', () => {
   it('a customer asks for a human, an agent takes it, they talk both ways, and the assistant takes over again', async () => {
     const h = await start();
-    const sam = await openDesk(h, { user: 'sam' });
+    const sam = await openDesk(h, { user: 'sam' }, defer);
     expect(sam.ready.agent).toEqual({ tenant: 'acme', user: 'sam', role: 'agent', name: 'Sam' });
     expect(queueOf(await sam.next((f) => f.type === 'queue'))).toEqual([]);
 
     const ann = await openChat(h, { token: await h.token({ user: 'ann' }) });
-    cleanups.push(() => ann.close());
+    defer(() => ann.close());
     ann.send({ type: 'message', id: 'm1', text: 'where is my order?' });
     await ann.next(isReplyTo('m1'));
     ann.send({ type: 'message', id: 'm2', text: 'I want to talk to a human' });
@@ -111,9 +96,9 @@ describe('human hand-off over /chat and /desk', () => {
 
   it('closing completes the hand-off with a summary, and is audited as completed', async () => {
     const h = await start();
-    const sam = await openDesk(h, { user: 'sam' });
+    const sam = await openDesk(h, { user: 'sam' }, defer);
     const ann = await openChat(h, { token: await h.token({ user: 'ann' }) });
-    cleanups.push(() => ann.close());
+    defer(() => ann.close());
     ann.send({ type: 'message', id: 'm1', text: 'I want to talk to a human' });
     await ann.next(isReplyTo('m1'));
     await sam.next((f) => f.type === 'queue' && queueOf(f).length === 1);

@@ -3,31 +3,23 @@
  * (its transcript rebuilt from the journal) and can be taken; one that was with an agent nobody
  * holds any more goes back to the assistant after the grace, never left with no one.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, isReplyTo, openChat, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
+import { isReplyTo, openChat, openDesk, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function openDesk(h: Harness, user: string): Promise<TestClient> {
-  const desk = connect(h.deskUrl, { token: await h.token({ user, role: 'agent' }) });
-  cleanups.push(() => desk.close());
-  await desk.next((f) => f.type === 'ready');
-  return desk;
-}
+const defer = useCleanups();
+const joinDesk = (h: Harness, user: string) => openDesk(h, { user }, defer);
 
 const lastQueue = (desk: TestClient) => (desk.frames.filter((f) => f.type === 'queue').at(-1)?.entries ?? []) as Array<Record<string, unknown>>;
 
 describe('hand-offs across a restart', () => {
   it('queues waiting conversations again and hands orphaned ones back to the assistant', async () => {
     const first = await startKeel({ defaultAgent: true, server: { deskReconnectGraceMs: 400 } });
-    cleanups.push(first.remove);
-    const sam = await openDesk(first, 'sam');
+    defer(first.remove);
+    const sam = await joinDesk(first, 'sam');
     const sessions: Record<string, string> = {};
     for (const user of ['ann', 'ben']) {
       const c = await openChat(first, { token: await first.token({ user }) });
@@ -42,8 +34,8 @@ describe('hand-offs across a restart', () => {
     await first.stop();
 
     const second = await startKeel({ dir: first.dir, defaultAgent: true, server: { deskReconnectGraceMs: 400 } });
-    cleanups.push(() => second.stop());
-    const kim = await openDesk(second, 'kim');
+    defer(() => second.stop());
+    const kim = await joinDesk(second, 'kim');
     await expect.poll(() => lastQueue(kim).map((e) => e.sessionId), { timeout: 5000 }).toEqual([sessions.ben]);
     kim.send({ type: 'take', sessionId: sessions.ben! });
     const taken = await kim.next((f) => f.type === 'taken' || f.type === 'error');

@@ -2,20 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
-import { isReplyTo, openChat, startKeel, type Harness } from './support/keel-harness.js';
+import { isReplyTo, keelPerTest, openChat } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
-
-async function keel(options: Parameters<typeof startKeel>[0] = {}): Promise<Harness> {
-  const h = await startKeel(options);
-  cleanups.push(h.remove, () => h.stop());
-  return h;
-}
+const defer = useCleanups();
+const keel = keelPerTest(defer);
 
 async function get(url: string, headers: Record<string, string> = {}, method = 'GET') {
   const res = await fetch(url, { headers, method });
@@ -89,7 +82,7 @@ describe('http routes', () => {
 
   it('serves the inspector from the static directory, and only plain files inside it', async () => {
     const dir = tempDir();
-    cleanups.push(dir.remove);
+    defer(dir.remove);
     writeFileSync(join(dir.dir, 'inspector.html'), '<!doctype html><title>inspector</title>');
     writeFileSync(join(dir.dir, 'inspector.js'), 'console.log(1)');
     writeFileSync(join(dir.dir, '.secret.json'), '{}');

@@ -1,19 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRuntime } from '../../../src/index.js';
 import { createServer } from '../../../src/server/server.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { connect, isReplyTo, openChat, startKeel } from './support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
 describe('server lifecycle', () => {
   it('closes idempotently and in order: stop accepting, 1001 to every socket, then the runtime', async () => {
     const h = await startKeel();
-    cleanups.push(h.remove);
+    defer(h.remove);
     const a = await openChat(h);
     const b = connect(h.wsUrl);
     await b.opened;
@@ -31,9 +29,9 @@ describe('server lifecycle', () => {
 
   it('leaves a runtime it does not own open', async () => {
     const t = tempDir();
-    cleanups.push(t.remove);
+    defer(t.remove);
     const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine() });
-    cleanups.push(() => runtime.close());
+    defer(() => runtime.close());
     const server = createServer({ runtime, port: 0 });
     await server.listen();
     await server.close();
@@ -43,7 +41,7 @@ describe('server lifecycle', () => {
 
   it('terminates sockets that do not finish the closing handshake within shutdownTimeoutMs', async () => {
     const h = await startKeel({ server: { shutdownTimeoutMs: 100 } });
-    cleanups.push(h.remove);
+    defer(h.remove);
     const stuck = await openChat(h);
     stuck.ws.pause();
     const started = Date.now();
@@ -55,12 +53,12 @@ describe('server lifecycle', () => {
 
   it('refuses to listen again after close, and reports the port in use clearly', async () => {
     const h = await startKeel();
-    cleanups.push(h.remove, () => h.stop());
+    defer(h.remove, () => h.stop());
     const t = tempDir();
-    cleanups.push(t.remove);
+    defer(t.remove);
     const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine() });
     const clash = createServer({ runtime, ownsRuntime: true, port: h.port });
-    cleanups.push(() => clash.close());
+    defer(() => clash.close());
     await expect(clash.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
     await clash.close();
     await expect(clash.listen()).rejects.toThrow(/closed/);

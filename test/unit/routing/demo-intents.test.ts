@@ -1,17 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { fileURLToPath } from 'node:url';
-import {
-  createLocalRouter,
-  loadIntentDefinitions,
-  loadValidationSet,
-  routeConfidence,
-  type IntentDefinitions,
-  type LocalRouter,
-  type ValidationExample,
-} from '../../../src/routing/index.js';
-
-const intentsPath = fileURLToPath(new URL('../../../src/demo/intents.json', import.meta.url));
-const validationPath = fileURLToPath(new URL('../../../src/demo/intents.validation.json', import.meta.url));
+import { createLocalRouter, routeConfidence, type IntentDefinitions, type LocalRouter, type ValidationExample } from '../../../src/routing/index.js';
+import { loadDemoDataset } from './demo-dataset.js';
 
 // Phrasings that appear neither in intents.json nor in its validation file.
 const HELD_OUT: readonly [string, string][] = [
@@ -61,8 +50,7 @@ describe('demo store intents', () => {
   let router: LocalRouter;
 
   beforeAll(async () => {
-    intents = await loadIntentDefinitions(intentsPath);
-    validation = await loadValidationSet(validationPath, intents.intents.map((i) => i.name));
+    ({ intents, validation } = await loadDemoDataset());
     router = await createLocalRouter({ intents, validation });
   });
 

@@ -1,20 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { fileURLToPath } from 'node:url';
 import { isKeelError } from '../../../src/errors.js';
 import type { Embedder } from '../../../src/ports.js';
-import {
-  createLocalRouter,
-  loadIntentDefinitions,
-  loadValidationSet,
-  restoreLocalRouter,
-  type IntentDefinitions,
-  type LocalRouter,
-  type ValidationExample,
-} from '../../../src/routing/index.js';
+import { createLocalRouter, restoreLocalRouter, type IntentDefinitions, type LocalRouter, type ValidationExample } from '../../../src/routing/index.js';
+import { loadDemoDataset } from './demo-dataset.js';
 import { createHashingEmbedder, type HashingEmbedder } from './hashing-embedder.js';
-
-const intentsPath = fileURLToPath(new URL('../../../src/demo/intents.json', import.meta.url));
-const validationPath = fileURLToPath(new URL('../../../src/demo/intents.validation.json', import.meta.url));
 
 const PROBES: readonly [string, string][] = [
   ['where is my order right now?', 'order_status'],
@@ -36,8 +25,7 @@ describe('router over the Embedder port', () => {
   let router: LocalRouter;
 
   beforeAll(async () => {
-    intents = await loadIntentDefinitions(intentsPath);
-    validation = await loadValidationSet(validationPath);
+    ({ intents, validation } = await loadDemoDataset());
     embedder = createHashingEmbedder(384);
     router = await createLocalRouter({ intents, validation, embedder, embedBatchSize: 50 });
   });

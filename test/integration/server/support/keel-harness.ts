@@ -11,6 +11,7 @@ import { createTokenService, type TokenClaims } from '../../../../src/security/t
 import { createServer, type KeelServer } from '../../../../src/server/server.js';
 import type { ServerOptions } from '../../../../src/server/server-options.js';
 import { createTestMachine } from '../../../fixtures/test-machines.js';
+import type { Defer } from '../../../support/cleanups.js';
 import { tempDir } from '../../../support/temp-dir.js';
 
 export interface Harness {
@@ -46,6 +47,26 @@ export interface HarnessOptions {
 }
 
 const NO_ENV = Object.freeze({}) as Readonly<Record<string, string | undefined>>;
+
+/**
+ * A `startKeel` for the tests of one file: each server is stopped, and its directory removed,
+ * after the test that started it. `defaults` are merged under each call's options.
+ *
+ * @example
+ * ```ts
+ * const keel = keelPerTest(useCleanups(), { defaultAgent: true });
+ * it('...', async () => {
+ *   const h = await keel();
+ * });
+ * ```
+ */
+export function keelPerTest(defer: Defer, defaults: HarnessOptions = {}): (options?: HarnessOptions) => Promise<Harness> {
+  return async (options = {}) => {
+    const h = await startKeel({ ...defaults, ...options });
+    defer(h.remove, () => h.stop());
+    return h;
+  };
+}
 
 /** Starts a keel server; call `stop()` and `remove()` when done. */
 export async function startKeel(options: HarnessOptions = {}): Promise<Harness> {
@@ -177,6 +198,24 @@ export async function openChat(h: Harness, options: { token?: string; sessionId?
   const ready = await client.next((f) => f.type === 'ready' || f.type === 'error');
   if (ready.type !== 'ready') throw new Error(`hello failed: ${JSON.stringify(ready)}`);
   return Object.assign(client, { sessionId: ready.sessionId as string, ready });
+}
+
+/**
+ * Opens the desk as a human agent (role `agent` unless `claims` say otherwise) and waits for
+ * `ready`; the socket is closed after the test.
+ *
+ * @example
+ * ```ts
+ * const sam = await openDesk(h, { user: 'sam' }, defer);
+ * sam.send({ type: 'take', sessionId });
+ * ```
+ */
+export async function openDesk(h: Harness, claims: Partial<TokenClaims> & { readonly user: string }, defer: Defer): Promise<TestClient & { ready: Frame }> {
+  const desk = connect(h.deskUrl, { token: await h.token({ role: 'agent', ...claims }) });
+  defer(() => desk.close());
+  const ready = await desk.next((f) => f.type === 'ready' || f.type === 'error');
+  if (ready.type !== 'ready') throw new Error(`desk refused: ${JSON.stringify(ready)}`);
+  return Object.assign(desk, { ready });
 }
 
 export const isReplyTo = (id: string) => (f: Frame): boolean => f.type === 'reply' && f.replyTo === id;
