@@ -6,6 +6,7 @@
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import { isValidId } from '../types.js';
+import { authToken, own, readFrameObject } from './frame-json.js';
 
 /** Frames a client sends. */
 export type ClientFrame =
@@ -82,22 +83,14 @@ const reject = (code: FrameRejection['code'], message: string, id?: string): Par
  * ```
  */
 export function parseClientFrame(data: string, limits: FrameLimits): ParsedFrame {
-  if (typeof data !== 'string') return reject('bad_frame', 'frames are JSON text');
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return reject('bad_frame', 'frame is not valid JSON');
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return reject('bad_frame', 'frame must be a JSON object');
-  const obj = value as Record<string, unknown>;
+  const read = readFrameObject(data);
+  if (!read.ok) return reject('bad_frame', read.message);
+  const obj = read.obj;
   const type = own(obj, 'type');
   switch (type) {
     case 'auth': {
-      const token = own(obj, 'token');
-      if (typeof token !== 'string' || token === '') return reject('bad_frame', 'auth.token must be a non-empty string');
-      if (token.length > limits.maxTokenChars) return reject('bad_frame', 'auth.token is too long');
-      return { ok: true, frame: { type, token } };
+      const auth = authToken(obj, limits.maxTokenChars);
+      return auth.ok ? { ok: true, frame: { type, token: auth.token } } : reject('bad_frame', auth.message);
     }
     case 'hello': {
       const sessionId = own(obj, 'sessionId');
@@ -134,11 +127,6 @@ export function parseClientFrame(data: string, limits: FrameLimits): ParsedFrame
     default:
       return reject('bad_frame', typeof type === 'string' ? 'unknown frame type' : 'frame.type must be a string');
   }
-}
-
-/** Reads a property only when the object itself has it: `__proto__` and inherited keys never count. */
-function own(obj: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined;
 }
 
 /**

@@ -6,6 +6,7 @@
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import { isValidId, type Json } from '../types.js';
+import { authToken, own, readFrameObject } from './frame-json.js';
 
 /** Frames a desk client sends. `id` (optional on all but `say`) is echoed in the answer. */
 export type DeskClientFrame =
@@ -126,24 +127,17 @@ const MAX_NOTE_CHARS = 500;
  * ```
  */
 export function parseDeskFrame(data: string, limits: DeskFrameLimits): ParsedDeskFrame {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return fail('bad_frame', 'frame is not valid JSON');
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('bad_frame', 'frame must be a JSON object');
-  const obj = value as Record<string, unknown>;
+  const read = readFrameObject(data);
+  if (!read.ok) return fail('bad_frame', read.message);
+  const obj = read.obj;
   const type = own(obj, 'type');
   const rawId = own(obj, 'id');
   if (rawId !== undefined && !isValidId(rawId)) return fail('bad_frame', `${String(type)}.id must be 1-128 characters [A-Za-z0-9._:@-]`);
   const id = rawId as string | undefined;
   const withId = id === undefined ? {} : { id };
   if (type === 'auth') {
-    const token = own(obj, 'token');
-    if (typeof token !== 'string' || token === '') return fail('bad_frame', 'auth.token must be a non-empty string');
-    if (token.length > limits.maxTokenChars) return fail('bad_frame', 'auth.token is too long');
-    return { ok: true, frame: { type, token } };
+    const auth = authToken(obj, limits.maxTokenChars);
+    return auth.ok ? { ok: true, frame: { type, token: auth.token } } : fail('bad_frame', auth.message);
   }
   if (type === 'ping') return { ok: true, frame: { type, ...withId } };
   if (type !== 'take' && type !== 'say' && type !== 'release' && type !== 'close' && type !== 'approve' && type !== 'reject') {
@@ -220,9 +214,4 @@ function agentOf(meta: SessionFrame['meta']): { agent?: string } {
 
 function fail(code: 'bad_frame' | 'too_large', message: string, id?: string): ParsedDeskFrame {
   return { ok: false, error: id === undefined ? { code, message } : { code, message, id } };
-}
-
-/** Reads a property only when the object itself has it: `__proto__` and inherited keys never count. */
-function own(obj: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined;
 }
