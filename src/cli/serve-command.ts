@@ -9,7 +9,7 @@ import { createRedactor } from '../security/redact.js';
 import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
 import { defineCommand } from './cli-args.js';
-import { UsageError, line, type CliCommand } from './cli-io.js';
+import { UsageError, dataDirOf, line, type CliCommand } from './cli-io.js';
 import { loadDefaultMachine } from './default-machine.js';
 
 const usage = `Usage: keel serve [--host H] [--port P] [--data-dir DIR] [--allowed-origin URL]... [--ops-access MODE]
@@ -70,6 +70,9 @@ export const serveCommand: CliCommand = defineCommand({
       const { url } = await server.listen();
       line(io.stderr, `keel serving ${url}/ (chat page), ${url.replace(/^http/, 'ws')}/chat, ${url}/desk, ${url}/inspector, ${url}/metrics, ${url}/healthz`);
       line(io.stderr, `data: ${dataDir}; machine: ${agent.name}; Ctrl-C stops`);
+      // Every page needs a signed token; say how to make one (never print one: it is a secret).
+      const dirFlag = dataDir === dataDirOf(undefined, io) ? '' : ` --data-dir ${dataDir}`;
+      line(io.stderr, `open a page with a token: keel token --tenant demo --user alice --role customer${dirFlag}, then ${url}/#token=<token> (role agent for ${url}/desk, engineer or admin for ${url}/inspector)`);
     } catch (err) {
       await server.close();
       line(io.stderr, `keel: cannot listen on ${host}:${port}: ${(err as Error).message}`);

@@ -87,6 +87,10 @@ describe('keel CLI', () => {
     const io = fakeIo({ env: { KEEL_DATA_DIR: dir, PORT: '0', KEEL_LOG_LEVEL: 'warn' } });
     const exit = runCli(['serve'], io);
     const [, url] = await io.waitFor(/keel serving (http:\/\/[^ ]+)\/ /);
+    // It says how to open a page (a token command, never a token), with the same data directory.
+    const [hint] = await io.waitFor(/open a page with a token: keel token [^\n]*/);
+    expect(hint).toContain(`${url}/#token=<token>`);
+    expect(hint).not.toMatch(/eyJ/);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const page = await fetch(`${url}/`);
     expect(page.status).toBe(200);
