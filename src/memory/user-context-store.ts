@@ -5,6 +5,7 @@
  * the same user (web and phone at once, or a hand-off) never lose each other's updates, and a
  * throwing update function rolls back without a trace.
  */
+import { randomBytes } from 'node:crypto';
 import type { Database } from 'lmdb';
 import { KeelError } from '../errors.js';
 import type { Clock, Sealer } from '../ports.js';
@@ -141,7 +142,9 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
   const opened = new Map<string, { stamp: string; context: UserContext }>();
   const maxOpened = 10_000;
   let writes = 0;
-  const stampOf = () => `${process.pid}.${clock.now()}.${++writes}`;
+  // Unique per store instance, so two stores on one environment (or two processes) never mint the same stamp.
+  const origin = randomBytes(6).toString('base64url');
+  const stampOf = () => `${origin}.${++writes}`;
 
   const read = (tenant: TenantId, user: UserId): UserContext | undefined => {
     const cacheKey = `${tenant}\u0000${user}`;
@@ -155,13 +158,14 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     const context = JSON.parse(decoder.decode(sealer.open(tenant, stored.sealed))) as UserContext;
     // The sealed body names its owner: a record copied under another user's key does not open as theirs.
     if (context.tenant !== tenant || context.user !== user) throw new KeelError('forbidden', 'a user context does not belong to the requesting scope');
-    if (stored.stamp !== undefined) {
-      opened.delete(cacheKey);
-      if (opened.size >= maxOpened) opened.delete(opened.keys().next().value as string);
-      opened.set(cacheKey, { stamp: stored.stamp, context: deepFreeze(context) });
-    }
+    if (stored.stamp !== undefined) remember(cacheKey, stored.stamp, context);
     return context;
   };
+  function remember(cacheKey: string, stamp: string, context: UserContext): void {
+    opened.delete(cacheKey);
+    if (opened.size >= maxOpened) opened.delete(opened.keys().next().value as string);
+    opened.set(cacheKey, { stamp, context: deepFreeze(context) });
+  }
 
   const guard = <T>(work: () => Promise<T>): Promise<T> => {
     if (closing) return Promise.reject(new KeelError('runtime_closed', 'the user context store is closed'));
@@ -181,13 +185,17 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
           const now = clock.now();
           const previous = read(tenant, user) ?? emptyUserContext(tenant, user, now);
           // The draft carries this update's time, so update functions stamp entries without a clock.
-          const draft = structuredClone({ ...previous, updatedAt: now }) as UserContextDraft;
+          const draft = JSON.parse(JSON.stringify({ ...previous, updatedAt: now })) as UserContextDraft;
           const returned = fn(draft);
           if (returned instanceof Promise) throw new TypeError('user context: the update function must be synchronous');
           const next = normaliseUserContext(returned ?? draft, previous, o, now);
           const sealed = sealer.seal(tenant, encoder.encode(JSON.stringify(next)));
           if (sealed.length > o.maxContextBytes) throw new KeelError('too_large', `a user context is over ${o.maxContextBytes} bytes`);
-          db.putSync([tenant, user], { v: 1, sealed, stamp: stampOf() });
+          const stamp = stampOf();
+          db.putSync([tenant, user], { v: 1, sealed, stamp });
+          // Written through: the next turn's read finds it without unsealing (a rolled-back
+          // transaction leaves the old stamp in LMDB, so this entry is then simply not used).
+          remember(`${tenant}\u0000${user}`, stamp, next);
           return next;
         });
       } catch (err) {
