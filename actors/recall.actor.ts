@@ -97,7 +97,12 @@ export function createRecallActor(options: RecallActorOptions) {
     // no search settles without waiting for storage or the index worker. Both are idempotent per
     // turn key, so a turn re-run after a crash does not write twice.
     const turn = input.key;
-    memory.contexts
+    // A turn with no request to record, no change to this session's open tasks and a session the
+    // context already lists writes nothing: a "yes" or a "thanks" costs no context write.
+    const ownTasks = (context?.openTasks ?? []).filter((t) => t.session === session).map((t) => ({ id: t.id, kind: t.kind, state: t.state, data: t.data ?? {} }));
+    const tasksChanged = JSON.stringify(ownTasks) !== JSON.stringify(input.openTasks.map((t) => ({ id: t.id, kind: t.kind, state: t.state, data: t.data ?? {} })));
+    const listed = (context?.sessionsByChannel[input.channel] ?? []).some((s) => s.session === session);
+    if (input.intent !== null || tasksChanged || !listed) memory.contexts
       .update(tenant, user, (draft) => {
         const now = draft.updatedAt;
         if (input.intent !== null && !draft.intentHistory.some((e) => e.turn === turn)) {

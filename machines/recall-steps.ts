@@ -221,8 +221,9 @@ export function createRecallSteps(spec: ResolvedAgentSpec) {
         identity: ctx.identity,
         session: ctx.session,
         channel: ctx.channel,
-        intent: top?.intent ?? null,
-        intentScore: top ? Math.round(top.score * 1000) / 1000 : null,
+        // The intent history keeps requests, not "yes", "thanks" or "hello".
+        intent: top && !quietIntent ? top.intent : null,
+        intentScore: top && !quietIntent ? Math.round(top.score * 1000) / 1000 : null,
         // A short control answer ("yes go ahead") says nothing about the user; a longer message
         // is kept whatever the router made of it ("I'm allergic to wool" is no request at all).
         // Kept: what the user says about themselves ("I'm allergic to wool"), and longer messages

@@ -58,8 +58,8 @@ describe('recall input', () => {
     expect(input.openTasks).toEqual([{ id: 's-phone:refund', kind: 'refund', state: 'collecting:reason', data: { orderId: '1043' } }]);
   });
 
-  it('neither searches nor keeps a yes; a memory question searches only its subject', () => {
-    expect(steps.recallInput(ctx('yes', { route: route('affirm') }))).toMatchObject({ query: '', keep: false, intent: 'affirm' });
+  it('neither searches, keeps nor records a yes; a memory question searches only its subject', () => {
+    expect(steps.recallInput(ctx('yes', { route: route('affirm') }))).toMatchObject({ query: '', keep: false, intent: null, intentScore: null });
     expect(steps.recallInput(ctx('what did I tell you about wool?'))).toMatchObject({ query: 'wool?', keep: false, intent: null });
   });
 });
