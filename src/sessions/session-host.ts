@@ -139,6 +139,15 @@ export async function openSessionHost(
     return snap.status !== 'active' || !snap.hasTag(BUSY_TAG);
   };
 
+  // XState inspection costs every microstep a callback: it follows machines that invoke actors
+  // (tool calls, LLM steps, for their latency and outcome) and sessions someone inspects.
+  let tracerOn = false;
+  const ensureTracing = (target: AnyActor = actor): void => {
+    if (tracerOn || !(invokesActors(ctx.machine) || ctx.inspecting?.(id) === true)) return;
+    tracerOn = true;
+    tracer.attach(target);
+  };
+
   const build = (snapshot: unknown, carried?: Record<string, unknown>): void => {
     const next = createActor(ctx.machine, {
       id,
@@ -146,7 +155,9 @@ export async function openSessionHost(
       clock: actorClockOf(clock),
       ...(snapshot !== undefined ? { snapshot: snapshot as never } : {}),
     });
-    tracer.attach(next);
+    tracerOn = false;
+    tracer.detach();
+    ensureTracing(next);
     next.on('*', (emitted: AgentEmitted) => onEmitted(emitted));
     next.subscribe({
       next: () => onStep(),
@@ -301,6 +312,7 @@ export async function openSessionHost(
     const startedAt = clock.now();
     tracer.takeLlmSteps();
     turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
+    ensureTracing();
     try {
       if (actor.getSnapshot().status === 'done') build(undefined, contextOf(actor));
       const event: UserMessageEvent = { type: 'user.message', text, messageId, turnKey: `${id}:${inSeq}`, at };
@@ -440,6 +452,7 @@ export async function openSessionHost(
       lastActiveAt = clock.now();
       return mailbox.run(async () => {
         turn = { traceId: `${id}:signal:${event.type}` };
+        ensureTracing();
         try {
           actor.send(event as never);
           await waitSettled();
@@ -517,4 +530,18 @@ function tryMigrate(ctx: SessionHostContext, record: SessionRecord, snapshot: un
     log().warn({ err }, 'migration hook failed; flow restarted with context kept');
     return undefined;
   }
+}
+
+const invoking = new WeakMap<AnyStateMachine, boolean>();
+
+/** True when any state of the machine invokes an actor (computed once per machine). */
+function invokesActors(machine: AnyStateMachine): boolean {
+  let known = invoking.get(machine);
+  if (known === undefined) {
+    const walk = (node: { invoke?: readonly unknown[]; states?: Record<string, unknown> }): boolean =>
+      (node.invoke?.length ?? 0) > 0 || Object.values(node.states ?? {}).some((child) => walk(child as typeof node));
+    known = walk(machine.root as unknown as { invoke?: readonly unknown[]; states?: Record<string, unknown> });
+    invoking.set(machine, known);
+  }
+  return known;
 }
