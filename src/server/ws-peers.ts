@@ -14,6 +14,7 @@ import type { Identity } from '../types.js';
 import { CLOSE_CODES, closeReason } from './close-codes.js';
 import { bearerToken, isOriginAllowed } from './origin-policy.js';
 import type { ServerOptions } from './server-options.js';
+import { createInboundQueue } from './inbound-queue.js';
 import type { PeerSocket } from './ws-connection-base.js';
 
 /** What an endpoint needs from the connection of one peer. */
@@ -113,6 +114,9 @@ export function createWsEndpoint(args: WsEndpointArgs): WsEndpoint {
   const peers = new Map<WebSocket, Peer>();
   const perUser = new Map<string, number>();
   let closing: Promise<void> | undefined;
+  // Frames are handled in arrival order, a few milliseconds at a time, so that a burst from
+  // thousands of sockets cannot hold timers (heartbeats, session timers) for seconds.
+  const inbound = createInboundQueue({ onError: (err) => logger.warn({ err }, `${name} frame handling failed`) });
   let heartbeat: unknown;
   let connectionSeq = 0;
 
@@ -187,7 +191,8 @@ export function createWsEndpoint(args: WsEndpointArgs): WsEndpoint {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       // Any frame proves the peer is there, as a pong would.
       peer.alive = true;
-      connection.receive(isBinary ? '' : rawText(data), isBinary);
+      const text = isBinary ? '' : rawText(data);
+      inbound.push(ws, () => connection.receive(text, isBinary));
     });
     ws.on('error', (err) => log.warn({ err }, `${name} socket error`));
     ws.on('close', (code) => {
@@ -224,6 +229,7 @@ export function createWsEndpoint(args: WsEndpointArgs): WsEndpoint {
       closing ??= (async () => {
         if (heartbeat !== undefined) clock.clearTimeout(heartbeat);
         heartbeat = undefined;
+        inbound.clear();
         args.beforeClose?.();
         const open = [...peers.keys()];
         const gone = Promise.all(open.map((ws) => new Promise<void>((resolve) => {

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { createInboundQueue } from '../../../src/server/inbound-queue.js';
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function socket() {
+  const s = { paused: false, pauses: 0, pause: () => ((s.paused = true), s.pauses++), resume: () => (s.paused = false) };
+  return s;
+}
+
+describe('inbound queue', () => {
+  it('handles frames in arrival order, a slice at a time, with the event loop free between slices', async () => {
+    let t = 0;
+    const queue = createInboundQueue({ sliceMs: 5, now: () => t });
+    const handled: number[] = [];
+    const ws = socket();
+    // Each frame costs 2 ms of the fake clock: a slice of 5 ms handles three.
+    for (let i = 0; i < 7; i++) queue.push(ws, () => (handled.push(i), (t += 2)));
+    expect(handled).toEqual([]);
+    await tick();
+    expect(handled).toEqual([0, 1, 2]);
+    let timerRan = false;
+    setTimeout(() => (timerRan = true), 0);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(timerRan).toBe(true);
+    expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(queue.size).toBe(0);
+  });
+
+  it('pauses sockets that keep sending past the high-water mark and resumes them once drained', async () => {
+    const queue = createInboundQueue({ highWater: 4, lowWater: 1 });
+    const noisy = socket();
+    const quiet = socket();
+    quiet.paused = false;
+    for (let i = 0; i < 6; i++) queue.push(noisy, () => undefined);
+    expect(noisy.paused).toBe(true);
+    expect(noisy.pauses).toBe(1);
+    expect(quiet.paused).toBe(false);
+    await tick();
+    expect(queue.size).toBe(0);
+    expect(noisy.paused).toBe(false);
+  });
+
+  it('goes on after a handler throws, and reports it', async () => {
+    const errors: unknown[] = [];
+    const queue = createInboundQueue({ onError: (err) => errors.push(err) });
+    const handled: string[] = [];
+    const ws = socket();
+    queue.push(ws, () => {
+      throw new Error('bad frame handler');
+    });
+    queue.push(ws, () => handled.push('next'));
+    await tick();
+    expect(handled).toEqual(['next']);
+    expect((errors[0] as Error).message).toBe('bad frame handler');
+  });
+
+  it('keeps arrival order across its ring growing and wrapping', async () => {
+    const queue = createInboundQueue({ highWater: 100_000, lowWater: 0 });
+    const handled: number[] = [];
+    const ws = socket();
+    for (let i = 0; i < 700; i++) queue.push(ws, () => handled.push(i));
+    await tick();
+    // The ring's head has moved; the next pushes wrap around it and then make it grow.
+    for (let i = 700; i < 3700; i++) queue.push(ws, () => handled.push(i));
+    while (queue.size > 0) await tick();
+    expect(handled).toEqual(Array.from({ length: 3700 }, (_, i) => i));
+  });
+
+  it('validates its options', () => {
+    expect(() => createInboundQueue({ sliceMs: 0 })).toThrow(/sliceMs/);
+    expect(() => createInboundQueue({ highWater: 0 })).toThrow(/highWater/);
+    expect(() => createInboundQueue({ highWater: 4, lowWater: 4 })).toThrow(/lowWater/);
+  });
+});
