@@ -1,5 +1,6 @@
 /**
- * Loaders for the routing benchmark's public datasets (see /work/shared/datasets/README.md):
+ * Loaders for the routing benchmark's public datasets (their README sits beside them, in the
+ * datasets folder next to the project's checkout):
  * CLINC150 (150 intents + out-of-scope) and Banking77 (77 intents, training split only, so a
  * fixed, seeded, stratified validation split is carved out of it here).
  */
@@ -40,7 +41,7 @@ export const BANKING77_VALIDATION = Object.freeze({ fraction: 0.1, seed: 77 });
  *
  * @example
  * ```ts
- * resolveDataDir(undefined); // '/work/shared/datasets' when run from /work/main
+ * resolveDataDir(undefined, {}, '/srv/keel'); // '/srv/shared/datasets'
  * ```
  */
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {

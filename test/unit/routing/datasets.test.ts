@@ -15,9 +15,9 @@ describe('bench dataset helpers', () => {
   });
 
   it('resolves the data directory from the flag, then KEEL_DATASETS, then ../shared/datasets', () => {
-    expect(resolveDataDir('/data', { KEEL_DATASETS: '/env' }, '/work/main')).toBe('/data');
-    expect(resolveDataDir(undefined, { KEEL_DATASETS: '/env' }, '/work/main')).toBe('/env');
-    expect(resolveDataDir(undefined, {}, '/work/main')).toBe('/work/shared/datasets');
+    expect(resolveDataDir('/data', { KEEL_DATASETS: '/env' }, '/srv/keel')).toBe('/data');
+    expect(resolveDataDir(undefined, { KEEL_DATASETS: '/env' }, '/srv/keel')).toBe('/env');
+    expect(resolveDataDir(undefined, {}, '/srv/keel')).toBe('/srv/shared/datasets');
   });
 
   it('groups rows into intent definitions with a name-derived description', () => {
