@@ -38,6 +38,8 @@ export interface InspectorOutboxStats {
 export interface InspectorOutbox {
   /** Queues a frame; with `key`, a newer frame replaces a queued one with the same key. */
   push(type: string, frame: unknown, key?: string): void;
+  /** {@link push} for a frame already serialised: one frame fanned out to many pages is stringified once. */
+  pushText(type: string, text: string, key?: string): void;
   /** Counts frames lost before they reached the queue (the hub's own overflow). */
   lost(type: string, count: number): void;
   readonly stats: InspectorOutboxStats;
@@ -119,12 +121,17 @@ export function createInspectorOutbox(socket: InspectorSocket, options: Inspecto
     queue.clear();
   };
 
+  const pushText = (type: string, text: string, key?: string): void => {
+    if (disposed) return;
+    queue.push(type, text, key);
+    schedule();
+  };
+
   return {
     push(type, frame, key) {
-      if (disposed) return;
-      queue.push(type, JSON.stringify(frame), key);
-      schedule();
+      if (!disposed) pushText(type, JSON.stringify(frame), key);
     },
+    pushText,
     lost(type, count) {
       if (disposed || count <= 0) return;
       lost[type] = (lost[type] ?? 0) + count;

@@ -202,14 +202,22 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
       if (!t) continue;
       t.health.observe(e);
       const row = updateRow(t, e);
-      const shown = view(e);
+      // Serialised (and redacted) once for all of the tenant's pages, the event only if one watches.
+      const rowText = JSON.stringify({ type: 'session', session: row });
+      const rowKey = `session:${e.session}`;
+      let eventText: string | undefined;
       for (const c of t.clients) {
-        c.out.push('session', { type: 'session', session: row }, `session:${e.session}`);
-        if (c.watching === e.session) c.out.push('event', { type: 'event', event: shown });
+        c.out.pushText('session', rowText, rowKey);
+        if (c.watching === e.session) c.out.pushText('event', (eventText ??= JSON.stringify({ type: 'event', event: view(e) })));
       }
     }
-    if (alerted) for (const c of clients) c.out.push('alerts', alertsFrame(), 'alerts');
+    if (alerted) {
+      const alertsText = JSON.stringify(alertsFrame());
+      for (const c of clients) c.out.pushText('alerts', alertsText, 'alerts');
+    }
   };
+
+  const healthFrame = (t: TenantView, liveSessions: number) => ({ type: 'health', ...t.health.snapshot(), liveSessions, listedSessions: t.rows.size, at: clock.now() });
 
   const pushHealth = (): void => {
     healthTimer = undefined;
@@ -220,11 +228,12 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
     } catch {
       // A runtime that is closing has nothing live.
     }
+    const alertsText = tenants.size > 0 ? JSON.stringify(alertsFrame()) : '';
     for (const t of tenants.values()) {
-      const frame = { type: 'health', ...t.health.snapshot(), liveSessions: live, listedSessions: t.rows.size, at: clock.now() };
+      const healthText = JSON.stringify(healthFrame(t, live));
       for (const c of t.clients) {
-        c.out.push('health', frame, 'health');
-        c.out.push('alerts', alertsFrame(), 'alerts');
+        c.out.pushText('health', healthText, 'health');
+        c.out.pushText('alerts', alertsText, 'alerts');
       }
     }
     healthTimer = clock.setTimeout(pushHealth, o.healthIntervalMs);
@@ -327,7 +336,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
         limits: { maxQueryEvents: o.maxQueryEvents, maxSignalTextChars: o.maxSignalTextChars, healthWindowMs: o.healthWindowMs },
       }, 'welcome');
       client.out.push('reply', { type: 'sessions', sessions: sortedRows(t) }, 'sessions');
-      client.out.push('health', { type: 'health', ...t.health.snapshot(), liveSessions: runtime.stats().live, listedSessions: t.rows.size, at: clock.now() }, 'health');
+      client.out.push('health', healthFrame(t, runtime.stats().live), 'health');
       client.out.push('alerts', alertsFrame(), 'alerts');
       let disposed = false;
       return {

@@ -66,7 +66,7 @@ export interface CommandSpec<O extends Readonly<Record<string, FlagSpec>>> {
  * hasKeelData('./.keel'); // false before the first `keel serve`
  * ```
  */
-export function hasKeelData(dir: string): boolean {
+function hasKeelData(dir: string): boolean {
   return existsSync(join(dir, 'keel.mdb'));
 }
 

@@ -65,7 +65,8 @@ export interface ClaimBookArgs {
   readonly onEnded: (claim: Claim) => void;
 }
 
-const TERMINAL = new Set(['completed', 'unavailable', 'failed']);
+/** Hand-off statuses after which the conversation is no longer with a human (nor waiting for one). */
+export const HANDOFF_ENDED: ReadonlySet<string> = new Set(['completed', 'unavailable', 'failed']);
 /** Journal frames read for the transcript an agent gets on taking a conversation. */
 const JOURNAL_WINDOW = 400;
 const MAX_LINES = 200;
@@ -111,7 +112,7 @@ export function createClaimBook(args: ClaimBookArgs) {
       }
       // Ended elsewhere (an operator released it, a failure): the agent is told. An ending the
       // agent asked for is finished by that command, after its audit record.
-      if (f.type === 'handoff' && claim.accepted && !claim.ending && TERMINAL.has(f.status ?? '')) end(claim, 'ended', f.text || f.status);
+      if (f.type === 'handoff' && claim.accepted && !claim.ending && HANDOFF_ENDED.has(f.status ?? '')) end(claim, 'ended', f.text || f.status);
     }
   };
 

@@ -17,11 +17,9 @@ import type { Runtime } from '../runtime/runtime.js';
 import { can } from '../security/roles.js';
 import type { Identity, Json } from '../types.js';
 import { createApprovalBoard } from './desk-approvals.js';
-import { createClaimBook, type DeskAgent, type DeskMember } from './desk-claims.js';
+import { HANDOFF_ENDED, createClaimBook, type DeskAgent, type DeskMember } from './desk-claims.js';
 import { deskError, type DeskClientFrame, type DeskQueueItem } from './desk-frames.js';
 import type { DeskQueue, DeskQueueEntry } from './desk-queue.js';
-
-export type { DeskAgent, DeskMember } from './desk-claims.js';
 
 /** The desk service. */
 export interface DeskService {
@@ -43,7 +41,6 @@ export interface DeskServiceArgs {
   readonly sweepLimit?: number;
 }
 
-const TERMINAL = new Set(['completed', 'unavailable', 'failed']);
 const PREVIEW_CHARS = 160;
 
 /**
@@ -82,11 +79,12 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
   const approvals = createApprovalBoard({
     runtime,
     changed: (tenant) => {
-      for (const m of ofTenant(tenant)) m.agent.send({ type: 'approvals', entries: approvals.list(tenant) });
+      const entries = approvals.list(tenant);
+      for (const m of ofTenant(tenant)) m.agent.send({ type: 'approvals', entries });
     },
   });
 
-  const queueItems = (tenant: string, redact?: (s: string) => string): DeskQueueItem[] => {
+  const queueItems = (tenant: string): DeskQueueItem[] => {
     const now = clock.now();
     return desk.queue(tenant).map((e, i) => {
       const last = [...e.transcript].reverse().find((t) => t.role === 'user')?.text ?? '';
@@ -94,15 +92,26 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
       const task = typeof e.summary.taskTitle === 'string' ? e.summary.taskTitle : typeof e.summary.task === 'string' ? e.summary.task : null;
       return {
         sessionId: e.session, user: e.user, reason: e.reason, position: i + 1, queuedAt: e.queuedAt,
-        waitingMs: Math.max(0, now - e.queuedAt), task, preview: redact ? redact(preview) : preview,
+        waitingMs: Math.max(0, now - e.queuedAt), task, preview,
       };
     });
   };
 
-  const sendQueue = (m: DeskMember): void => {
-    const tenant = m.agent.identity.tenant;
-    const redactor = m.agent.redactor;
-    m.agent.send({ type: 'queue', entries: queueItems(tenant, redactor ? (t) => redactor.text(t) : undefined), agentsOnline: ofTenant(tenant).length, time: clock.now() });
+  /** Sends `tenant`'s queue to `to`, built once for all of them (and masked once per redactor). */
+  const sendQueue = (tenant: string, to: readonly DeskMember[]): void => {
+    if (to.length === 0) return;
+    const items = queueItems(tenant);
+    const agentsOnline = ofTenant(tenant).length;
+    const masked = new Map<NonNullable<DeskAgent['redactor']>, DeskQueueItem[]>();
+    for (const m of to) {
+      const redactor = m.agent.redactor;
+      let entries = items;
+      if (redactor) {
+        entries = masked.get(redactor) ?? items.map((item) => ({ ...item, preview: redactor.text(item.preview) }));
+        masked.set(redactor, entries);
+      }
+      m.agent.send({ type: 'queue', entries, agentsOnline, time: clock.now() });
+    }
   };
 
   /** Queue views and the customers' queue positions, once per tick however many changes. */
@@ -112,7 +121,7 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
     setImmediate(() => {
       dirtyTenants.delete(tenant);
       if (stopped) return;
-      for (const m of ofTenant(tenant)) sendQueue(m);
+      sendQueue(tenant, ofTenant(tenant));
       desk.queue(tenant).forEach((entry, i) => {
         const position = i + 1;
         if (positions.get(entry.session) === position) return;
@@ -130,7 +139,7 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
     queueWatch.set(session, runtime.subscribe(session, (frames) => {
       for (const f of frames) {
         if (f.type !== 'handoff' || claims.get(session)) continue;
-        if (TERMINAL.has(f.status ?? '') || f.status === 'accepted' || f.status === 'with_agent') desk.take(session);
+        if (HANDOFF_ENDED.has(f.status ?? '') || f.status === 'accepted' || f.status === 'with_agent') desk.take(session);
       }
     }));
   };
@@ -240,7 +249,7 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
         held: claims.heldBy(who),
         time: clock.now(),
       });
-      sendQueue(m);
+      sendQueue(who.tenant, [m]);
       agent.send({ type: 'approvals', entries: approvals.list(who.tenant) });
       return {
         async handle(frame) {

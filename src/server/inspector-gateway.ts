@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { parseInspectorFrame } from '../../inspector/inspector-frames.js';
 import { createInspectorHub, type InspectorConnection, type InspectorHub } from '../../inspector/inspector-hub.js';
 import { resolveInspectorOptions, type InspectorOptions } from '../../inspector/inspector-options.js';
 import { isKeelError } from '../errors.js';
@@ -101,13 +102,9 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
       receive(text) {
         if (connection) return connection.receive(text);
         if (authenticating) return;
-        let token: string | undefined;
-        try {
-          const f = JSON.parse(text) as { type?: unknown; token?: unknown };
-          token = f?.type === 'auth' && typeof f.token === 'string' && f.token !== '' ? f.token : undefined;
-        } catch {
-          token = undefined;
-        }
+        // The protocol's own parser: the first frame is read by the same rules as every later one.
+        const f = parseInspectorFrame(text, o.maxSignalTextChars);
+        const token = 'type' in f && f.type === 'auth' ? f.token : undefined;
         if (token === undefined) return refuse(CLOSE_CODES.unauthorized, 'unauthorized', 'the first frame must be {"type":"auth","token":"..."}');
         void authenticate(token);
       },

@@ -286,7 +286,7 @@ export function serverEndpointLimits(options: Readonly<ServerOptions>): Pick<
  * ws.on('message', (data, isBinary) => conn.receive(isBinary ? '' : rawText(data), isBinary));
  * ```
  */
-export function rawText(data: RawData): string {
+function rawText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');
