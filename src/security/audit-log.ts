@@ -121,8 +121,11 @@ export interface AuditLog {
   assertIntact(options?: { readonly expectedHead?: AuditHead }): Promise<{ count: number; head: AuditHead | undefined }>;
   /** The anchored head, `undefined` while the log is empty. */
   head(): AuditHead | undefined;
-  /** Records from `fromSeq` (default 1), at most `limit` (default 100). */
-  read(options?: { readonly fromSeq?: number; readonly limit?: number }): AuditRecord[];
+  /**
+   * Records from `fromSeq` (default 1), at most `limit` (default 100); with `tenant`, only those
+   * whose actor belongs to it (the chain is shared by all tenants).
+   */
+  read(options?: { readonly fromSeq?: number; readonly limit?: number; readonly tenant?: string }): AuditRecord[];
 }
 
 /** Options of {@link createAuditLog}. */
@@ -282,9 +285,13 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       return { count: result.count, head: result.head };
     },
     head,
-    read({ fromSeq = 1, limit = 100 } = {}) {
+    read({ fromSeq = 1, limit = 100, tenant }: { readonly fromSeq?: number; readonly limit?: number; readonly tenant?: string } = {}) {
       const out: AuditRecord[] = [];
-      for (const { value } of records.getRange({ start: fromSeq, limit })) out.push(value as AuditRecord);
+      // With a tenant the range is walked lazily and left as soon as `limit` records matched.
+      for (const { value } of records.getRange(tenant === undefined ? { start: fromSeq, limit } : { start: fromSeq })) {
+        if (out.length >= limit) break;
+        if (tenant === undefined || (value as AuditRecord).actor.tenant === tenant) out.push(value as AuditRecord);
+      }
       return out;
     },
   });

@@ -5,6 +5,7 @@
  * are for trusted code on the host (the CLI); anything serving a remote caller goes through here.
  */
 import { KeelError } from '../errors.js';
+import type { EventQuery } from '../observe/event-store.js';
 import type { DecisionEvent } from '../ports.js';
 import type { Identity, SessionId, TenantId, UserId } from '../types.js';
 import type { AuditLog, AuditRecord } from './audit-log.js';
@@ -26,7 +27,7 @@ export interface ScopedEventQuery {
 
 /** What {@link createScopedReads} needs: the runtime fits. */
 export interface ScopedReadSources {
-  readonly events: { query(q: { since?: number; until?: number; tenant?: TenantId; session?: SessionId; user?: UserId; kinds?: readonly DecisionEvent['kind'][]; limit?: number; reverse?: boolean }): DecisionEvent[] };
+  readonly events: { query(q: EventQuery): DecisionEvent[] };
   readonly audit: AuditLog;
 }
 
@@ -92,19 +93,7 @@ export function createScopedReads(sources: ScopedReadSources): ScopedReads {
     },
     async audit(identity: Identity, options: { readonly fromSeq?: number; readonly limit?: number } = {}) {
       await demand(identity, 'audit.read', `tenant:${String(identity?.tenant)}`);
-      const limit = limitOf(options.limit, 100);
-      const out: AuditRecord[] = [];
-      let from = options.fromSeq ?? 1;
-      // The chain is shared by all tenants: page through it and keep the caller's tenant only.
-      for (;;) {
-        const page = audit.read({ fromSeq: from, limit: 500 });
-        for (const r of page) {
-          if (r.actor.tenant === identity.tenant) out.push(r);
-          if (out.length >= limit) return out;
-        }
-        if (page.length < 500) return out;
-        from = (page.at(-1)?.seq ?? from) + 1;
-      }
+      return audit.read({ fromSeq: options.fromSeq ?? 1, limit: limitOf(options.limit, 100), tenant: identity.tenant });
     },
   });
 }

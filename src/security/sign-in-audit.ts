@@ -7,8 +7,9 @@
  */
 import { systemClock } from '../clock.js';
 import type { Clock } from '../ports.js';
+import { createTokenBucket } from '../server/rate-limiter.js';
 import type { Identity } from '../types.js';
-import { ANONYMOUS_ACTOR, type AuditLog } from './audit-log.js';
+import { ANONYMOUS_ACTOR, type AuditEntry, type AuditLog } from './audit-log.js';
 
 /** Records sign-ins on one audit log. Never throws and never waits: audit failures are reported to `onError`. */
 export interface SignInAudit {
@@ -49,22 +50,22 @@ export function signInAuditFor(audit: AuditLog, options: SignInAuditOptions = {}
   const clock = options.clock ?? systemClock;
   const rate = options.failuresPerSecond ?? 5;
   const burst = options.failureBurst ?? 50;
-  if (!(typeof rate === 'number' && rate > 0)) throw new TypeError('failuresPerSecond must be a positive number');
+  if (!(Number.isFinite(rate) && rate > 0)) throw new TypeError('failuresPerSecond must be a positive number');
   if (!Number.isSafeInteger(burst) || burst < 1) throw new TypeError('failureBurst must be a positive integer');
-  let tokens = burst;
-  let refilledAt = clock.now();
+  const refusals = createTokenBucket({ ratePerSecond: rate, burst, clock });
   let suppressed = 0;
 
-  const take = (): boolean => {
-    const now = clock.now();
-    tokens = Math.min(burst, tokens + ((now - refilledAt) / 1000) * rate);
-    refilledAt = now;
-    if (tokens < 1) return false;
-    tokens -= 1;
-    return true;
-  };
-
-  const append = (entry: Parameters<AuditLog['append']>[0]): void => {
+  // Every record carries the refusals the throttle kept out since the previous record.
+  const record = (actor: AuditEntry['actor'], outcome: 'ok' | 'denied', via: string, details: Readonly<Record<string, string | number>>): void => {
+    const carried = suppressed;
+    suppressed = 0;
+    const entry: AuditEntry = {
+      actor,
+      action: 'auth.signin',
+      target: `endpoint:${via}`,
+      outcome,
+      details: { ...details, ...(carried > 0 ? { refusalsNotRecorded: carried } : {}) },
+    };
     try {
       audit.append(entry).catch((err: unknown) => options.onError?.(err));
     } catch (err) {
@@ -74,30 +75,14 @@ export function signInAuditFor(audit: AuditLog, options: SignInAuditOptions = {}
 
   const recorder: SignInAudit = Object.freeze({
     succeeded(identity: Identity, via: string, details: Readonly<Record<string, string | number>> = {}) {
-      const carried = suppressed;
-      suppressed = 0;
-      append({
-        actor: identity,
-        action: 'auth.signin',
-        target: `endpoint:${via}`,
-        outcome: 'ok',
-        details: { ...details, ...(carried > 0 ? { refusalsNotRecorded: carried } : {}) },
-      });
+      record(identity, 'ok', via, details);
     },
     failed(reason: string, via: string) {
-      if (!take()) {
+      if (!refusals.take()) {
         suppressed++;
         return;
       }
-      const carried = suppressed;
-      suppressed = 0;
-      append({
-        actor: ANONYMOUS_ACTOR,
-        action: 'auth.signin',
-        target: `endpoint:${via}`,
-        outcome: 'denied',
-        details: { reason: reason.slice(0, 40), ...(carried > 0 ? { refusalsNotRecorded: carried } : {}) },
-      });
+      record(ANONYMOUS_ACTOR, 'denied', via, { reason: reason.slice(0, 40) });
     },
   });
   perLog.set(audit, recorder);

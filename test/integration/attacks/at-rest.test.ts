@@ -8,14 +8,13 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
 import { isReplyTo, openChat } from '../server/support/keel-harness.js';
-import { startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { secureKeelPerTest, type SecureKeel } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
+const keel = secureKeelPerTest(defer);
 
 /** What customers type: every message carries at least one string no other data in keel has. */
 const CONVERSATIONS: Record<string, readonly string[]> = {
@@ -48,8 +47,8 @@ function rawFiles(dir: string): Array<{ path: string; bytes: string }> {
 
 async function converse(k: SecureKeel): Promise<void> {
   for (const [user, messages] of Object.entries(CONVERSATIONS)) {
-    const c = await openChat(k as never, { token: await k.token({ user }) });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token({ user }) });
+    defer(() => c.close());
     for (const [i, text] of messages.entries()) {
       c.send({ type: 'message', id: `${user}-${i}`, text });
       await c.next(isReplyTo(`${user}-${i}`), 20_000);
@@ -59,8 +58,7 @@ async function converse(k: SecureKeel): Promise<void> {
 
 describe('encryption at rest', () => {
   it('leaves no plaintext of any message, personal data or typed address in the raw data files', async () => {
-    const k = await startSecureKeel({ llm: true });
-    cleanups.push(k.remove);
+    const k = await keel({ llm: true });
     await converse(k);
     // The conversation reached the tools: the typed address was applied, the refund is held for approval.
     expect(k.agent.store.order('acme', '1043')?.address).toBe('99 Quixotic Lane, Frobtown FR0 8QQ');
@@ -78,8 +76,7 @@ describe('encryption at rest', () => {
   });
 
   it('the same scan finds the plaintext when encryption is turned off (the check can fail)', async () => {
-    const k = await startSecureKeel({ llm: true, runtime: { sealer: 'none' } });
-    cleanups.push(k.remove);
+    const k = await keel({ llm: true, runtime: { sealer: 'none' } });
     await converse(k);
     await k.stop();
     const all = rawFiles(k.dir).map((f) => f.bytes).join('');
@@ -89,8 +86,7 @@ describe('encryption at rest', () => {
 
   it('keeps key files readable by the owner only, and the data directory closed to others', async () => {
     if (process.platform === 'win32') return;
-    const k = await startSecureKeel();
-    cleanups.push(k.remove, () => k.stop());
+    const k = await keel();
     await converse(k);
     for (const file of ['token-keys.json', 'tenant-keys.json']) expect(statSync(join(k.dir, file)).mode & 0o777, file).toBe(0o600);
     expect(statSync(k.dir).mode & 0o077).toBe(0);

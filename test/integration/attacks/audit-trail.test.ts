@@ -7,27 +7,25 @@
  */
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli-main.js';
 import { EXIT_AUDIT_BROKEN } from '../../../src/cli/audit-command.js';
 import { hashOf, type AuditRecord } from '../../../src/security/audit-log.js';
 import { openEnv } from '../../../src/store/lmdb-env.js';
 import { tenantId, userId } from '../../../src/types.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { fakeIo } from '../server/support/fake-io.js';
 import { connect, isReplyTo, openChat } from '../server/support/keel-harness.js';
-import { eventually, startSecureKeel } from './support/secure-keel.js';
+import { eventually, secureKeelPerTest } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
+const keel = secureKeelPerTest(defer);
 
 /** Runs a day of keel: every kind of audited action happens at least once. Returns the stopped data directory. */
 async function aDayOfKeel(): Promise<string> {
-  const k = await startSecureKeel();
-  cleanups.push(k.remove);
-  const alice = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
+  const k = await keel();
+  const alice = await openChat(k, { token: await k.token({ user: 'alice' }) });
   for (const [id, text] of [
     ['a1', 'where is my order 2001?'], // bob's order: refused by the guard
     ['a2', 'where is my order 1042?'], // hers: allowed
@@ -64,7 +62,7 @@ async function verify(dir: string, ...extra: string[]): Promise<{ code: number; 
 /** A copy of `dir` whose raw audit records were changed by `tamper` (straight through LMDB, as an insider would). */
 async function tampered(dir: string, tamper: (db: ReturnType<ReturnType<typeof openEnv>['db']>, records: AuditRecord[]) => void): Promise<string> {
   const copy = tempDir('keel-tampered-');
-  cleanups.push(copy.remove);
+  defer(copy.remove);
   cpSync(dir, copy.dir, { recursive: true });
   const env = openEnv({ dir: copy.dir });
   const db = env.db('audit');
@@ -151,7 +149,7 @@ describe('the audit trail', () => {
 
   it('says so when there is no data, and refuses malformed heads', async () => {
     const empty = tempDir();
-    cleanups.push(empty.remove);
+    defer(empty.remove);
     expect((await verify(join(empty.dir, 'nothing'))).code).toBe(1);
     const io = fakeIo();
     expect(await runCli(['audit', 'verify', '--expect-head', 'xyz'], io)).toBe(2);

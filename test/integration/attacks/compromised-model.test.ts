@@ -5,21 +5,15 @@
  * with a typed reason, audited and traced, and nothing of another customer reaches the customer
  * or the model.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
 import { isReplyTo, openChat } from '../server/support/keel-harness.js';
 import { actLikeCompromisedModel, everythingTheModelSaw, INJECTION_TEXT, toolAnswers } from './support/hostile-model.js';
-import { startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { secureKeelPerTest } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(options: Parameters<typeof startSecureKeel>[0] = {}): Promise<SecureKeel> {
-  const k = await startSecureKeel({ llm: true, ...options });
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+const keel = secureKeelPerTest(defer, { llm: true });
 
 /** A question the agent answers from its knowledge base: the draft step offers the model `lookup_order`. */
 const KNOWLEDGE_QUESTION = 'how much does express delivery cost?';
@@ -41,8 +35,8 @@ describe('a fully compromised model', () => {
         { id: 'c8', name: 'lookup_order', arguments: '{{{ not json' },
       ],
     });
-    const c = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token({ user: 'alice' }) });
+    defer(() => c.close());
     c.send({ type: 'message', id: 'm1', text: KNOWLEDGE_QUESTION });
     const reply = await c.next(isReplyTo('m1'), 20_000);
 
@@ -83,8 +77,8 @@ describe('a fully compromised model', () => {
   it('cannot flood tools: past the per-turn budget every further call is refused with budget_exceeded', async () => {
     const k = await keel();
     actLikeCompromisedModel(k.model!, { calls: Array.from({ length: 10 }, (_, i) => ({ id: `c${i}`, name: 'lookup_order', arguments: { orderId: '1042' } })) });
-    const c = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token({ user: 'alice' }) });
+    defer(() => c.close());
     c.send({ type: 'message', id: 'm1', text: KNOWLEDGE_QUESTION });
     await c.next(isReplyTo('m1'), 20_000);
     const answers = toolAnswers(k.model!);
@@ -101,8 +95,8 @@ describe('a fully compromised model', () => {
     const k = await keel({ agent: { maxSessionTokens: 1500 } });
     // Answers text only (no tools offered to exploit), as a model that never reports usage would.
     actLikeCompromisedModel(k.model!, { calls: [], text: 'A rephrased answer.' });
-    const c = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token({ user: 'alice' }) });
+    defer(() => c.close());
     // Every model call counts: routing, planning and drafting replies share the session's budget.
     const modelCalls = () => k.model!.requestsTo('/v1/chat/completions').length;
     const replies: string[] = [];
@@ -123,8 +117,8 @@ describe('a fully compromised model', () => {
     // Routing stopped asking the model too: the router fell back to its local model.
     expect(guard.some((e) => e.data.to === 'local')).toBe(true);
     // A new session has its own budget.
-    const other = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => other.close());
+    const other = await openChat(k, { token: await k.token({ user: 'alice' }) });
+    defer(() => other.close());
     other.send({ type: 'message', id: 'n1', text: KNOWLEDGE_QUESTION });
     await other.next(isReplyTo('n1'), 20_000);
     expect(modelCalls()).toBeGreaterThan(callsAfter[5]!);

@@ -6,27 +6,21 @@
  * the signing key with `keel token --rotate` drops nobody.
  */
 import { SignJWT, generateKeyPair, type JWTPayload } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli-main.js';
 import { createManualClock } from '../../../src/clock.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService } from '../../../src/security/tokens.js';
 import { CLOSE_CODES } from '../../../src/server/close-codes.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { fakeIo } from '../server/support/fake-io.js';
 import { connect, isReplyTo, openChat } from '../server/support/keel-harness.js';
-import { eventually, startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { eventually, secureKeelPerTest, type SecureKeel } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(options: Parameters<typeof startSecureKeel>[0] = {}): Promise<SecureKeel> {
-  const k = await startSecureKeel(options);
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+const keel = secureKeelPerTest(defer);
 
 /** Tokens an attacker can make, each with the refusal reason keel must give. */
 async function forgeries(k: SecureKeel): Promise<Array<{ name: string; token: string; reason: string }>> {
@@ -160,7 +154,7 @@ describe('identity', () => {
     expect(records.length).toBeLessThanOrEqual(50 + Math.ceil(elapsedS * 5) + 1);
     const good = connect(k.wsUrl, { token: await k.token() });
     await good.opened;
-    cleanups.push(() => good.close());
+    defer(() => good.close());
     await eventually(() => k.audit().find((a) => a.action === 'auth.signin' && a.outcome === 'ok'), 10_000, 'the accepted sign-in');
     // Each refusal is a record, or counted in the next record that got through.
     const signIns = k.audit().filter((a) => a.action === 'auth.signin');
@@ -173,8 +167,8 @@ describe('identity', () => {
     const io = () => fakeIo({ env: { KEEL_DATA_DIR: k.dir } });
     const oldToken = await k.token({ user: 'alice' });
     const oldKid = createTokenKeyring({ dir: k.dir, env: {} }).current().kid;
-    const alice = await openChat(k as never, { token: oldToken });
-    cleanups.push(() => alice.close());
+    const alice = await openChat(k, { token: oldToken });
+    defer(() => alice.close());
     alice.send({ type: 'message', id: 'a1', text: 'hello' });
     await alice.next(isReplyTo('a1'), 20_000);
 
@@ -188,16 +182,16 @@ describe('identity', () => {
     alice.send({ type: 'message', id: 'a2', text: 'how much does express delivery cost?' });
     expect((await alice.next(isReplyTo('a2'), 20_000)).text).toMatch(/express/i);
     // A token signed by the previous key still opens a connection and resumes the session.
-    const again = await openChat(k as never, { token: oldToken, sessionId: alice.sessionId, lastSeq: 0 });
-    cleanups.push(() => again.close());
+    const again = await openChat(k, { token: oldToken, sessionId: alice.sessionId, lastSeq: 0 });
+    defer(() => again.close());
     expect(again.ready.sessionId).toBe(alice.sessionId);
     // A token minted after the rotation (by the CLI, another process's view of the key file) is accepted at once.
     const issue = io();
     expect(await runCli(['token', '--tenant', 'acme', '--user', 'bob', '--role', 'customer'], issue)).toBe(0);
     const fresh = issue.out().trim();
     expect(JSON.parse(Buffer.from(fresh.split('.')[0]!, 'base64url').toString()).kid).toBe(newKid);
-    const bob = await openChat(k as never, { token: fresh });
-    cleanups.push(() => bob.close());
+    const bob = await openChat(k, { token: fresh });
+    defer(() => bob.close());
 
     // Retiring the old key refuses it from then on; connections made earlier stay until their token expires.
     expect(await runCli(['token', '--retire', oldKid], io())).toBe(0);
@@ -218,7 +212,7 @@ describe('identity', () => {
 
   it('with KEEL_TOKEN_SECRET, rotation is refused with the procedure to follow', async () => {
     const dir = tempDir();
-    cleanups.push(dir.remove);
+    defer(dir.remove);
     const io = fakeIo({ env: { KEEL_DATA_DIR: dir.dir, KEEL_TOKEN_SECRET: 's'.repeat(40) } });
     expect(await runCli(['token', '--rotate'], io)).toBe(1);
     expect(io.err()).toMatch(/prepending a new secret/);

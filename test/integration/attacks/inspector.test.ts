@@ -4,36 +4,30 @@
  * engineer trying an admin's operator signals. Every attempt is refused and audited; what an
  * engineer sees of a customer's conversation, live and queried, is redacted.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '../../../src/server/close-codes.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { connect, isReplyTo, openChat, type Frame, type TestClient } from '../server/support/keel-harness.js';
-import { eventually, startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { eventually, secureKeelPerTest, type SecureKeel } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(): Promise<SecureKeel> {
-  const k = await startSecureKeel();
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+const keel = secureKeelPerTest(defer);
 
 const EMAIL = 'alice.private@example.org';
 const PHONE = '+44 20 7946 0958';
 
 async function inspector(k: SecureKeel, token: string): Promise<TestClient> {
   const c = connect(k.inspectorUrl, { token });
-  cleanups.push(() => c.close());
+  defer(() => c.close());
   await c.opened;
   return c;
 }
 
 /** Alice of acme types personal data into a flow that sends it to a tool (traced with its arguments). */
 async function aliceTalks(k: SecureKeel): Promise<string> {
-  const alice = await openChat(k as never, { token: await k.token({ tenant: 'acme', user: 'alice' }) });
-  cleanups.push(() => alice.close());
+  const alice = await openChat(k, { token: await k.token({ tenant: 'acme', user: 'alice' }) });
+  defer(() => alice.close());
   for (const [id, text] of [['a1', `please change the delivery address of order 1043 to 99 Quay Street, Frobtown; mail ${EMAIL}, call ${PHONE}`], ['a2', 'yes']] as const) {
     alice.send({ type: 'message', id, text });
     await alice.next(isReplyTo(id), 20_000);
@@ -81,8 +75,8 @@ describe('the inspector endpoint', () => {
     const eng = await inspector(k, await k.token({ role: 'engineer', user: 'eve' }));
     await eng.next((f) => f.type === 'welcome');
     // Watch the first session alice opens, from its first event on.
-    const alice = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => alice.close());
+    const alice = await openChat(k, { token: await k.token({ user: 'alice' }) });
+    defer(() => alice.close());
     eng.send({ type: 'watch', sessionId: alice.sessionId });
     await eng.next((f) => f.type === 'session.detail');
     for (const [id, text] of [['a1', `please change the delivery address of order 1043 to 99 Quay Street, Frobtown; mail ${EMAIL}, call ${PHONE}`], ['a2', 'yes'], ['a3', 'what did I ask you to change earlier?']] as const) {

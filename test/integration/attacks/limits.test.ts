@@ -5,26 +5,20 @@
  * meanwhile. (Tool calls per turn and the LLM token budget are attacked in
  * compromised-model.test.ts.)
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../support/cleanups.js';
 import { connect, isReplyTo, openChat } from '../server/support/keel-harness.js';
-import { startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { secureKeelPerTest } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(options: Parameters<typeof startSecureKeel>[0] = {}): Promise<SecureKeel> {
-  const k = await startSecureKeel(options);
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+const keel = secureKeelPerTest(defer);
 
 describe('limits', () => {
   it('refuses an over-long message with too_large and stores nothing of it', async () => {
     const k = await keel({ server: { maxTextChars: 500 } });
-    const c = await openChat(k as never, { token: await k.token() });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token() });
+    defer(() => c.close());
     c.send({ type: 'message', id: 'long', text: `Quixotic ${'a'.repeat(600)}` });
     expect(await c.next((f) => f.type === 'error' && f.id === 'long')).toMatchObject({ code: 'too_large', message: expect.stringMatching(/500/) });
     expect(k.runtime.replay(c.sessionId, 0)).toEqual([]);
@@ -34,16 +28,16 @@ describe('limits', () => {
 
   it('rate-limits a flood per connection and per user, while another user is served', async () => {
     const k = await keel({ server: { messagesPerSecondPerConnection: 1, messageBurstPerConnection: 5, messagesPerSecondPerUser: 1000, messageBurstPerUser: 1000 } });
-    const c = await openChat(k as never, { token: await k.token({ user: 'flooder' }) });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token({ user: 'flooder' }) });
+    defer(() => c.close());
     for (let i = 0; i < 40; i++) c.send({ type: 'message', id: `f${i}`, text: 'hello' });
     // Every message is answered exactly once: a reply, or a refusal naming the limit.
     const answers = await c.waitFor((f) => (f.type === 'reply' && String(f.replyTo).startsWith('f')) || (f.type === 'error' && String(f.id).startsWith('f')), 40, 30_000);
     const limited = answers.filter((f) => f.type === 'error');
     expect(limited.length).toBeGreaterThanOrEqual(20);
     expect(limited.every((f) => f.code === 'rate_limited' && /this connection/.test(String(f.message)))).toBe(true);
-    const bob = await openChat(k as never, { token: await k.token({ user: 'bob' }) });
-    cleanups.push(() => bob.close());
+    const bob = await openChat(k, { token: await k.token({ user: 'bob' }) });
+    defer(() => bob.close());
     bob.send({ type: 'message', id: 'b1', text: 'hello' });
     await bob.next(isReplyTo('b1'), 20_000);
     // Only what was accepted is stored.
@@ -52,9 +46,9 @@ describe('limits', () => {
 
     // Per user, across connections.
     const k2 = await keel({ server: { messagesPerSecondPerUser: 2, messageBurstPerUser: 3 } });
-    const a = await openChat(k2 as never, { token: await k2.token({ user: 'eve' }) });
-    const b = await openChat(k2 as never, { token: await k2.token({ user: 'eve' }) });
-    cleanups.push(() => a.close(), () => b.close());
+    const a = await openChat(k2, { token: await k2.token({ user: 'eve' }) });
+    const b = await openChat(k2, { token: await k2.token({ user: 'eve' }) });
+    defer(() => a.close(), () => b.close());
     for (let i = 0; i < 4; i++) {
       a.send({ type: 'message', id: `a${i}`, text: 'hi' });
       b.send({ type: 'message', id: `b${i}`, text: 'hi' });
@@ -68,13 +62,13 @@ describe('limits', () => {
     const token = await k.token({ user: 'hoarder' });
     const sessions: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const c = await openChat(k as never, { token });
+      const c = await openChat(k, { token });
       sessions.push(c.sessionId);
       c.close();
       await c.closed;
     }
     const extra = connect(k.wsUrl, { token });
-    cleanups.push(() => extra.close());
+    defer(() => extra.close());
     await extra.opened;
     extra.send({ type: 'hello' });
     expect(await extra.next((f) => f.type === 'error' || f.type === 'ready')).toMatchObject({
@@ -82,15 +76,15 @@ describe('limits', () => {
     });
     expect(k.runtime.listSessions({}).length).toBe(3);
     // Resuming one of them is not limited; another user opens their own.
-    const resumed = await openChat(k as never, { token, sessionId: sessions[0]!, lastSeq: 0 });
-    cleanups.push(() => resumed.close());
+    const resumed = await openChat(k, { token, sessionId: sessions[0]!, lastSeq: 0 });
+    defer(() => resumed.close());
     expect(resumed.sessionId).toBe(sessions[0]);
-    const other = await openChat(k as never, { token: await k.token({ user: 'bob' }) });
-    cleanups.push(() => other.close());
+    const other = await openChat(k, { token: await k.token({ user: 'bob' }) });
+    defer(() => other.close());
     // After an erasure the user starts again from zero.
     await k.runtime.forget({ tenant: 'acme' as never, user: 'hoarder' as never }, { tenant: 'acme' as never, user: 'root' as never, role: 'admin' });
-    const fresh = await openChat(k as never, { token });
-    cleanups.push(() => fresh.close());
+    const fresh = await openChat(k, { token });
+    defer(() => fresh.close());
     expect(sessions).not.toContain(fresh.sessionId);
   });
 });

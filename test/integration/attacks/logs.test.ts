@@ -8,19 +8,17 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/cli-main.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService } from '../../../src/security/tokens.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { startFakeOpenAiServer } from '../../support/fake-openai-server.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { fakeIo } from '../server/support/fake-io.js';
 import { connect, isReplyTo, openChat } from '../server/support/keel-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
 const USER_EMAIL = 'marmaduke.fitzwilliam@example.org';
 const PII = [
@@ -40,11 +38,11 @@ const MESSAGES = [
 describe('logs of a keel serve run', () => {
   it('hold no personal data and no secret, while saying what happened', async () => {
     const dir = tempDir('keel-logs-');
-    cleanups.push(dir.remove);
+    defer(dir.remove);
     const apiKey = `sk-live-${randomBytes(16).toString('hex')}`;
     const masterKey = randomBytes(32).toString('hex');
     const model = await startFakeOpenAiServer({ apiKey });
-    cleanups.push(() => model.close());
+    defer(() => model.close());
     const io = fakeIo({
       env: {
         KEEL_DATA_DIR: dir.dir, HOST: '127.0.0.1', PORT: '0', KEEL_LOG_LEVEL: 'debug', KEEL_OPS_ACCESS: 'token',
@@ -52,7 +50,7 @@ describe('logs of a keel serve run', () => {
       },
     });
     const served = runCli(['serve'], io);
-    cleanups.push(async () => {
+    defer(async () => {
       io.stop();
       await served;
     });

@@ -7,23 +7,17 @@
  * serving, and its audit chain still verifies.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../../src/errors.js';
 import { CLOSE_CODES } from '../../../src/server/close-codes.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { connect, isReplyTo, openChat, type Frame } from '../server/support/keel-harness.js';
-import { startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { secureKeelPerTest } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(): Promise<SecureKeel> {
-  // Generous frame rates: the fuzz is about parsing, not about the rate limiter (tested elsewhere).
-  const k = await startSecureKeel({ server: { messagesPerSecondPerConnection: 100_000, messageBurstPerConnection: 100_000, messagesPerSecondPerUser: 100_000, messageBurstPerUser: 100_000 } });
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+// Generous frame rates: the fuzz is about parsing, not about the rate limiter (tested elsewhere).
+const keel = secureKeelPerTest(defer, { server: { messagesPerSecondPerConnection: 100_000, messageBurstPerConnection: 100_000, messagesPerSecondPerUser: 100_000, messageBurstPerUser: 100_000 } });
 
 const HOSTILE = [
   '{"__proto__":{"polluted":true},"type":"ping"}',
@@ -90,8 +84,8 @@ describe('a fuzzed protocol against the live server', () => {
 
   it('after authentication: typed refusals only, no internal error, no pollution; the server keeps serving and the audit chain verifies', async () => {
     const k = await keel();
-    const c = await openChat(k as never, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => c.close());
+    const c = await openChat(k, { token: await k.token({ user: 'alice' }) });
+    defer(() => c.close());
     let sync = 0;
     await fc.assert(
       fc.asyncProperty(frames, async (frame) => {
@@ -124,8 +118,8 @@ describe('a fuzzed protocol against the live server', () => {
     await big.opened;
     big.sendRaw('x'.repeat(70_000));
     expect((await big.closed).code).toBe(1009);
-    const other = await openChat(k as never, { token: await k.token({ user: 'bob' }) });
-    cleanups.push(() => other.close());
+    const other = await openChat(k, { token: await k.token({ user: 'bob' }) });
+    defer(() => other.close());
     other.send({ type: 'message', id: 'b1', text: 'hello' });
     await other.next(isReplyTo('b1'), 20_000);
     expect((await k.runtime.audit.verify()).ok).toBe(true);

@@ -5,29 +5,23 @@
  * redacted data; a human agent sees the transcript; an approval is always the sender's own.
  * Every refusal is a typed error and an audit record.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createScopedReads } from '../../../src/security/scoped-reads.js';
 import { tenantId, userId, type Identity } from '../../../src/types.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { connect, isReplyTo, openChat, type Frame } from '../server/support/keel-harness.js';
-import { eventually, startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { eventually, secureKeelPerTest, type SecureKeel } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(options: Parameters<typeof startSecureKeel>[0] = {}): Promise<SecureKeel> {
-  const k = await startSecureKeel(options);
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+const keel = secureKeelPerTest(defer);
 
 const who = (role: Identity['role'], user: string, tenant = 'acme'): Identity => ({ tenant: tenantId(tenant), user: userId(user), role });
 const PII = { email: 'alice.private@example.org', card: '4111 1111 1111 1111', phone: '+44 20 7946 0958' };
 
 async function chat(k: SecureKeel, role: Identity['role'], user: string, sessionId?: string) {
-  const c = await openChat(k as never, { token: await k.token({ role, user }), ...(sessionId ? { sessionId, lastSeq: 0 } : {}) });
-  cleanups.push(() => c.close());
+  const c = await openChat(k, { token: await k.token({ role, user }), ...(sessionId ? { sessionId, lastSeq: 0 } : {}) });
+  defer(() => c.close());
   return c;
 }
 
@@ -41,7 +35,7 @@ describe('roles', () => {
     await bob.next(isReplyTo('b1'), 20_000);
     const alice = await chat(k, 'customer', 'alice');
     const fresh = connect(k.wsUrl, { token: await k.token({ user: 'alice' }) });
-    cleanups.push(() => fresh.close());
+    defer(() => fresh.close());
     await fresh.opened;
     fresh.send({ type: 'hello', sessionId: bob.sessionId, lastSeq: 0 });
     const refused = await fresh.next((f) => f.type === 'error' || f.type === 'ready');
@@ -63,7 +57,7 @@ describe('roles', () => {
 
     // Engineers observe existing sessions only.
     const lone = connect(k.wsUrl, { token: await k.token({ role: 'engineer', user: 'eve' }) });
-    cleanups.push(() => lone.close());
+    defer(() => lone.close());
     await lone.opened;
     lone.send({ type: 'hello' });
     expect(await lone.next((f) => f.type === 'error' || f.type === 'ready')).toMatchObject({ type: 'error', code: 'forbidden' });
@@ -148,8 +142,8 @@ describe('roles', () => {
   it('trace and audit reads are scoped to the caller: role checked, tenant from the identity, refusals audited', async () => {
     const k = await keel();
     for (const [tenant, user] of [['acme', 'alice'], ['globex', 'gina']] as const) {
-      const c = await openChat(k as never, { token: await k.token({ tenant, user }) });
-      cleanups.push(() => c.close());
+      const c = await openChat(k, { token: await k.token({ tenant, user }) });
+      defer(() => c.close());
       c.send({ type: 'message', id: 'm1', text: 'how much does express delivery cost?' });
       await c.next(isReplyTo('m1'), 20_000);
     }
@@ -173,12 +167,12 @@ describe('roles', () => {
     const k = await keel();
     for (const role of ['customer', 'engineer'] as const) {
       const c = connect(k.deskUrl, { token: await k.token({ role, user: `${role}-1` }) });
-      cleanups.push(() => c.close());
+      defer(() => c.close());
       expect((await c.closed).code, role).toBe(4403);
       expect(c.frames.some((f) => f.type === 'ready' || f.type === 'queue')).toBe(false);
     }
     const agent = connect(k.deskUrl, { token: await k.token({ role: 'agent', user: 'sam' }) });
-    cleanups.push(() => agent.close());
+    defer(() => agent.close());
     await agent.next((f) => f.type === 'ready');
     const records = await eventually(() => {
       const r = k.audit().filter((a) => a.target === 'endpoint:desk');

@@ -4,32 +4,26 @@
  * through tools that use the same order numbers, and reading what is left after the first
  * tenant's key is deleted. Every attempt is refused (and audited), and nothing crosses.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRuntime } from '../../../src/runtime/runtime.js';
 import { createScopedReads } from '../../../src/security/scoped-reads.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { tenantId, userId, type Identity } from '../../../src/types.js';
+import { useCleanups } from '../../support/cleanups.js';
 import { connect, isReplyTo, openChat } from '../server/support/keel-harness.js';
-import { eventually, startSecureKeel, type SecureKeel } from './support/secure-keel.js';
+import { eventually, secureKeelPerTest, type SecureKeel } from './support/secure-keel.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn();
-});
+const defer = useCleanups();
 
-async function keel(options: Parameters<typeof startSecureKeel>[0] = {}): Promise<SecureKeel> {
-  const k = await startSecureKeel(options);
-  cleanups.push(k.remove, () => k.stop());
-  return k;
-}
+const keel = secureKeelPerTest(defer);
 
 const who = (role: Identity['role'], user: string, tenant: string): Identity => ({ tenant: tenantId(tenant), user: userId(user), role });
 const ACME_SECRET = '42 Acme Private Road, Springfield';
 
 /** Alice of acme changes an address and leaves a trail; returns her session id. */
 async function acmeConversation(k: SecureKeel): Promise<string> {
-  const alice = await openChat(k as never, { token: await k.token({ tenant: 'acme', user: 'alice' }) });
-  cleanups.push(() => alice.close());
+  const alice = await openChat(k, { token: await k.token({ tenant: 'acme', user: 'alice' }) });
+  defer(() => alice.close());
   for (const [id, text] of [['a1', `please change the delivery address of order 1043 to ${ACME_SECRET}`], ['a2', 'yes']] as const) {
     alice.send({ type: 'message', id, text });
     await alice.next(isReplyTo(id), 20_000);
@@ -44,7 +38,7 @@ describe('tenant boundaries', () => {
     const acmeSession = await acmeConversation(k);
     for (const role of ['customer', 'engineer', 'agent', 'admin'] as const) {
       const c = connect(k.wsUrl, { token: await k.token({ tenant: 'globex', user: 'alice', role }) });
-      cleanups.push(() => c.close());
+      defer(() => c.close());
       await c.opened;
       c.send({ type: 'hello', sessionId: acmeSession, lastSeq: 0 });
       const answer = await c.next((f) => f.type === 'error' || f.type === 'ready');
@@ -65,8 +59,8 @@ describe('tenant boundaries', () => {
   it("the same order numbers in another tenant are another tenant's orders: tools reach only the caller's tenant", async () => {
     const k = await keel();
     await acmeConversation(k);
-    const gAlice = await openChat(k as never, { token: await k.token({ tenant: 'globex', user: 'alice' }) });
-    cleanups.push(() => gAlice.close());
+    const gAlice = await openChat(k, { token: await k.token({ tenant: 'globex', user: 'alice' }) });
+    defer(() => gAlice.close());
     gAlice.send({ type: 'message', id: 'g1', text: 'where is my order 1043?' });
     const reply = await gAlice.next(isReplyTo('g1'), 20_000);
     expect(reply.text).not.toContain('Acme Private');
@@ -81,8 +75,8 @@ describe('tenant boundaries', () => {
   it("trace and audit queries of one tenant never return the other's, whatever the query names", async () => {
     const k = await keel();
     await acmeConversation(k);
-    const g = await openChat(k as never, { token: await k.token({ tenant: 'globex', user: 'gina' }) });
-    cleanups.push(() => g.close());
+    const g = await openChat(k, { token: await k.token({ tenant: 'globex', user: 'gina' }) });
+    defer(() => g.close());
     g.send({ type: 'message', id: 'g1', text: 'hello' });
     await g.next(isReplyTo('g1'), 20_000);
     await eventually(() => k.runtime.events.query({ tenant: tenantId('globex') }).length > 0, 5000, 'globex events');
@@ -104,8 +98,8 @@ describe('tenant boundaries', () => {
   it("recall reaches only the caller's own memories: not another tenant's same user id, not another user, not after erasure", async () => {
     const k = await keel();
     const ask = async (tenant: string, user: string, text: string, searched = true) => {
-      const c = await openChat(k as never, { token: await k.token({ tenant, user }) });
-      cleanups.push(() => c.close());
+      const c = await openChat(k, { token: await k.token({ tenant, user }) });
+      defer(() => c.close());
       c.send({ type: 'message', id: 'm1', text });
       const reply = await c.next(isReplyTo('m1'), 20_000);
       if (!searched) return { reply: String(reply.text), recalled: '', frames: JSON.stringify(c.frames) };
@@ -140,8 +134,8 @@ describe('tenant boundaries', () => {
   it("deleting a tenant's key erases it: its sessions and tool results no longer open, the other tenant's do", async () => {
     const k = await keel();
     const acmeSession = await acmeConversation(k);
-    const g = await openChat(k as never, { token: await k.token({ tenant: 'globex', user: 'gina' }) });
-    cleanups.push(() => g.close());
+    const g = await openChat(k, { token: await k.token({ tenant: 'globex', user: 'gina' }) });
+    defer(() => g.close());
     g.send({ type: 'message', id: 'g1', text: 'where is my order 1042?' });
     await g.next(isReplyTo('g1'), 20_000);
     const globexSession = g.sessionId;
@@ -150,7 +144,7 @@ describe('tenant boundaries', () => {
 
     expect(createTenantKeyStore({ dir: k.dir, env: {} }).deleteTenantKey(tenantId('acme'))).toBe(true);
     const rt = createRuntime({ dataDir: k.dir, machine: k.agent.machine });
-    cleanups.push(() => rt.close());
+    defer(() => rt.close());
     expect(() => rt.replay(acmeSession, 0)).toThrow(/key was deleted/);
     // Its decision trace is gone with the key; the other tenant's is whole.
     expect(rt.events.query({ tenant: tenantId('acme') })).toEqual([]);

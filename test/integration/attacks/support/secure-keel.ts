@@ -4,38 +4,29 @@
  * directory's keyring, and (optionally) an OpenAI-compatible model on loopback the attacker
  * controls. Tokens are minted with the data directory's keys, as `keel token` would.
  */
-import { createDefaultAgent, isLocalHandoffDesk, type DefaultAgent, type DefaultAgentOptions } from '../../../../src/agent/default-agent.js';
+import type { DefaultAgent, DefaultAgentOptions } from '../../../../src/agent/default-agent.js';
 import type { Logger } from '../../../../src/observe/logger.js';
-import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.js';
 import type { RuntimeOptions } from '../../../../src/runtime/runtime-options.js';
 import type { AuditRecord } from '../../../../src/security/audit-log.js';
-import { createTokenKeyring } from '../../../../src/security/token-keyring.js';
-import { createTokenService, type TokenClaims } from '../../../../src/security/tokens.js';
-import { createServer, type KeelServer } from '../../../../src/server/server.js';
+import type { TokenClaims } from '../../../../src/security/tokens.js';
 import type { ServerOptions } from '../../../../src/server/server-options.js';
+import type { Defer } from '../../../support/cleanups.js';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from '../../../support/fake-openai-server.js';
-import { tempDir } from '../../../support/temp-dir.js';
+import { startKeel, type Harness } from '../../server/support/keel-harness.js';
 
-export interface SecureKeel {
-  readonly dir: string;
-  readonly url: string;
-  readonly wsUrl: string;
-  /** The human agents' desk socket. */
-  readonly deskUrl: string;
+/** The server harness's keel (`startKeel` with the default agent and the default verifier), plus what attacks need. */
+export interface SecureKeel extends Harness {
   /** The inspector's live socket. */
   readonly inspectorUrl: string;
-  readonly runtime: Runtime;
-  readonly server: KeelServer;
   readonly agent: DefaultAgent;
   /** The model the attacker controls, when started with `llm: true`. */
   readonly model: FakeOpenAiServer | undefined;
-  /** A token signed with the data directory's current key (`keel token`). */
+  /** A token signed with the data directory's current key (`keel token`); user `alice` of `acme` unless `claims` say otherwise. */
   token(claims?: Partial<TokenClaims>): Promise<string>;
   /** Audit records so far (reads what the runtime committed). */
   audit(): AuditRecord[];
-  /** Closes the server and runtime; the data directory stays until `remove`. */
+  /** Closes the server, runtime and model (once); the data directory stays until `remove`. */
   stop(): Promise<void>;
-  remove(): void;
 }
 
 export interface SecureKeelOptions {
@@ -48,54 +39,58 @@ export interface SecureKeelOptions {
   readonly logger?: Logger;
 }
 
-const NO_ENV = Object.freeze({}) as Readonly<Record<string, string | undefined>>;
-
-/** Starts keel as it ships; call `stop()` then `remove()`. */
+/** Starts keel as it ships; call `stop()` then `remove()` (or use {@link secureKeelPerTest}). */
 export async function startSecureKeel(options: SecureKeelOptions = {}): Promise<SecureKeel> {
-  const temp = options.dir ? { dir: options.dir, remove: () => undefined } : tempDir('keel-attack-');
   const model = options.llm ? await startFakeOpenAiServer({ apiKey: 'x' }) : undefined;
-  const agent = await createDefaultAgent({
-    dataDir: temp.dir,
-    ...(model ? { env: { OPENAI_BASE_URL: model.baseURL, OPENAI_API_KEY: 'x', KEEL_MODEL: 'm' } } : {}),
-    // No retries of the model: each scripted reply answers exactly one call.
-    llmTimeoutMs: 10_000,
-    ...options.agent,
+  const logger = options.logger ? { logger: options.logger } : {};
+  const h = await startKeel({
+    ...(options.dir ? { dir: options.dir } : {}),
+    // The server's own verifier over the data directory's keyring, and the desk of `keel serve`.
+    defaultVerifier: true,
+    defaultAgent: {
+      ...(model ? { env: { OPENAI_BASE_URL: model.baseURL, OPENAI_API_KEY: 'x', KEEL_MODEL: 'm' } } : {}),
+      // No retries of the model: each scripted reply answers exactly one call.
+      llmTimeoutMs: 10_000,
+      ...options.agent,
+    },
+    runtime: { ...logger, ...options.runtime },
+    server: { ...logger, ...options.server },
   });
-  const runtime = createRuntime({ dataDir: temp.dir, machine: agent.machine, ...(options.logger ? { logger: options.logger } : {}), ...options.runtime });
-  // The desk is served as `keel serve` serves it: the default agent's in-process desk.
-  const desk = isLocalHandoffDesk(agent.desk) ? agent.desk : undefined;
-  const server = createServer({ runtime, ownsRuntime: true, port: 0, ...(desk ? { desk } : {}), ...(options.logger ? { logger: options.logger } : {}), ...options.server });
-  const { url } = await server.listen();
-  const tokens = createTokenService({ keyring: createTokenKeyring({ dir: temp.dir, env: NO_ENV }) });
   let stopped: Promise<void> | undefined;
   return {
-    dir: temp.dir,
-    url,
-    wsUrl: `${url.replace(/^http/, 'ws')}/chat`,
-    deskUrl: `${url.replace(/^http/, 'ws')}/desk`,
-    inspectorUrl: `${url.replace(/^http/, 'ws')}/inspector/ws`,
-    runtime,
-    server,
-    agent,
+    ...h,
+    agent: h.agent!,
+    inspectorUrl: `${h.url.replace(/^http/, 'ws')}/inspector/ws`,
     model,
-    token: (claims = {}) => tokens.issueToken({ tenant: 'acme', user: 'alice', role: 'customer', ...claims }),
-    audit: () => {
-      const out: AuditRecord[] = [];
-      for (let from = 1; ; ) {
-        const page = runtime.audit.read({ fromSeq: from, limit: 500 });
-        out.push(...page);
-        if (page.length < 500) return out;
-        from = page.at(-1)!.seq + 1;
-      }
-    },
+    token: (claims = {}) => h.token({ user: 'alice', ...claims }),
+    audit: () => h.runtime.audit.read({ limit: Number.MAX_SAFE_INTEGER }),
     stop() {
       stopped ??= (async () => {
-        await server.close();
+        await h.stop();
         await model?.close();
       })();
       return stopped;
     },
-    remove: temp.remove,
+  };
+}
+
+/**
+ * A `startSecureKeel` for the tests of one file: each keel is stopped, and its directory removed,
+ * after the test that started it. `defaults` are merged under each call's options.
+ *
+ * @example
+ * ```ts
+ * const keel = secureKeelPerTest(useCleanups(), { llm: true });
+ * it('...', async () => {
+ *   const k = await keel();
+ * });
+ * ```
+ */
+export function secureKeelPerTest(defer: Defer, defaults: SecureKeelOptions = {}): (options?: SecureKeelOptions) => Promise<SecureKeel> {
+  return async (options = {}) => {
+    const k = await startSecureKeel({ ...defaults, ...options });
+    defer(k.remove, () => k.stop());
+    return k;
   };
 }
 
