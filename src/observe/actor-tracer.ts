@@ -68,7 +68,7 @@ interface ToolCall {
 
 /** Decisions a tool call's facts belong to. */
 const TOOL_KINDS = new Set<DecisionKind>(['tool', 'retry', 'fallback', 'guard']);
-/** Steps in one turn kept for the reply event; more are summed into the last. */
+/** Steps in one turn kept for the reply event; more are left out. */
 const MAX_LLM_STEPS = 16;
 
 const record = (v: unknown): Record<string, unknown> | undefined =>
@@ -116,9 +116,9 @@ export function createActorTracer(options: ActorTracerOptions): ActorTracer {
   let lastMicroState: string | undefined;
   let stepStart: string | undefined;
 
-  const inspect = (reason: string, data: Record<string, Json>): void => {
-    if (options.inspecting()) options.decide('inspect', reason, data, lastMicroState);
-  };
+  // Callers check `inspecting()` first: most sessions are not inspected, and the event's data is
+  // then not worth building.
+  const inspect = (reason: string, data: Record<string, Json>): void => options.decide('inspect', reason, data, lastMicroState);
 
   /** A tool call nobody decided about still belongs in the trace. */
   const flushTool = (): void => {
@@ -148,7 +148,7 @@ export function createActorTracer(options: ActorTracerOptions): ActorTracer {
       const step = { step: span.actor, provider: source.slice(4, 68) || 'unknown', latencyMs, endedAt: clock.now() };
       if (llmSteps.length < MAX_LLM_STEPS) llmSteps.push(step);
     }
-    inspect('actor.done', { actor: span.actor, latencyMs, status: failed ? 'error' : 'done' });
+    if (options.inspecting()) inspect('actor.done', { actor: span.actor, latencyMs, status: failed ? 'error' : 'done' });
   };
 
   const observe = (ev: InspectionEvent): void => {
@@ -160,7 +160,7 @@ export function createActorTracer(options: ActorTracerOptions): ActorTracer {
         const ref = ev.actorRef as unknown as { sessionId: string; options?: { input?: unknown } };
         const actor = srcOf(ref);
         spans.set(ref.sessionId, { actor, startedAt: clock.now(), input: ref.options?.input });
-        inspect('actor.started', { actor });
+        if (options.inspecting()) inspect('actor.started', { actor });
         return;
       }
       case '@xstate.event': {
@@ -175,7 +175,7 @@ export function createActorTracer(options: ActorTracerOptions): ActorTracer {
           else if (type.endsWith('.done')) finish(source, (ev.event as { output?: unknown }).output, false);
         }
         // Streamed reply pieces are many and say nothing about the flow.
-        if (type !== 'xstate.init' && !type.endsWith('.delta')) {
+        if (type !== 'xstate.init' && !type.endsWith('.delta') && options.inspecting()) {
           inspect('event', { event: type.slice(0, 80), from: !source ? 'outside' : (source as unknown) === current ? 'self' : srcOf(source) });
         }
         return;

@@ -91,8 +91,6 @@ export const defaultReportOptions = Object.freeze({ abandonAfterMs: 1_800_000, m
 const MISS_VERDICTS = new Set(['reprompt', 'rephrase', 'outOfScope', 'clarify', 'confirmIntent']);
 /** Tool outcomes that are failures when a `tool` event reports one. */
 const TOOL_FAILURES = new Set(['failure', 'failed', 'error', 'timeout', 'unavailable']);
-/** Decisions that settle a conversation: after one, leaving is not abandoning. */
-const SETTLING = new Set(['escalate', 'handoff']);
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -226,7 +224,6 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
         if (e.reason === 'silence_park') s.last = e;
         break;
       default:
-        if (SETTLING.has(e.kind)) s.settled = true;
         break;
     }
   }

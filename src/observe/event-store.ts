@@ -48,9 +48,6 @@ export interface EventStoreOptions {
   readonly sealer?: Sealer;
 }
 
-/** An event as stored before batches were sealed per tenant: `reason` and `data` inside its own `sealed`. */
-type SealedEvent = Omit<DecisionEvent, 'reason' | 'data'> & { readonly reason: ''; readonly data: Record<string, never>; readonly sealed: Uint8Array };
-
 /** An event inside a sealed batch: `reason` and `data` are item `b` of its tenant's blob. */
 type BlobEvent = Omit<DecisionEvent, 'reason' | 'data'> & { readonly reason: ''; readonly data: Record<string, never>; readonly b: number };
 
@@ -61,7 +58,8 @@ interface SealedBatch {
   readonly blobs: Readonly<Record<string, Uint8Array>>;
 }
 
-type StoredValue = DecisionEvent | ReadonlyArray<DecisionEvent | SealedEvent> | SealedBatch;
+/** A single event or a plain batch: written without a sealer, or before the trace was sealed. */
+type StoredValue = DecisionEvent | readonly DecisionEvent[] | SealedBatch;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -131,24 +129,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       }
       return out;
     }
-    const list = (Array.isArray(value) ? value : [value]) as ReadonlyArray<DecisionEvent | SealedEvent>;
-    const out: DecisionEvent[] = [];
-    for (const e of list) {
-      if (!keep(e)) continue;
-      if (!('sealed' in e) || !(e.sealed instanceof Uint8Array)) {
-        out.push(e as DecisionEvent);
-        continue;
-      }
-      if (!sealer) continue;
-      try {
-        const { sealed: _sealed, ...rest } = e;
-        const inner = JSON.parse(decoder.decode(sealer.open(e.tenant, e.sealed))) as Pick<DecisionEvent, 'reason' | 'data'>;
-        out.push({ ...rest, reason: inner.reason, data: inner.data });
-      } catch {
-        // The tenant's key was deleted: the event is gone.
-      }
-    }
-    return out;
+    return (Array.isArray(value) ? value : [value as DecisionEvent]).filter(keep);
   };
   /** How many events a stored batch holds, without opening anything. */
   const sizeOf = (value: StoredValue): number => (isBatch(value) ? value.events.length : Array.isArray(value) ? value.length : 1);

@@ -65,12 +65,18 @@ export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
   const { clock } = options;
   const open = new Map<string, { fallback: boolean; escalated: boolean; failed: boolean }>();
   let turns: Turn[] = [];
+  /** Turns before this index have left the window. */
+  let head = 0;
 
   const evict = (now: number): void => {
     const from = now - windowMs;
-    let drop = 0;
-    while (drop < turns.length && ((turns[drop] as Turn).at < from || turns.length - drop > maxTurns)) drop++;
-    if (drop > 0) turns = turns.slice(drop);
+    while (head < turns.length && ((turns[head] as Turn).at < from || turns.length - head > maxTurns)) head++;
+    // Once the window is full nearly every reply pushes one turn out; copying the array each time
+    // would cost the whole window per reply. Compacting when half is gone costs O(1) per turn.
+    if (head > 0 && head * 2 >= turns.length) {
+      turns = turns.slice(head);
+      head = 0;
+    }
   };
 
   return {
@@ -95,12 +101,13 @@ export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
     snapshot() {
       const now = clock.now();
       evict(now);
-      const n = turns.length;
-      const sorted = turns.map((t) => t.latencyMs).sort((a, b) => a - b);
+      const inWindow = head === 0 ? turns : turns.slice(head);
+      const n = inWindow.length;
+      const sorted = inWindow.map((t) => t.latencyMs).sort((a, b) => a - b);
       const quantile = (q: number): number => (n === 0 ? 0 : (sorted[Math.min(n - 1, Math.ceil(q * n) - 1)] as number));
-      const share = (pick: (t: Turn) => boolean): number => (n === 0 ? 0 : Math.round((turns.filter(pick).length / n) * 1000) / 1000);
+      const share = (pick: (t: Turn) => boolean): number => (n === 0 ? 0 : Math.round((inWindow.filter(pick).length / n) * 1000) / 1000);
       // Right after a start, a few quick turns are not a rate of thousands per minute.
-      const observedMs = Math.max(60_000, Math.min(windowMs, now - (turns[0]?.at ?? now)));
+      const observedMs = Math.max(60_000, Math.min(windowMs, now - (inWindow[0]?.at ?? now)));
       return {
         windowMs,
         turns: n,

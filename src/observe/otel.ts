@@ -15,7 +15,7 @@ export type SpanAttributeValue = string | number | boolean | readonly string[] |
 /** Status codes as in `@opentelemetry/api`'s `SpanStatusCode`. */
 export const SPAN_STATUS = Object.freeze({ unset: 0, ok: 1, error: 2 } as const);
 /** Span kinds as in `@opentelemetry/api`'s `SpanKind`. */
-export const SPAN_KIND = Object.freeze({ internal: 0, client: 2 } as const);
+const SPAN_KIND = Object.freeze({ internal: 0, client: 2 } as const);
 
 /** The part of an OpenTelemetry `Span` keel uses. */
 export interface SpanLike {

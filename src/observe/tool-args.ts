@@ -7,7 +7,7 @@
 import type { Json } from '../types.js';
 
 /** Keys whose values are personal or secret whatever they look like (compared without case, `-`, `_`). */
-export const SENSITIVE_ARG_KEYS: readonly string[] = Object.freeze([
+const SENSITIVE_ARG_KEYS: readonly string[] = Object.freeze([
   'address', 'street', 'city', 'postcode', 'zip', 'name', 'firstname', 'lastname', 'fullname', 'email', 'phone', 'mobile',
   'card', 'cardnumber', 'iban', 'account', 'password', 'secret', 'token', 'apikey', 'dob', 'birthdate', 'ssn', 'note', 'message', 'text',
 ]);
@@ -18,6 +18,8 @@ const MAX_ITEMS = 10;
 const MAX_CHARS = 120;
 
 const normalise = (key: string): string => key.toLowerCase().replace(/[-_]/g, '');
+/** The default keys, normalised once: every traced tool call is redacted with them. */
+const DEFAULT_SENSITIVE = new Set(SENSITIVE_ARG_KEYS.map(normalise));
 
 /**
  * A bounded copy of a tool call's arguments with sensitive values replaced by `[redacted]`.
@@ -28,7 +30,7 @@ const normalise = (key: string): string => key.toLowerCase().replace(/[-_]/g, ''
  * ```
  */
 export function redactToolArgs(args: unknown, sensitiveKeys: readonly string[] = SENSITIVE_ARG_KEYS): Json {
-  const sensitive = new Set(sensitiveKeys.map(normalise));
+  const sensitive = sensitiveKeys === SENSITIVE_ARG_KEYS ? DEFAULT_SENSITIVE : new Set(sensitiveKeys.map(normalise));
   const copy = (value: unknown, depth: number): Json => {
     if (value === null || typeof value === 'boolean') return value;
     if (typeof value === 'number') return Number.isFinite(value) ? value : null;

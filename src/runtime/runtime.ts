@@ -165,9 +165,14 @@ export function createRuntime(
   const redactText = opts.redactText === 'none' ? undefined : (opts.redactText ?? createRedactor().text);
   const store: SessionStore = createSessionStore(env, sealer);
   const audit = createAuditLog({ env, clock });
+  /** Live hosts in least-recently-used order (a Map keeps insertion order; touching re-inserts). */
+  const live = new Map<SessionId, Promise<SessionHost>>();
+  /** Hosts that finished hydrating, for checks that must not wait or read storage. */
+  const ready = new Map<SessionId, SessionHost>();
   // Idempotency keys start with the turn key (`<sessionId>:<seq>`): the session names the tenant
-  // whose key seals the recorded outcome (tool results carry orders and addresses).
-  const effects = createEffectLedger(env, { sealer, tenantOf: (key) => sessionOfKey(key, (id) => store.getSession(id))?.tenant });
+  // whose key seals the recorded outcome (tool results carry orders and addresses). A tool call
+  // runs in a live session, whose host knows the tenant without reading the session record.
+  const effects = createEffectLedger(env, { sealer, tenantOf: (key) => tenantOfKey(key, (id) => ready.get(id)?.tenant ?? store.getSession(id)?.tenant) });
   const sessionQuota = createSessionQuota({
     maxSessionsPerUser: opts.maxSessionsPerUser,
     stored: (tenant, user, atMost) => store.countSessions(tenant as TenantId, user as UserId, atMost),
@@ -188,10 +193,6 @@ export function createRuntime(
   decisions.subscribe((e) => events.append(e));
   if (opts.decisionSink) decisions.subscribe((e) => opts.decisionSink?.emit(e));
   const subscribers = new Map<SessionId, Set<(frames: readonly SessionFrame[]) => void>>();
-  /** Live hosts in least-recently-used order (a Map keeps insertion order; touching re-inserts). */
-  const live = new Map<SessionId, Promise<SessionHost>>();
-  /** Hosts that finished hydrating, for checks that must not wait or read storage. */
-  const ready = new Map<SessionId, SessionHost>();
   let closed = false;
   let closing: Promise<void> | undefined;
   let wakeTimer: unknown;
@@ -533,14 +534,15 @@ function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) =
 }
 
 /**
- * The session an idempotency key belongs to: keys start with the turn key `<sessionId>:<seq>`,
- * and session ids may hold `:` themselves, so each prefix ending before a `:` is tried.
+ * The tenant of the session an idempotency key belongs to: keys start with the turn key
+ * `<sessionId>:<seq>`, and session ids may hold `:` themselves, so each prefix ending before a
+ * `:` is tried.
  */
-function sessionOfKey<R>(key: string, lookup: (id: SessionId) => R | undefined): R | undefined {
+function tenantOfKey(key: string, tenantOf: (id: SessionId) => TenantId | undefined): TenantId | undefined {
   for (let i = key.indexOf(':'); i > 0; i = key.indexOf(':', i + 1)) {
     const candidate = key.slice(0, i);
     if (!isValidId(candidate)) return undefined;
-    const found = lookup(candidate as SessionId);
+    const found = tenantOf(candidate as SessionId);
     if (found !== undefined) return found;
   }
   return undefined;

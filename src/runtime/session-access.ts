@@ -18,7 +18,7 @@ export interface SessionAccess {
    * Throws KeelError `forbidden` (and audits the refusal) unless `as` may do `action` to a session
    * owned by `session`. No `as` means trusted embedding code: allowed.
    */
-  authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id?: SessionId): void;
+  authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id: SessionId): void;
   /** Audits the `handoff` frames of a commit, as keel itself acting in the session's tenant. */
   auditHandoffs(id: SessionId, frames: readonly SessionFrame[]): void;
 }
@@ -51,7 +51,7 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
   };
 
   return Object.freeze({
-    authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id?: SessionId) {
+    authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id: SessionId) {
       if (!as) return;
       let why: string | undefined;
       let rule = 'role';
@@ -61,7 +61,7 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
       else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
       else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
       if (why === undefined) return;
-      append({ actor: as, action: `session.${action}`, target: `session:${id ?? 'unknown'}`, outcome: 'denied', details: { rule } });
+      append({ actor: as, action: `session.${action}`, target: `session:${id}`, outcome: 'denied', details: { rule } });
       throw new KeelError('forbidden', why, { details: { rule } });
     },
     auditHandoffs(id: SessionId, frames: readonly SessionFrame[]) {
