@@ -130,12 +130,13 @@ export function createKnowledgeIndex(
       let norm = 0;
       for (const x of weights.values()) norm += x * x;
       if (norm === 0 || ownNorm === 0) return [];
+      const queryNorm = Math.sqrt(norm);
       return vectors
         .map((v, i) => {
           // Cosine alone favours short passages and ignores words the base has never seen; the
           // coverage of the question's own words makes "a student discount" not match "discount codes".
           let dot = 0;
-          for (const [t, x] of weights) dot += (x / Math.sqrt(norm)) * (v.get(t) ?? 0);
+          for (const [t, x] of weights) dot += (x / queryNorm) * (v.get(t) ?? 0);
           let covered = 0;
           for (const t of own) {
             if (v.has(t) || (standsFor.get(t) ?? []).some((alt) => v.has(alt))) covered += (weights.get(t) ?? 0) ** 2;

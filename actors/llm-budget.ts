@@ -6,6 +6,8 @@
  */
 import { KeelError } from '../src/errors.js';
 import type { LlmClient, LlmMessage, LlmResponse } from '../src/ports.js';
+import type { Json } from '../src/types.js';
+import type { DecisionNote } from '../machines/actor-contracts.js';
 
 /** Where tokens are counted, and the limit per session. */
 export interface TokenBudget {
@@ -15,19 +17,19 @@ export interface TokenBudget {
 }
 
 /** Rough token count of what is sent (about four characters per token). */
-export function promptTokensOf(messages: readonly LlmMessage[]): number {
+function promptTokensOf(messages: readonly LlmMessage[]): number {
   return Math.ceil(messages.reduce((n, m) => n + m.content.length, 0) / 4);
 }
 
 /** What a call cost beyond the prompt already charged: the reported usage or the answer's length, whichever is more. */
-export function extraTokensOf(charged: number, response: Pick<LlmResponse, 'text' | 'usage'>): number {
+function extraTokensOf(charged: number, response: Pick<LlmResponse, 'text' | 'usage'>): number {
   const { promptTokens, completionTokens } = response.usage;
   const reported = (Number.isSafeInteger(promptTokens) ? promptTokens : 0) + (Number.isSafeInteger(completionTokens) ? completionTokens : 0);
   return Math.max(0, Math.max(reported, charged + Math.ceil(response.text.length / 4)) - charged);
 }
 
 /** True when `session` has spent its budget. */
-export function budgetSpent(budget: TokenBudget | undefined, session: string): boolean {
+function budgetSpent(budget: TokenBudget | undefined, session: string): boolean {
   return budget !== undefined && budget.meter.used(session) >= budget.maxSessionTokens;
 }
 
@@ -59,7 +61,20 @@ export function budgetedLlm(llm: LlmClient, budget: TokenBudget | undefined, ses
   };
 }
 
-/** The decision a caller records when the budget stopped a model call. */
+/** True when the error is the refusal of {@link budgetedLlm}: the session's budget is spent. */
 export function isBudgetExceeded(err: unknown): boolean {
   return err instanceof KeelError && err.code === 'budget_exceeded';
+}
+
+/**
+ * The decision a caller records when the budget stopped a model call; `data` says where the caller
+ * fell back to.
+ *
+ * @example
+ * ```ts
+ * if (isBudgetExceeded(err)) notes.push(budgetExceededNote(tokenBudget, { to: 'local' }));
+ * ```
+ */
+export function budgetExceededNote(budget: TokenBudget | undefined, data: Record<string, Json> = {}): DecisionNote {
+  return { kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: budget?.maxSessionTokens ?? 0, ...data } };
 }

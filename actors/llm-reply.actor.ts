@@ -7,10 +7,10 @@
  * back to the draft: the customer always gets the grounded reply.
  */
 import { fromCallback } from 'xstate';
-import type { LlmClient, LlmMessage, LlmTool, ProposedToolCall } from '../src/ports.js';
+import type { LlmClient, LlmMessage, LlmResponse, LlmTool, ProposedToolCall } from '../src/ports.js';
 import type { Json } from '../src/types.js';
 import type { DecisionNote, DraftEvent, DraftInput, DraftOutput } from '../machines/actor-contracts.js';
-import { budgetedLlm, budgetSpent, type TokenBudget } from './llm-budget.js';
+import { budgetExceededNote, budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
 import { collectLlmDecisions, fromLocalRung } from './llm-decisions.js';
 import type { ToolRunner } from './tool-runner.js';
 
@@ -98,14 +98,18 @@ export function createLlmReplyActor(options: LlmReplyActorOptions = {}) {
     const budgeted = budgetedLlm(client, budget, input.session);
     for (let round = 0; ; round++) {
       const offerTools = tools.length > 0 && round < maxRounds;
-      if (budgetSpent(budget, input.session)) {
-        notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: budget?.maxSessionTokens ?? 0 } });
+      let response: LlmResponse;
+      try {
+        response = await budgeted.complete(
+          { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(onDelta ? { onDelta } : {}) },
+          signal,
+        );
+      } catch (err) {
+        // A spent budget is not a failure of the model: the grounded draft is the reply.
+        if (!isBudgetExceeded(err)) throw err;
+        notes.push(budgetExceededNote(budget));
         return template('budget_exceeded');
       }
-      const response = await budgeted.complete(
-        { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(onDelta ? { onDelta } : {}) },
-        signal,
-      );
       if (fromLocalRung(response.provider)) return template('llm_local_rung', { provider: response.provider });
       if (response.toolCalls.length === 0 || !offerTools) {
         if (response.text.trim() === '') return template('llm_empty_answer');

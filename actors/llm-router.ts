@@ -3,6 +3,7 @@
  * is parsed strictly, and anything unusable makes the caller fall back to the local router.
  */
 import type { LlmClient, RouteResult } from '../src/ports.js';
+import { firstJsonObject } from './llm-json.js';
 
 /** An intent the model may choose. */
 export interface IntentChoice {
@@ -21,55 +22,53 @@ function prompt(intents: readonly IntentChoice[]): string {
   ].join('\n');
 }
 
-function firstJsonObject(text: string): unknown {
-  const start = text.indexOf('{');
-  const end = text.lastIndexOf('}');
-  if (start < 0 || end <= start) return undefined;
-  try {
-    return JSON.parse(text.slice(start, end + 1));
-  } catch {
-    return undefined;
-  }
-}
-
 const clamp = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : undefined);
 
+/** Routes one message with a model; built once per set of intents. */
+export interface LlmRouter {
+  /**
+   * Asks `llm` to route `text`; resolves with a {@link RouteResult} using the given thresholds, or
+   * `undefined` when the answer is unusable (the caller then uses the local router).
+   */
+  route(llm: LlmClient, text: string, thresholds: RouteResult['thresholds'], signal: AbortSignal): Promise<{ result: RouteResult; provider: string } | undefined>;
+}
+
 /**
- * Asks `llm` to route `text`; resolves with a {@link RouteResult} using the given thresholds, or
- * `undefined` when the answer is unusable (the caller then uses the local router).
+ * Creates the LLM router of a set of intents: the system prompt and the known names are built
+ * once, not on every message.
  *
  * @example
  * ```ts
- * const result = await routeWithLlm(llm, 'where is my parcel', intents, local.thresholds, signal);
+ * const llmRouter = createLlmRouter(intents);
+ * const routed = await llmRouter.route(llm, 'where is my parcel', local.thresholds, signal);
  * ```
  */
-export async function routeWithLlm(
-  llm: LlmClient,
-  text: string,
-  intents: readonly IntentChoice[],
-  thresholds: RouteResult['thresholds'],
-  signal: AbortSignal,
-): Promise<{ result: RouteResult; provider: string } | undefined> {
-  const response = await llm.complete(
-    { messages: [{ role: 'system', content: prompt(intents) }, { role: 'user', content: text.slice(0, 2000) }], maxTokens: 80, temperature: 0 },
-    signal,
-  );
-  const parsed = firstJsonObject(response.text) as Record<string, unknown> | undefined;
-  if (!parsed || typeof parsed.intent !== 'string') return undefined;
+export function createLlmRouter(intents: readonly IntentChoice[]): LlmRouter {
+  const system = prompt(intents);
   const known = new Set(intents.map((i) => i.name));
-  const source = `llm:${response.provider}`;
-  if (parsed.intent === 'none') {
-    return { result: { ranked: [], outOfScope: true, outOfScopeReason: 'oos_class', thresholds, source }, provider: response.provider };
-  }
-  if (!known.has(parsed.intent)) return undefined;
-  const score = clamp(parsed.confidence) ?? 0.9;
-  const ranked = [{ intent: parsed.intent, score }];
-  const alt = parsed.alternative;
-  const altScore = clamp(parsed.alternativeConfidence);
-  if (typeof alt === 'string' && alt !== parsed.intent && known.has(alt) && altScore !== undefined) ranked.push({ intent: alt, score: Math.min(altScore, score) });
-  const outOfScope = score < thresholds.outOfScope;
   return {
-    result: { ranked, outOfScope, ...(outOfScope ? { outOfScopeReason: 'below_threshold' as const } : {}), thresholds, source },
-    provider: response.provider,
+    async route(llm, text, thresholds, signal) {
+      const response = await llm.complete(
+        { messages: [{ role: 'system', content: system }, { role: 'user', content: text.slice(0, 2000) }], maxTokens: 80, temperature: 0 },
+        signal,
+      );
+      const parsed = firstJsonObject(response.text) as Record<string, unknown> | undefined;
+      if (!parsed || typeof parsed.intent !== 'string') return undefined;
+      const source = `llm:${response.provider}`;
+      if (parsed.intent === 'none') {
+        return { result: { ranked: [], outOfScope: true, outOfScopeReason: 'oos_class', thresholds, source }, provider: response.provider };
+      }
+      if (!known.has(parsed.intent)) return undefined;
+      const score = clamp(parsed.confidence) ?? 0.9;
+      const ranked = [{ intent: parsed.intent, score }];
+      const alt = parsed.alternative;
+      const altScore = clamp(parsed.alternativeConfidence);
+      if (typeof alt === 'string' && alt !== parsed.intent && known.has(alt) && altScore !== undefined) ranked.push({ intent: alt, score: Math.min(altScore, score) });
+      const outOfScope = score < thresholds.outOfScope;
+      return {
+        result: { ranked, outOfScope, ...(outOfScope ? { outOfScopeReason: 'below_threshold' as const } : {}), thresholds, source },
+        provider: response.provider,
+      };
+    },
   };
 }

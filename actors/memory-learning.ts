@@ -32,8 +32,8 @@ export interface MemoryLearningOptions {
 
 const isRecord = (v: unknown): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Whether an outcome confirms its arguments (found, not rejected). */
-function confirms(outcome: ToolOutcome): boolean {
+/** Whether an outcome confirms its arguments (ok, found, not rejected). */
+function confirms(outcome: ToolOutcome): outcome is Extract<ToolOutcome, { status: 'ok' }> {
   if (outcome.status !== 'ok') return false;
   const result = outcome.result;
   return !(isRecord(result) && (result.found === false || result.outcome === 'rejected'));
@@ -67,7 +67,7 @@ export function withMemoryLearning(runner: ToolRunner, options: MemoryLearningOp
   const { memory, effects } = options;
 
   const learn = async (input: ToolCallInput, outcome: ToolOutcome): Promise<void> => {
-    if (!confirms(outcome) || outcome.status !== 'ok') return;
+    if (!confirms(outcome)) return;
     const tenant = input.identity.tenant as TenantId;
     const user = input.identity.user as UserId;
     const session = input.session as SessionId;

@@ -9,8 +9,10 @@ import { fromPromise } from 'xstate';
 import type { LlmClient } from '../src/ports.js';
 import type { Json } from '../src/types.js';
 import type { DecisionNote, PlanInput, PlanOutput, PlanStepDraft } from '../machines/actor-contracts.js';
-import { budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
+import { QUANTIFIER } from '../machines/route-triage.js';
+import { budgetExceededNote, budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
 import { collectLlmDecisions, fromLocalRung } from './llm-decisions.js';
+import { firstJsonObject } from './llm-json.js';
 import type { ToolRunner } from './tool-runner.js';
 
 /** Options of {@link createPlannerActor}. */
@@ -26,8 +28,6 @@ export interface PlannerActorOptions {
   /** The per-session LLM token budget; a session past it is planned locally. Default none. */
   readonly tokenBudget?: TokenBudget;
 }
-
-const QUANTIFIER = /\b(both|all( of)?( my)?|each( of)?|every)\b/i;
 
 function localFromClauses(input: PlanInput, recordId: RegExp): PlanStepDraft[] {
   const byIntent = new Map(input.tasks.map((t) => [t.intent, t.name]));
@@ -76,16 +76,7 @@ async function draftWithLlm(llm: LlmClient, input: PlanInput, signal: AbortSigna
     signal,
   );
   if (fromLocalRung(response.provider)) return undefined;
-  const start = response.text.indexOf('{');
-  const end = response.text.lastIndexOf('}');
-  if (start < 0 || end <= start) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(response.text.slice(start, end + 1));
-  } catch {
-    return undefined;
-  }
-  const raw = (parsed as { steps?: unknown }).steps;
+  const raw = (firstJsonObject(response.text) as { steps?: unknown } | undefined)?.steps;
   if (!Array.isArray(raw)) return undefined;
   const names = new Set(input.tasks.map((t) => t.name));
   const steps: PlanStepDraft[] = [];
@@ -117,7 +108,7 @@ export function createPlannerActor(options: PlannerActorOptions = {}) {
         if (steps && steps.length >= 2) return { steps: steps.slice(0, maxSteps), source: 'llm', reason: 'llm_plan', toolCalls: 0, decisions: notes };
         notes.push({ kind: 'fallback', reason: 'llm_plan_unusable', data: { to: 'local' } });
       } catch (err) {
-        if (isBudgetExceeded(err)) notes.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: options.tokenBudget?.maxSessionTokens ?? 0, to: 'local' } });
+        if (isBudgetExceeded(err)) notes.push(budgetExceededNote(options.tokenBudget, { to: 'local' }));
         else notes.push({ kind: 'fallback', reason: 'llm_plan_failed', data: { to: 'local', message: err instanceof Error ? err.message.slice(0, 200) : 'failed' } });
       }
     }

@@ -8,9 +8,9 @@ import type { LlmClient, RouteResult, Router } from '../src/ports.js';
 import { routeConfidence } from '../src/routing/route-confidence.js';
 import type { DecisionNote, RouteInput, RouteOutput, RoutedClause } from '../machines/actor-contracts.js';
 import { splitClauses } from './clause-splitter.js';
-import { budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
+import { budgetExceededNote, budgetedLlm, isBudgetExceeded, type TokenBudget } from './llm-budget.js';
 import { collectLlmDecisions, fromLocalRung } from './llm-decisions.js';
-import { routeWithLlm, type IntentChoice } from './llm-router.js';
+import { createLlmRouter, type IntentChoice } from './llm-router.js';
 import { scoreSentiment } from './sentiment-lexicon.js';
 
 /** Options of {@link createRouterActor}. */
@@ -63,22 +63,23 @@ export function createRouterActor(options: RouterActorOptions) {
   if (!Number.isInteger(maxClauses) || maxClauses < 1) throw new TypeError('option maxClauses must be an integer ≥ 1');
   const useLlm = options.llm !== undefined && (options.routeWithLlm ?? true) && (options.intents?.length ?? 0) > 0;
   const detectClauses = options.detectClauses ?? true;
+  const llmRouter = useLlm && options.intents ? createLlmRouter(options.intents) : undefined;
 
   return fromPromise<RouteOutput, RouteInput>(async ({ input, signal }) => {
     const text = typeof input?.text === 'string' ? input.text : '';
     const decisions: DecisionNote[] = [];
     const local = await options.router.route(text, signal);
     let result = local;
-    if (useLlm && options.llm && options.intents && local.outOfScopeReason !== 'empty_input') {
+    if (llmRouter && options.llm && local.outOfScopeReason !== 'empty_input') {
       try {
         const observed = collectLlmDecisions(options.llm, decisions);
         // A chart that does not name its session routes with the model unbudgeted.
         const client = typeof input?.session === 'string' && input.session !== '' ? budgetedLlm(observed, options.tokenBudget, input.session) : observed;
-        const routed = await routeWithLlm(client, text, options.intents, local.thresholds, signal);
+        const routed = await llmRouter.route(client, text, local.thresholds, signal);
         if (routed && !fromLocalRung(routed.provider)) result = routed.result;
         else decisions.push({ kind: 'fallback', reason: 'llm_route_unusable', data: { to: local.source } });
       } catch (err) {
-        if (isBudgetExceeded(err)) decisions.push({ kind: 'guard', reason: 'budget_exceeded', data: { rule: 'session_tokens', limit: options.tokenBudget?.maxSessionTokens ?? 0, to: local.source } });
+        if (isBudgetExceeded(err)) decisions.push(budgetExceededNote(options.tokenBudget, { to: local.source }));
         else decisions.push({ kind: 'fallback', reason: 'llm_route_failed', data: { to: local.source, message: err instanceof Error ? err.message.slice(0, 200) : 'failed' } });
       }
     }

@@ -23,7 +23,7 @@ import type {
 import type { AgentContext, Awaiting, LadderRung, VerdictKind } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
 import { NO_RECALL, type RecallInput, type RecallOutput } from './recall-contracts.js';
-import type { ResolvedAgentSpec } from './resolve-agent-spec.js';
+import { taskNamed, type ResolvedAgentSpec } from './resolve-agent-spec.js';
 import type { StepResult } from './step.js';
 
 /** The same action type, accepting any expression event (actions on `onDone`, `after`, `always`...). */
@@ -43,8 +43,8 @@ const templateDraft = fromCallback<DraftEvent, DraftInput>(({ sendBack, input })
 });
 
 /**
- * Creates the kit of an agent: the setup (`s`), the resolved spec and `act`, which turns a pure
- * step into an action.
+ * Creates the kit of an agent: the setup (`s`), the resolved spec, `act`, which turns a pure
+ * step into an action, and `relayDelta`, the action that streams a draft's pieces.
  *
  * @example
  * ```ts
@@ -86,7 +86,7 @@ export function createAgentKit(spec: ResolvedAgentSpec) {
       hasNextPlanStep: ({ context }) => context.plan !== null && context.plan.steps.some((st) => st.status === 'pending'),
       hasPlan: ({ context }) => context.plan !== null,
       taskFinished: ({ context }) => context.active?.outcome !== undefined,
-      escalatesOnFailure: ({ context }) => spec.tasks.find((t) => t.name === context.active?.task)?.escalateOnFailure === true,
+      escalatesOnFailure: ({ context }) => taskNamed(spec, context.active?.task)?.escalateOnFailure === true,
       canOfferAlternatives: () => spec.ticketTool !== undefined || spec.callbackTool !== undefined,
       hasPendingApproval: ({ context }) => context.pendingApproval !== null,
     },
@@ -110,7 +110,10 @@ export function createAgentKit(spec: ResolvedAgentSpec) {
       for (const e of result.emits) enqueue.emit(e);
     }) as unknown as AnyEventAction<Parameters<(typeof s)['createAction']>[0]>;
 
-  return { s, spec, act };
+  /** Relays a streamed piece of a drafted reply (`llm.delta`) to the client as `agent.delta`. */
+  const relayDelta = s.emit(({ event }) => ({ type: 'agent.delta' as const, text: String((event as { text?: unknown }).text ?? '') }));
+
+  return { s, spec, act, relayDelta };
 }
 
 /** The kit sub-charts are built from. */

@@ -4,7 +4,6 @@
  * ladder, hand-off), the silence timers (P12), and approvals of high-impact calls. It is pure:
  * its actors are placeholders the runtime replaces with `machine.provide({ actors })`.
  */
-import type { AnyStateMachine } from 'xstate';
 import { initialContext } from './agent-context.js';
 import { createAgentKit } from './agent-setup.js';
 import type { AgentSpec } from './agent-spec.js';
@@ -54,6 +53,3 @@ export function createAgentMachine(spec: AgentSpec) {
 
 /** The machine type {@link createAgentMachine} returns. */
 export type AgentMachine = ReturnType<typeof createAgentMachine>;
-
-/** Any agent machine, for code that accepts machines of any spec. */
-export type AnyAgentMachine = AnyStateMachine;

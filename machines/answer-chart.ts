@@ -23,9 +23,9 @@ import type { AgentSteps } from './agent-steps.js';
  * ```
  */
 export function createAnswerChart(kit: AgentKit, steps: AgentSteps) {
-  const { s, act } = kit;
+  const { s, act, relayDelta } = kit;
   const { answers } = steps;
-  const delta = { actions: s.emit(({ event }) => ({ type: 'agent.delta' as const, text: String((event as { text?: unknown }).text ?? '') })) };
+  const delta = { actions: relayDelta };
   return s.createStateConfig({
     id: 'answering',
     initial: 'searching',

@@ -9,12 +9,13 @@ import type { DraftInput, DraftOutput, KnowledgeInput, KnowledgeOutput } from '.
 import type { AgentContext } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
 import { outputOf } from './agent-setup.js';
+import { draftInput } from './draft-input.js';
 import type { ResolvedAgentSpec } from './resolve-agent-spec.js';
 import { step, type StepResult } from './step.js';
 import { renderTemplate } from './template.js';
 
 /** A grounded answer from the best passage, with its source. */
-export function groundedDraft(hits: readonly { title: string; text: string }[]): string {
+function groundedDraft(hits: readonly { title: string; text: string }[]): string {
   const best = hits[0];
   return best ? `${best.text} (Source: ${best.title})` : '';
 }
@@ -33,27 +34,21 @@ export function createAnswerSteps(spec: ResolvedAgentSpec) {
   const max = p.maxTranscriptEntries;
   const r = spec.replies;
 
-  const draftBase = (ctx: AgentContext, purpose: DraftInput['purpose'], draft: string, grounding: Json, allowedTools: string[]): DraftInput => ({
-    purpose,
-    userText: ctx.turn?.text ?? '',
-    draft,
-    grounding,
-    allowedTools,
-    key: `${ctx.turn?.key ?? ctx.session}:draft`,
-    identity: ctx.identity,
-    session: ctx.session,
-    callsThisTurn: ctx.turn?.toolCalls ?? 0,
-    transcript: ctx.transcript.slice(-6).map((t) => ({ role: t.role, text: t.text })),
-  });
+  const keyOf = (ctx: AgentContext) => `${ctx.turn?.key ?? ctx.session}:draft`;
 
   const answerInput = (ctx: AgentContext): DraftInput =>
-    draftBase(ctx, 'answer', groundedDraft(ctx.knowledge), ctx.knowledge.map((h) => ({ id: h.id, title: h.title, text: h.text, score: h.score })), [...spec.answerTools]);
+    draftInput(ctx, {
+      purpose: 'answer',
+      draft: groundedDraft(ctx.knowledge),
+      grounding: ctx.knowledge.map((h) => ({ id: h.id, title: h.title, text: h.text, score: h.score })),
+      allowedTools: [...spec.answerTools],
+      key: keyOf(ctx),
+    });
 
-  const smalltalkInput = (ctx: AgentContext): DraftInput => {
-    const intent = ctx.verdict?.intent ?? '';
-    const template = spec.smalltalk[intent] ?? r.acknowledge;
-    return draftBase(ctx, 'smalltalk', renderTemplate(template, { capabilities: spec.capabilities }), { intent }, []);
-  };
+  const smalltalkDraft = (ctx: AgentContext): string => renderTemplate(spec.smalltalk[ctx.verdict?.intent ?? ''] ?? r.acknowledge, { capabilities: spec.capabilities });
+
+  const smalltalkInput = (ctx: AgentContext): DraftInput =>
+    draftInput(ctx, { purpose: 'smalltalk', draft: smalltalkDraft(ctx), grounding: { intent: ctx.verdict?.intent ?? '' }, allowedTools: [], key: keyOf(ctx) });
 
   const sayDraft = (ctx: AgentContext, event: AgentEvent, fallback: string, meta: Record<string, Json>): StepResult => {
     const out = (event as { output?: DraftOutput }).output;
@@ -97,11 +92,11 @@ export function createAnswerSteps(spec: ResolvedAgentSpec) {
     },
     /** Says the grounded answer (as drafted), citing its sources. */
     answered(ctx: AgentContext, event: AgentEvent): StepResult {
-      return sayDraft(ctx, event, answerInput(ctx).draft, { sources: ctx.knowledge.map((h) => h.id) });
+      return sayDraft(ctx, event, groundedDraft(ctx.knowledge), { sources: ctx.knowledge.map((h) => h.id) });
     },
     /** Says the small-talk answer. */
     chatted(ctx: AgentContext, event: AgentEvent): StepResult {
-      return sayDraft(ctx, event, smalltalkInput(ctx).draft, { intent: ctx.verdict?.intent ?? '' });
+      return sayDraft(ctx, event, smalltalkDraft(ctx), { intent: ctx.verdict?.intent ?? '' });
     },
     /** P6: back to the task the digression interrupted (its history state); its next prompt says "back to ...". */
     markInterrupted(ctx: AgentContext): StepResult {
@@ -112,6 +107,3 @@ export function createAnswerSteps(spec: ResolvedAgentSpec) {
     },
   };
 }
-
-/** The answer steps of an agent. */
-export type AnswerSteps = ReturnType<typeof createAnswerSteps>;

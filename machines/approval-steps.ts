@@ -85,6 +85,3 @@ export function createApprovalSteps(spec: ResolvedAgentSpec) {
     },
   };
 }
-
-/** The approval steps of an agent. */
-export type ApprovalSteps = ReturnType<typeof createApprovalSteps>;

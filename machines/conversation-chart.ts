@@ -82,7 +82,7 @@ export function createConversationChart(kit: AgentKit, steps: AgentSteps) {
         tags: ['busy'],
         invoke: {
           src: 'routeMessage',
-          input: ({ context }) => ({ text: context.turn?.text ?? '', session: context.session }),
+          input: ({ context }) => turn.routeInput(context),
           onDone: { target: 'recalling', actions: act(turn.routed) },
           onError: { target: 'recalling', actions: act(turn.routeFailed) },
         },

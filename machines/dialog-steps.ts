@@ -208,6 +208,3 @@ export function createDialogSteps(spec: ResolvedAgentSpec) {
     },
   };
 }
-
-/** The dialog steps of an agent. */
-export type DialogSteps = ReturnType<typeof createDialogSteps>;

@@ -17,8 +17,9 @@
  * Events from the desk are documented in {@link HandoffEvent}.
  */
 import type { RouteOutput } from './actor-contracts.js';
-import type { AgentKit } from './agent-setup.js';
+import { outputOf, type AgentKit } from './agent-setup.js';
 import type { AgentSteps } from './agent-steps.js';
+import { settledOn } from './route-triage.js';
 
 /**
  * Creates the hand-off sub-chart of an agent.
@@ -32,9 +33,8 @@ export function createHandoffChart(kit: AgentKit, steps: AgentSteps) {
   const { s, spec, act } = kit;
   const { handoff, turn } = steps;
   const leaving = ({ event }: { event: unknown }) => {
-    const out = (event as { output?: RouteOutput }).output;
-    const top = out && !out.outOfScope ? out.ranked?.[0]?.intent : undefined;
-    return top === spec.control.cancel && (out?.confidence === 'confident' || out?.confidence === 'low_confidence');
+    const out = outputOf<RouteOutput | undefined>(event);
+    return Array.isArray(out?.ranked) && settledOn(out, spec.control.cancel);
   };
   const after = [{ guard: 'canOfferAlternatives' as const, target: '#offeringAlternatives' }, { target: '#gracefulExit' }];
   return s.createStateConfig({
@@ -78,7 +78,7 @@ export function createHandoffChart(kit: AgentKit, steps: AgentSteps) {
             tags: ['busy'],
             invoke: {
               src: 'routeMessage',
-              input: ({ context }) => ({ text: context.turn?.text ?? '', session: context.session }),
+              input: ({ context }) => turn.routeInput(context),
               onDone: [
                 { guard: leaving, target: '#afterAnswer', actions: act(handoff.leftQueue) },
                 { target: 'waiting', actions: act(handoff.queuedReminder) },

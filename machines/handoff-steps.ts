@@ -16,6 +16,18 @@ import { renderTemplate } from './template.js';
 const str = (value: unknown, fallback: string, maxChars = 200): string =>
   typeof value === 'string' && value.trim() !== '' ? value.trim().slice(0, maxChars) : fallback;
 
+/** The reason an event gives (`signal.handoff`, `handoff.unavailable`...), if any. */
+const reasonIn = (event: AgentEvent): string | undefined => {
+  const own = (event as { reason?: unknown }).reason;
+  return typeof own === 'string' && own !== '' ? own.slice(0, 100) : undefined;
+};
+
+/** The reference a ticket or callback tool answered with, if it did. */
+const ticketOf = (event: unknown): string | undefined => {
+  const out = outputOf<ToolOutcome | undefined>(event);
+  return out?.status === 'ok' && typeof out.result === 'object' && out.result !== null && !Array.isArray(out.result) && typeof out.result.ticket === 'string' ? out.result.ticket : undefined;
+};
+
 /**
  * Creates the hand-off steps of an agent.
  *
@@ -49,8 +61,7 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
      */
     begin(explicit?: string) {
       return (ctx: AgentContext, event: AgentEvent): StepResult => {
-        const fromEvent = (event as { reason?: unknown }).reason;
-        const reason = explicit ?? (typeof fromEvent === 'string' && fromEvent !== '' ? fromEvent.slice(0, 100) : undefined) ?? ctx.verdict?.reason ?? 'user_asked';
+        const reason = explicit ?? reasonIn(event) ?? ctx.verdict?.reason ?? 'user_asked';
         const s = step(ctx, max);
         if (ctx.plan) s.decide('plan', 'plan_abandoned', { plan: ctx.plan.id, why: 'handoff' });
         s.set({ handoff: { status: 'requested', reason }, awaiting: null, misses: 0, negativeTurns: 0, plan: null });
@@ -106,15 +117,9 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
       return step(ctx, max).set({ handoff: { ...ctx.handoff, position } }).handoff('queued', ctx.handoff.reason, { position }).done();
     },
     /** Nobody can take the conversation (the desk said so, or the queue's SLA ran out). */
-    unavailable: unavailable('unavailable', (ctx, event) => {
-      const own = (event as { reason?: unknown }).reason;
-      return typeof own === 'string' && own !== '' ? own.slice(0, 100) : (ctx.handoff?.outcome ?? 'no_agent_available');
-    }),
+    unavailable: unavailable('unavailable', (ctx, event) => reasonIn(event) ?? ctx.handoff?.outcome ?? 'no_agent_available'),
     slaExpired: unavailable('unavailable', () => 'sla_expired'),
-    failed: unavailable('failed', (ctx, event) => {
-      const own = (event as { reason?: unknown }).reason;
-      return typeof own === 'string' && own !== '' ? own.slice(0, 100) : (ctx.handoff?.outcome ?? 'desk_failed');
-    }),
+    failed: unavailable('failed', (ctx, event) => reasonIn(event) ?? ctx.handoff?.outcome ?? 'desk_failed'),
     /** A human took the conversation. */
     accepted(ctx: AgentContext, event: AgentEvent): StepResult {
       const agent = str((event as { agent?: unknown }).agent, '', 80);
@@ -193,8 +198,7 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
     },
     /** True when a ticket or callback tool answered with a reference. */
     arranged(event: unknown): boolean {
-      const out = outputOf<ToolOutcome | undefined>(event);
-      return out?.status === 'ok' && typeof out.result === 'object' && out.result !== null && !Array.isArray(out.result) && typeof out.result.ticket === 'string';
+      return ticketOf(event) !== undefined;
     },
     /**
      * The last rung of the ladder: no human, no ticket, no callback. The customer has already been
@@ -209,13 +213,11 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
     /** The ticket or callback was (or could not be) arranged; the session goes on either way. */
     ticketDone(kind: 'ticket' | 'callback') {
       return (ctx: AgentContext, event: AgentEvent): StepResult => {
-        const out = outputOf<ToolOutcome | undefined>(event);
         const s = step(ctx, max).set({ handoff: null, awaiting: null });
         if (ctx.turn) s.set({ turn: { ...ctx.turn, toolCalls: ctx.turn.toolCalls + 1 } });
-        const result = out?.status === 'ok' && typeof out.result === 'object' && out.result !== null && !Array.isArray(out.result) ? out.result : undefined;
-        const ticket = typeof result?.ticket === 'string' ? result.ticket : undefined;
+        const ticket = ticketOf(event);
         if (ticket === undefined) {
-          s.decide('fallback', `${kind}_failed`, { status: out?.status ?? 'error', next: 'graceful_exit' });
+          s.decide('fallback', `${kind}_failed`, { status: outputOf<ToolOutcome | undefined>(event)?.status ?? 'error', next: 'graceful_exit' });
           return s.say(renderTemplate(r.gracefulExit, { task: 'request' })).done();
         }
         s.decide('handoff', kind === 'ticket' ? 'ticket_created' : 'callback_scheduled', { ticket });
@@ -224,6 +226,3 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
     },
   };
 }
-
-/** The hand-off steps of an agent. */
-export type HandoffSteps = ReturnType<typeof createHandoffSteps>;

@@ -52,6 +52,11 @@ export function createPlanSteps(spec: ResolvedAgentSpec, tasks: TaskSteps) {
   const p = spec.policies;
   const max = p.maxTranscriptEntries;
   const r = spec.replies;
+  /** The tasks a plan may use, as the planner sees them: the same for every turn of the agent. */
+  const plannable: PlanInput['tasks'] = spec.tasks.map((t) => {
+    const recordSlot = t.slots.find((s) => s.lookup)?.name;
+    return { name: t.name, intent: t.intent, ...(recordSlot ? { recordSlot } : {}) };
+  });
 
   return {
     /** Input of the planner actor. */
@@ -61,10 +66,7 @@ export function createPlanSteps(spec: ResolvedAgentSpec, tasks: TaskSteps) {
         text: turn?.text ?? '',
         clauses: ctx.route?.clauses ?? [],
         topIntent: ctx.route?.ranked[0]?.intent ?? null,
-        tasks: spec.tasks.map((t) => {
-          const recordSlot = t.slots.find((s) => s.lookup)?.name;
-          return { name: t.name, intent: t.intent, ...(recordSlot ? { recordSlot } : {}) };
-        }),
+        tasks: plannable,
         key: `${turn?.key ?? ctx.session}:plan`,
         identity: ctx.identity,
         session: ctx.session,
@@ -165,6 +167,3 @@ export function createPlanSteps(spec: ResolvedAgentSpec, tasks: TaskSteps) {
     },
   };
 }
-
-/** The planner steps of an agent. */
-export type PlanSteps = ReturnType<typeof createPlanSteps>;

@@ -224,8 +224,6 @@ export function createRecallSteps(spec: ResolvedAgentSpec) {
         // The intent history keeps requests, not "yes", "thanks" or "hello".
         intent: top && !quietIntent ? top.intent : null,
         intentScore: top && !quietIntent ? Math.round(top.score * 1000) / 1000 : null,
-        // A short control answer ("yes go ahead") says nothing about the user; a longer message
-        // is kept whatever the router made of it ("I'm allergic to wool" is no request at all).
         // Kept: what the user says about themselves ("I'm allergic to wool"), and longer messages
         // no intent covers. Requests are not: the tools' confirmed arguments become facts and the
         // intent history keeps what was asked, so embedding every request would only cost time.
@@ -290,6 +288,3 @@ export function createRecallSteps(spec: ResolvedAgentSpec) {
     },
   };
 }
-
-/** The recall steps of an agent. */
-export type RecallSteps = ReturnType<typeof createRecallSteps>;

@@ -15,12 +15,13 @@ import { taskForIntent, taskNamed, type ResolvedAgentSpec, type ResolvedTask } f
 const ORDINAL_FIRST = /\b(first|former|1st|the one before|option (1|one|a))\b|^\s*(1|one|a)\s*[.!]?\s*$/i;
 const ORDINAL_SECOND = /\b(second|latter|2nd|the other( one)?|option (2|two|b))\b|^\s*(2|two|b)\s*[.!]?\s*$/i;
 const NEITHER = /\b(neither|none( of (them|those|these))?)\b/i;
-const QUANTIFIER = /\b(both|all( of)?( my)?|each( of)?|every)\b/i;
+/** "Both", "all my", "each of": a request over several of the user's records (the planner lists them). */
+export const QUANTIFIER = /\b(both|all( of)?( my)?|each( of)?|every)\b/i;
 const TICKET = /\b(ticket|e-?mail|write)\b/i;
 const CALLBACK = /\b(call ?back|call me|phone|ring me)\b/i;
 
 /** Values the text gives for the task's slots, other than those already held. */
-export function extractCorrections(task: ResolvedTask, slots: Readonly<Record<string, Json>>, text: string): Record<string, Json> {
+function extractCorrections(task: ResolvedTask, slots: Readonly<Record<string, Json>>, text: string): Record<string, Json> {
   const found: Record<string, Json> = {};
   for (const slot of task.slots) {
     let value: Json | undefined;
@@ -53,8 +54,21 @@ function inScope(r: RouteOutput): boolean {
   return !r.outOfScope && r.ranked.length > 0 && r.confidence !== 'out_of_scope';
 }
 
+/**
+ * True when the router settled on `intent`: the in-scope top candidate, read as confident or low
+ * confidence (control intents act on this reading, with no confirmation asked).
+ *
+ * @example
+ * ```ts
+ * settledOn(route, spec.control.cancel); // "never mind" while queued for a human
+ * ```
+ */
+export function settledOn(r: RouteOutput, intent: string): boolean {
+  return inScope(r) && r.ranked[0]?.intent === intent && (r.confidence === 'confident' || r.confidence === 'low_confidence');
+}
+
 /** The handler of an intent once it is settled (confirmed, clarified or confident). */
-export function verdictForIntent(ctx: AgentContext, spec: ResolvedAgentSpec, intent: string, text: string): Verdict {
+function verdictForIntent(ctx: AgentContext, spec: ResolvedAgentSpec, intent: string, text: string): Verdict {
   const c = spec.control;
   if (taskForIntent(spec, intent)) return { kind: 'startTask', intent, text };
   if (spec.questionIntents.includes(intent)) return { kind: 'question', intent, text };
@@ -186,8 +200,6 @@ export function triage(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpe
   const text = ctx.turn?.text ?? '';
   const a = ctx.awaiting;
   const c = spec.control;
-  const top = inScope(r) ? r.ranked[0]?.intent : undefined;
-  const settled = r.confidence === 'confident' || r.confidence === 'low_confidence';
 
   // "Neither" or "the second" while choosing between two intents, "a ticket" while a ticket or a
   // callback is offered, are answers, whatever the router reads.
@@ -198,8 +210,8 @@ export function triage(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpe
     const answer = readAnswer(ctx, r, spec, a, text);
     if (answer) return answer;
   }
-  if (top === c.human && settled) return { kind: 'handoff', reason: 'user_asked' };
-  if (top === c.cancel && settled) {
+  if (settledOn(r, c.human)) return { kind: 'handoff', reason: 'user_asked' };
+  if (settledOn(r, c.cancel)) {
     // "Stop" to an offer of a human, a ticket or a callback declines the offer.
     if (a?.kind === 'offer_human' || a?.kind === 'handoff_alternative') return { kind: 'declineHuman' };
     return hasWork(ctx) ? { kind: 'cancel' } : a !== null ? { kind: 'cancel' } : { kind: 'nothingToCancel' };
@@ -211,8 +223,8 @@ export function triage(ctx: AgentContext, r: RouteOutput, spec: ResolvedAgentSpe
   if (ctx.negativeTurns >= spec.policies.maxNegativeTurns && a?.kind !== 'offer_human') {
     return { kind: 'offerHuman', reason: 'negative_sentiment' };
   }
-  if (top === c.resume && settled) return ctx.suspended.length > 0 ? { kind: 'resume' } : { kind: 'nothingToResume' };
-  if (top === c.correct && settled && ctx.active) {
+  if (settledOn(r, c.resume)) return ctx.suspended.length > 0 ? { kind: 'resume' } : { kind: 'nothingToResume' };
+  if (settledOn(r, c.correct) && ctx.active) {
     const task = taskNamed(spec, ctx.active.task);
     const found = task ? extractCorrections(task, ctx.active.slots, text) : {};
     return Object.keys(found).length > 0 ? { kind: 'correct', corrections: found } : { kind: 'askCorrection' };

@@ -49,10 +49,7 @@ export function step(ctx: AgentContext, maxTranscript: number): Step {
     Object.assign(patch, p);
   };
   const at = () => current.turn?.at ?? 0;
-  const record = (entry: TranscriptEntry) => {
-    const transcript = [...current.transcript, entry];
-    apply({ transcript: transcript.length > maxTranscript ? transcript.slice(transcript.length - maxTranscript) : transcript });
-  };
+  const record = (entry: TranscriptEntry) => apply({ transcript: appendBounded(current.transcript, entry, maxTranscript) });
   const api: Step = {
     get ctx() {
       return current;
@@ -64,8 +61,8 @@ export function step(ctx: AgentContext, maxTranscript: number): Step {
     say(text, meta) {
       if (text.trim() === '') return api;
       emits.push(meta ? { type: 'agent.reply', text, meta } : { type: 'agent.reply', text });
-      const from = typeof meta?.from === 'string' ? meta.from : 'agent';
-      record({ role: from === 'agent' || from === 'bot' ? 'agent' : from === 'operator' ? 'operator' : from === 'human' ? 'human' : 'agent', text, at: at() });
+      const from = meta?.from;
+      record({ role: from === 'operator' || from === 'human' ? from : 'agent', text, at: at() });
       return api;
     },
     decide(kind, reason, data = {}) {
@@ -92,8 +89,13 @@ export function step(ctx: AgentContext, maxTranscript: number): Step {
   return api;
 }
 
+/** The transcript with `entry` appended, keeping the last `maxTranscript` entries. */
+function appendBounded(transcript: readonly TranscriptEntry[], entry: TranscriptEntry, maxTranscript: number): TranscriptEntry[] {
+  const next = [...transcript, entry];
+  return next.length > maxTranscript ? next.slice(next.length - maxTranscript) : next;
+}
+
 /** Records a user message in the transcript (bounded). */
 export function withUserLine(ctx: AgentContext, text: string, at: number, maxTranscript: number): TranscriptEntry[] {
-  const transcript = [...ctx.transcript, { role: 'user' as const, text: text.slice(0, 2000), at }];
-  return transcript.length > maxTranscript ? transcript.slice(transcript.length - maxTranscript) : transcript;
+  return appendBounded(ctx.transcript, { role: 'user', text: text.slice(0, 2000), at }, maxTranscript);
 }

@@ -33,13 +33,13 @@ import { nextMissingSlot, slotToLookUp } from './task-steps.js';
  * ```
  */
 export function createTaskChart(kit: AgentKit, steps: AgentSteps) {
-  const { s, spec, act } = kit;
+  const { s, spec, act, relayDelta } = kit;
   const { tasks, tools, handoff, turn } = steps;
   const taskOf = (ctx: AgentContext) => taskNamed(spec, ctx.active?.task);
   const armSilence = s.raise({ type: 'silence.arm' });
   const toRouting = { target: '#routing', actions: act(turn.beginTurn) } as const;
   const draftEvents = {
-    'llm.delta': { actions: s.emit(({ event }) => ({ type: 'agent.delta' as const, text: String((event as { text?: unknown }).text ?? '') })) },
+    'llm.delta': { actions: relayDelta },
     'draft.done': { target: 'finished', actions: act(tools.reported) },
     'draft.failed': { target: 'finished', actions: act(tools.reported) },
   } as const;

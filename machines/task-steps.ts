@@ -4,6 +4,7 @@
  */
 import type { Json } from '../src/types.js';
 import { newFrame, type AgentContext, type Plan, type TaskFrame } from './agent-context.js';
+import type { SlotSpec } from './agent-spec.js';
 import type { ResolvedAgentSpec, ResolvedTask } from './resolve-agent-spec.js';
 import { taskForIntent, taskNamed } from './resolve-agent-spec.js';
 import { extractInitialSlots } from './route-triage.js';
@@ -18,13 +19,13 @@ export function taskVars(task: ResolvedTask | undefined, frame: TaskFrame | null
 }
 
 /** The first slot still empty, in the task's order. */
-export function nextMissingSlot(task: ResolvedTask, frame: TaskFrame): string | undefined {
-  return task.slots.find((s) => frame.slots[s.name] === undefined)?.name;
+export function nextMissingSlot(task: ResolvedTask, frame: TaskFrame): SlotSpec | undefined {
+  return task.slots.find((s) => frame.slots[s.name] === undefined);
 }
 
 /** The first filled slot whose lookup has not run yet. */
-export function slotToLookUp(task: ResolvedTask, frame: TaskFrame): string | undefined {
-  return task.slots.find((s) => s.lookup !== undefined && frame.slots[s.name] !== undefined && !frame.checked.includes(s.name))?.name;
+export function slotToLookUp(task: ResolvedTask, frame: TaskFrame): SlotSpec | undefined {
+  return task.slots.find((s) => s.lookup !== undefined && frame.slots[s.name] !== undefined && !frame.checked.includes(s.name));
 }
 
 /** Checks a value with the slot's validator; returns the problem, if any. */
@@ -50,6 +51,10 @@ export function createTaskSteps(spec: ResolvedAgentSpec) {
   const p = spec.policies;
   const max = p.maxTranscriptEntries;
   const r = spec.replies;
+  /** After a digression (P6), the task's next prompt says where the conversation is back to. */
+  const backTo = (ctx: AgentContext, task: ResolvedTask) => (ctx.interrupted ? `Now, back to your ${task.title}. ` : '');
+  /** A prompt asked again after a miss the user was not told about starts with "sorry". */
+  const isRetry = (ctx: AgentContext) => ctx.misses > 0 && !ctx.explained;
 
   /** P7: puts the active task (and its plan) on hold. */
   const suspendActive = (s: Step, by: string): void => {
@@ -180,14 +185,12 @@ export function createTaskSteps(spec: ResolvedAgentSpec) {
       const active = ctx.active;
       const task = taskNamed(spec, active?.task);
       if (!active || !task) return s.done();
-      const name = nextMissingSlot(task, active);
-      const slot = task.slots.find((sl) => sl.name === name);
+      const slot = nextMissingSlot(task, active);
       if (!slot) return s.done();
       const vars = taskVars(task, active);
-      const back = ctx.interrupted ? `Now, back to your ${task.title}. ` : '';
-      const retry = ctx.misses > 0 && !ctx.explained;
+      const retry = isRetry(ctx);
       const text = retry && slot.reprompt ? renderTemplate(slot.reprompt, vars) : `${retry ? `${SORRY} ` : ''}${renderTemplate(slot.prompt, vars)}`;
-      return s.set({ awaiting: { kind: 'slot', slot: slot.name }, interrupted: false, explained: false }).say(`${back}${text}`, { task: task.name, slot: slot.name }).done();
+      return s.set({ awaiting: { kind: 'slot', slot: slot.name }, interrupted: false, explained: false }).say(`${backTo(ctx, task)}${text}`, { task: task.name, slot: slot.name }).done();
     },
     /** Asks to confirm a high-impact task, showing what will be done. */
     promptConfirm(ctx: AgentContext): StepResult {
@@ -195,11 +198,10 @@ export function createTaskSteps(spec: ResolvedAgentSpec) {
       const active = ctx.active;
       const task = taskNamed(spec, active?.task);
       if (!active || !task?.confirm) return s.done();
-      const back = ctx.interrupted ? `Now, back to your ${task.title}. ` : '';
-      const retry = ctx.misses > 0 && !ctx.explained ? `${SORRY} ` : '';
+      const retry = isRetry(ctx) ? `${SORRY} ` : '';
       return s
         .set({ awaiting: { kind: 'confirm_task' }, interrupted: false, explained: false })
-        .say(`${back}${retry}${renderTemplate(task.confirm, taskVars(task, active))}`, { task: task.name, confirm: true })
+        .say(`${backTo(ctx, task)}${retry}${renderTemplate(task.confirm, taskVars(task, active))}`, { task: task.name, confirm: true })
         .done();
     },
   };

@@ -19,7 +19,16 @@ export type Template = string | ((vars: TemplateVars) => string);
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.]+)\s*\}\}/g;
 
-function lookup(vars: TemplateVars, path: string): unknown {
+/**
+ * The value at a dotted path of the variables (`undefined` when any part is missing): what a
+ * `{{path}}` placeholder shows, for function templates that need the raw value.
+ *
+ * @example
+ * ```ts
+ * valueAt({ slots: { orderId: '1042' } }, 'slots.orderId'); // '1042'
+ * ```
+ */
+export function valueAt(vars: TemplateVars, path: string): unknown {
   let value: unknown = vars;
   for (const part of path.split('.')) {
     if (value === null || typeof value !== 'object') return undefined;
@@ -54,5 +63,5 @@ export function renderTemplate(template: Template, vars: TemplateVars, fallback 
       return fallback;
     }
   }
-  return template.replace(PLACEHOLDER, (_m, path: string) => show(lookup(vars, path))).replace(/[ \t]{2,}/g, ' ').trim();
+  return template.replace(PLACEHOLDER, (_m, path: string) => show(valueAt(vars, path))).replace(/[ \t]{2,}/g, ' ').trim();
 }

@@ -9,6 +9,7 @@ import type { DraftInput, DraftOutput, ToolCallInput, ToolOutcome } from './acto
 import type { AgentContext, LadderRung, TaskFrame } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
 import { outputOf } from './agent-setup.js';
+import { draftInput } from './draft-input.js';
 import { taskNamed, type ResolvedAgentSpec } from './resolve-agent-spec.js';
 import { step, type StepResult } from './step.js';
 import { slotToLookUp, taskVars } from './task-steps.js';
@@ -109,12 +110,13 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
     const rejected = isRejected(frame.result);
     const template = rejected ? (task?.replies.rejected ?? task?.replies.done) : task?.replies.done;
     const draft = template ? renderTemplate(template, taskVars(task, frame)) : 'Done.';
-    return {
-      purpose: 'task', userText: ctx.turn?.text ?? '', draft,
+    return draftInput(ctx, {
+      purpose: 'task',
+      draft,
       grounding: { task: task?.title ?? frame.task, result: frame.result ?? null, slots: frame.slots },
-      allowedTools: [], key: `${frame.callTurn}:reply:${frame.callIndex}`, identity: ctx.identity, session: ctx.session,
-      callsThisTurn: ctx.turn?.toolCalls ?? 0, transcript: ctx.transcript.slice(-6).map((t) => ({ role: t.role, text: t.text })),
-    };
+      allowedTools: [],
+      key: `${frame.callTurn}:reply:${frame.callIndex}`,
+    });
   };
 
   return {
@@ -124,7 +126,7 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
     lookupInput(ctx: AgentContext): ToolCallInput {
       const frame = ctx.active as TaskFrame;
       const task = taskNamed(spec, frame.task);
-      const slot = task?.slots.find((sl) => sl.name === (task ? slotToLookUp(task, frame) : undefined));
+      const slot = task ? slotToLookUp(task, frame) : undefined;
       const lookup = slot?.lookup;
       let args: Record<string, Json> = {};
       try {
@@ -139,8 +141,7 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
       const s = step(ctx, max);
       const frame = ctx.active;
       const task = taskNamed(spec, frame?.task);
-      const name = task && frame ? slotToLookUp(task, frame) : undefined;
-      const slot = task?.slots.find((sl) => sl.name === name);
+      const slot = task && frame ? slotToLookUp(task, frame) : undefined;
       if (!frame || !task || !slot?.lookup) return s.done();
       const out = toolOutcome(event, slot.lookup.tool);
       const value = frame.slots[slot.name];
@@ -240,6 +241,3 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
     },
   };
 }
-
-/** The tool-ladder steps of an agent. */
-export type ToolSteps = ReturnType<typeof createToolSteps>;

@@ -5,7 +5,7 @@
  */
 import type { UserMessageEvent } from '../src/ports.js';
 import type { Json } from '../src/types.js';
-import type { RouteOutput } from './actor-contracts.js';
+import type { RouteInput, RouteOutput } from './actor-contracts.js';
 import type { AgentContext, Verdict, VerdictKind } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
 import { outputOf } from './agent-setup.js';
@@ -15,7 +15,7 @@ import { step, withUserLine, type StepResult } from './step.js';
 import { renderTemplate } from './template.js';
 
 /** The pattern each verdict stands for, for the trace (see {@link patternOf} for the ones that depend on context). */
-export const PATTERN_OF: Readonly<Partial<Record<VerdictKind, string>>> = Object.freeze({
+const PATTERN_OF: Readonly<Partial<Record<VerdictKind, string>>> = Object.freeze({
   confirmIntent: 'P1',
   rephrase: 'P3',
   clarify: 'P2',
@@ -44,7 +44,7 @@ export const PATTERN_OF: Readonly<Partial<Record<VerdictKind, string>>> = Object
  * patternOf({ kind: 'question' }, ctxWithOpenTask); // 'P6'
  * ```
  */
-export function patternOf(verdict: Verdict, ctx: Pick<AgentContext, 'active'>): string {
+function patternOf(verdict: Verdict, ctx: Pick<AgentContext, 'active'>): string {
   const open = ctx.active !== null && ctx.active.outcome === undefined;
   if ((verdict.kind === 'question' || verdict.kind === 'smalltalk') && open) return 'P6';
   if (verdict.kind === 'startTask' && open) return 'P7';
@@ -57,7 +57,7 @@ const MISSES = new Set<VerdictKind>(['reprompt', 'outOfScope', 'rephrase']);
 const PROGRESS = new Set<VerdictKind>(['fillSlot', 'startTask', 'confirmTask', 'question', 'smalltalk', 'plan', 'resume', 'correct', 'handoff', 'ticket', 'callback']);
 
 /** A route that says "I don't know", used when the router itself failed. */
-export function unroutable(reason: string): RouteOutput {
+function unroutable(reason: string): RouteOutput {
   return {
     ranked: [],
     outOfScope: true,
@@ -125,6 +125,10 @@ export function createTurnSteps(spec: ResolvedAgentSpec) {
   };
 
   return {
+    /** Input of the router: the turn's text, and the session for its LLM token budget. */
+    routeInput(ctx: AgentContext): RouteInput {
+      return { text: ctx.turn?.text ?? '', session: ctx.session };
+    },
     /** Records the message and opens the turn (idempotency keys use its `turnKey`). */
     beginTurn(ctx: AgentContext, event: AgentEvent): StepResult {
       const e = event as Partial<UserMessageEvent>;

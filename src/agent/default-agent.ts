@@ -103,13 +103,13 @@ export function trainDemoRouter(): Promise<LocalRouter> {
   return sharedRouter;
 }
 
-/** Knowledge-base phrasings customers use for the same thing. */
 /** What the demo agent learns from tool calls: order numbers and addresses as facts, completed requests as tickets. */
 const DEMO_LEARNING = Object.freeze({
   factArgs: ['orderId', 'address'],
   ticketTools: ['request_refund', 'change_address', 'cancel_order', 'create_ticket', 'schedule_callback'],
 });
 
+/** Knowledge-base phrasings customers use for the same thing. */
 const KNOWLEDGE_SYNONYMS: Readonly<Record<string, readonly string[]>> = {
   refund: ['money back', 'reimburse', 'reimbursement'],
   return: ['send back', 'send it back', 'take back'],

@@ -6,19 +6,18 @@
  */
 import type { AgentPolicies, AgentSpec, SlotSpec } from '../../machines/agent-spec.js';
 import { extractAddress, extractChoice, extractDigitsId, validateLength } from '../../machines/slot-extractors.js';
-import type { TemplateVars } from '../../machines/template.js';
+import { valueAt, type TemplateVars } from '../../machines/template.js';
 
 // "a refund for 1044": `for` names an order number as clearly as `order` does.
 const orderNumber = extractDigitsId({ minDigits: 4, maxDigits: 8, markers: ['order', 'orders', 'number', 'meant', 'mean', 'ref', 'reference', 'id', 'for'] });
 
 const fact = (v: TemplateVars, path: string): string => {
-  let value: unknown = v;
-  for (const part of path.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+  const value = valueAt(v, path);
   return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
 };
 
 /** The order-number slot shared by every task: checked for existence and ownership by `lookup_order`. */
-export const orderIdSlot: SlotSpec = {
+const orderIdSlot: SlotSpec = {
   name: 'orderId',
   prompt: 'Which order is it? Order numbers have 4 digits, like 1042; you find yours in the confirmation email.',
   reprompt: "Sorry, I need the order number: 4 digits, like 1042. Which order is it?",

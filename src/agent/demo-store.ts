@@ -77,7 +77,7 @@ export interface DemoStore {
 }
 
 /** The bundled seed (src/demo/store-seed.json), as a fresh copy. */
-export function loadDemoSeed(): DemoSeed {
+function loadDemoSeed(): DemoSeed {
   return structuredClone(seedJson) as unknown as DemoSeed;
 }
 
