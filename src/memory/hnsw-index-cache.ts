@@ -10,9 +10,10 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Database } from 'lmdb';
 import { toKeelError } from '../errors.js';
 import type { Clock, Embedder, Sealer } from '../ports.js';
+import { observeWrite } from '../store/lmdb-env.js';
 import type { TenantId } from '../types.js';
 import type { HnswHit, HnswIndex, HnswIndexHost, HnswStats, IndexOpenStatus } from './hnsw-index.js';
-import { encodePayload, memoryKeys, openMemory, ownerTag, type SavedIndexMarker, type StoredMemory, type TenantMemoryMeta } from './memory-records.js';
+import { encodePayload, memoryKeys, openMemory, ownerTag, readTenantMeta, type SavedIndexMarker, type StoredMemory } from './memory-records.js';
 
 /** Options of {@link createHnswIndexCache}. */
 export interface HnswIndexCacheOptions {
@@ -62,8 +63,6 @@ export interface HnswIndexCache {
   reset(tenant: TenantId): void;
   /** Resolves when the tenant's index is complete (loaded or rebuilt). */
   whenReady(tenant: TenantId): Promise<void>;
-  /** Whether searches may use the index (false while it is rebuilt). */
-  isReady(tenant: TenantId): boolean;
   /** Posts inserts; call inside the transaction that made the change, so posts follow commit order. */
   postAdd(tenant: TenantId, generation: number, entries: readonly IndexEntry[]): void;
   /** Posts deletions, like {@link postAdd}; `scrub` overwrites the vectors first (erasure). */
@@ -103,11 +102,8 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
   const states = new Map<TenantId, Promise<TenantState>>();
   let closing: Promise<void> | undefined;
 
-  const metaOf = (tenant: TenantId): TenantMemoryMeta =>
-    (db.get(memoryKeys.meta(tenant)) as TenantMemoryMeta | undefined) ?? { generation: 0, count: 0, nextLabel: 0 };
-
   const open = async (tenant: TenantId): Promise<TenantState> => {
-    const meta = metaOf(tenant);
+    const meta = readTenantMeta(db, tenant);
     const saved = db.get(memoryKeys.saved(tenant)) as SavedIndexMarker | undefined;
     const current =
       saved !== undefined &&
@@ -177,13 +173,13 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       const sealed = sealer.seal(tenant, encodePayload({ ...payloads[i]!, embedding: fresh[j]! }));
       return { memoryId, before: stored, after: { ...stored, embedder: embedder.id, sealed } satisfies StoredMemory };
     });
-    await db.childTransaction(() => {
+    await observeWrite(db.childTransaction(() => {
       for (const u of updates) {
         const now = db.get(memoryKeys.memory(tenant, u.memoryId)) as StoredMemory | undefined;
         // Only a record nobody changed meanwhile is rewritten; a forgotten one stays forgotten.
         if (now && now.label === u.before.label && now.time === u.before.time) db.putSync(memoryKeys.memory(tenant, u.memoryId), u.after);
       }
-    });
+    }));
     return vectors;
   };
 
@@ -199,7 +195,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       try {
         const fingerprint = await state.index.save();
         const marker: SavedIndexMarker = { generation, embedder: embedder.id, dimensions: embedder.dimensions, ...fingerprint };
-        await db.put(memoryKeys.saved(tenant), marker);
+        await observeWrite(db.put(memoryKeys.saved(tenant), marker));
       } catch (err) {
         state.unsaved += changes;
         throw toKeelError(err, 'storage_failed');
@@ -256,7 +252,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       const state = await track(tenant);
       // LMDB ahead of what this process posted means another process (`keel forget`, a second
       // runtime on the same directory) changed the tenant's memories: the index cannot know how.
-      if (state.status === 'failed' || metaOf(tenant).generation > state.generation) {
+      if (state.status === 'failed' || readTenantMeta(db, tenant).generation > state.generation) {
         invalidate(tenant, state);
         await track(tenant);
       }
@@ -265,7 +261,6 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       const state = await track(tenant);
       await state.built;
     },
-    isReady: (tenant) => resolved.get(tenant)?.status === 'ready',
     reset(tenant) {
       const state = resolved.get(tenant);
       if (state) invalidate(tenant, state);

@@ -18,7 +18,7 @@
  */
 import { KeelError } from '../errors.js';
 import type { Sealer } from '../ports.js';
-import type { SessionId, TenantId, UserId } from '../types.js';
+import type { TenantId, UserId } from '../types.js';
 
 /** What a memory is. */
 export const MEMORY_KINDS = ['message', 'summary', 'ticket', 'fact'] as const;
@@ -87,6 +87,18 @@ export const memoryKeys = {
   meta: (tenant: TenantId): MemoryKey => [tenant, '#meta'],
   saved: (tenant: TenantId): MemoryKey => [tenant, '#saved'],
 };
+
+/**
+ * The tenant's bookkeeping record; a tenant with no memories yet has generation, count and next label 0.
+ *
+ * @example
+ * ```ts
+ * readTenantMeta(env.db('memories'), tenantId('acme')).count; // live memories of acme
+ * ```
+ */
+export function readTenantMeta(db: { get(key: MemoryKey): unknown }, tenant: TenantId): TenantMemoryMeta {
+  return (db.get(memoryKeys.meta(tenant)) as TenantMemoryMeta | undefined) ?? { generation: 0, count: 0, nextLabel: 0 };
+}
 
 /** A 32-bit, never-zero tag of a user for the index's owner filter (zero means "deleted" there). */
 export function ownerTag(user: UserId | string): number {
@@ -180,9 +192,4 @@ export function newMemoryId(time: number, random: Uint8Array): string {
 /** Validates a memory kind. */
 export function isMemoryKind(value: unknown): value is MemoryKind {
   return typeof value === 'string' && (MEMORY_KINDS as readonly string[]).includes(value);
-}
-
-/** The session a memory came from, or null. */
-export function sessionOrNull(session: SessionId | undefined): string | null {
-  return session ?? null;
 }

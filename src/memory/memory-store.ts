@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Database, Key } from 'lmdb';
 import { KeelError } from '../errors.js';
-import { translateLmdbError } from '../store/lmdb-env.js';
+import { observeWrite, translateCommitError } from '../store/lmdb-env.js';
 import { isValidId, type SessionId, type TenantId } from '../types.js';
 import { createHnswIndexCache, type HnswIndexCache, type IndexEntry, type IndexStats } from './hnsw-index-cache.js';
 import { createHnswIndexHost } from './hnsw-index.js';
@@ -24,6 +24,7 @@ import {
   memoryKeys,
   newMemoryId,
   openMemory,
+  readTenantMeta,
   type MemoryKind,
   type StoredMemory,
   type TenantMemoryMeta,
@@ -69,18 +70,18 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const inFlight = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
 
-  const metaOf = (tenant: TenantId): TenantMemoryMeta =>
-    (db.get(memoryKeys.meta(tenant)) as TenantMemoryMeta | undefined) ?? { generation: 0, count: 0, nextLabel: 0 };
+  const metaOf = (tenant: TenantId): TenantMemoryMeta => readTenantMeta(db, tenant);
   const userCount = (tenant: TenantId, user: string) => (db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0;
 
   /** Runs `fn` atomically: a throw rolls every write back. lmdb errors become KeelErrors here, once. */
   const atomically = async <T>(tenant: TenantId, fn: () => T): Promise<T> => {
     try {
-      return await db.childTransaction(fn);
+      // Observed: a failed commit's `commitError` would otherwise end the process (see observeWrite).
+      return await observeWrite(db.childTransaction(fn));
     } catch (err) {
       // The callback may have posted changes to the index that never committed: rebuild it.
       cache.reset(tenant);
-      throw err instanceof KeelError || err instanceof TypeError ? err : translateLmdbError(err);
+      throw err instanceof TypeError ? err : await translateCommitError(err, o.env.dir);
     }
   };
 

@@ -9,8 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from 'lmdb';
 import { KeelError } from '../errors.js';
 import type { Clock, Sealer } from '../ports.js';
-import type { LmdbEnv } from '../store/lmdb-env.js';
-import { translateLmdbError } from '../store/lmdb-env.js';
+import { observeWrite, translateCommitError, type LmdbEnv } from '../store/lmdb-env.js';
 import { isValidId, type Channel, type Json, type SessionId, type TenantId, type UserId } from '../types.js';
 import {
   emptyUserContext,
@@ -181,7 +180,8 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
       check(tenant, user);
       if (typeof fn !== 'function') throw new TypeError('user context: update needs a function');
       try {
-        return await db.childTransaction(() => {
+        // Observed: a failed commit's `commitError` would otherwise end the process (see observeWrite).
+        return await observeWrite(db.childTransaction(() => {
           const now = clock.now();
           const previous = read(tenant, user) ?? emptyUserContext(tenant, user, now);
           // The draft carries this update's time, so update functions stamp entries without a clock.
@@ -197,9 +197,9 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
           // transaction leaves the old stamp in LMDB, so this entry is then simply not used).
           remember(`${tenant}\u0000${user}`, stamp, next);
           return next;
-        });
+        }));
       } catch (err) {
-        throw err instanceof KeelError || err instanceof TypeError ? err : translateLmdbError(err);
+        throw err instanceof TypeError ? err : await translateCommitError(err, o.env.dir);
       }
     });
 
@@ -282,9 +282,9 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
       return guard(async () => {
         check(tenant, user);
         try {
-          return await db.childTransaction(() => db.removeSync([tenant, user]));
+          return await observeWrite(db.childTransaction(() => db.removeSync([tenant, user])));
         } catch (err) {
-          throw translateLmdbError(err);
+          throw await translateCommitError(err, o.env.dir);
         }
       });
     },

@@ -70,10 +70,13 @@ export interface UserMemory {
   close(): Promise<void>;
 }
 
-const MEMORY_OPTION_NAMES = new Set([
-  'embedder', 'indexDir', 'maxContextBytes', 'maxMemoriesPerUser', 'maxMemoriesPerTenant', 'retention', 'summariseBatchSize',
-  'maxTextChars', 'saveAfterChanges', 'saveDelayMs', 'bulkChunkSize', 'index', ...Object.keys(defaultUserContextStoreOptions),
-]);
+/** The {@link MemoryOptions} handed on to the memory store. */
+const MEMORY_STORE_OPTION_NAMES = [
+  'maxMemoriesPerUser', 'maxMemoriesPerTenant', 'retention', 'summariseBatchSize', 'maxTextChars', 'saveAfterChanges', 'saveDelayMs', 'bulkChunkSize', 'index',
+] as const;
+/** The {@link MemoryOptions} handed on to the user context store. */
+const CONTEXT_STORE_OPTION_NAMES = Object.keys(defaultUserContextStoreOptions) as Array<keyof typeof defaultUserContextStoreOptions>;
+const MEMORY_OPTION_NAMES = new Set<string>(['embedder', 'indexDir', ...MEMORY_STORE_OPTION_NAMES, ...CONTEXT_STORE_OPTION_NAMES]);
 
 /**
  * Checks the runtime's `memory` option: `'none'` or an object of known {@link MemoryOptions}.
@@ -113,16 +116,10 @@ export function createUserMemory(options: UserMemoryOptions): UserMemory {
   if (typeof indexDir !== 'string' || indexDir === '') throw new TypeError('option memory.indexDir must be a non-empty path');
   // Bulk inserts embed in slices of 32 texts between yields, so chat turns are not held up.
   const embedder = options.embedder ?? createLocalEmbedder({ yieldEveryTexts: 32 });
-  const pick = <K extends string>(names: readonly K[]) =>
-    Object.fromEntries(names.filter((n) => (options as unknown as Record<string, unknown>)[n] !== undefined).map((n) => [n, (options as unknown as Record<string, unknown>)[n]]));
-  const contexts = createUserContextStore({
-    env, sealer, clock,
-    ...pick([...(Object.keys(defaultUserContextStoreOptions) as Array<keyof typeof defaultUserContextStoreOptions>)]),
-  });
-  const memories = createMemoryStore({
-    env, sealer, clock, indexDir, embedder,
-    ...pick(['maxMemoriesPerUser', 'maxMemoriesPerTenant', 'retention', 'summariseBatchSize', 'maxTextChars', 'saveAfterChanges', 'saveDelayMs', 'bulkChunkSize', 'index'] as const),
-  });
+  const given = options as unknown as Record<string, unknown>;
+  const pick = (names: readonly string[]) => Object.fromEntries(names.filter((n) => given[n] !== undefined).map((n) => [n, given[n]]));
+  const contexts = createUserContextStore({ env, sealer, clock, ...pick(CONTEXT_STORE_OPTION_NAMES) });
+  const memories = createMemoryStore({ env, sealer, clock, indexDir, embedder, ...pick(MEMORY_STORE_OPTION_NAMES) });
   let closing: Promise<void> | undefined;
   return {
     contexts,
