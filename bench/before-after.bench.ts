@@ -13,14 +13,13 @@
  * - turns: durable turns per second at 200 sessions of the one-state test machine.
  * Prints one JSON line.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { assign, emit, fromPromise, setup } from 'xstate';
 import type * as KeelModule from '../src/index.js';
 import type * as TestMachines from '../test/fixtures/test-machines.js';
+import { tempDir } from '../test/support/temp-dir.js';
 
 type Keel = typeof KeelModule;
 
@@ -55,13 +54,8 @@ function microtaskMachine() {
   });
 }
 
-function temp(): { dir: string; done: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-ba-'));
-  return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 async function turnsAt200(machine: Parameters<Keel['createRuntime']>[0]['machine']): Promise<{ turnsPerSec: number; commitsPerTurn: number }> {
-  const t = temp();
+  const t = tempDir('keel-ba-');
   const runtime = keel.createRuntime({ dataDir: t.dir, machine, logger: keel.silentLogger, maxLiveSessions: 1000 });
   const ids: string[] = [];
   let acksAlone = 0;
@@ -86,12 +80,12 @@ async function turnsAt200(machine: Parameters<Keel['createRuntime']>[0]['machine
   );
   const turnsPerSec = turns / ((performance.now() - t0) / 1000);
   await runtime.close();
-  t.done();
+  t.remove();
   return { turnsPerSec, commitsPerTurn: 1 + acksAlone / turns };
 }
 
 async function cap(): Promise<{ opensPerSec: number; rssMiB: number }> {
-  const t = temp();
+  const t = tempDir('keel-ba-');
   const runtime = keel.createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: keel.silentLogger, maxLiveSessions: 1000 });
   const t0 = performance.now();
   for (let i = 0; i < 5000; i += 1000) {
@@ -100,12 +94,12 @@ async function cap(): Promise<{ opensPerSec: number; rssMiB: number }> {
   const opensPerSec = 5000 / ((performance.now() - t0) / 1000);
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
   await runtime.close();
-  t.done();
+  t.remove();
   return { opensPerSec, rssMiB };
 }
 
 async function heap(): Promise<number> {
-  const t = temp();
+  const t = tempDir('keel-ba-');
   const n = 10_000;
   const runtime = keel.createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: keel.silentLogger, maxLiveSessions: n + 10 });
   const warm = await runtime.open({ tenant, user: keel.userId('w') });
@@ -117,7 +111,7 @@ async function heap(): Promise<number> {
   gc?.();
   const bytes = (process.memoryUsage().heapUsed - before) / n;
   await runtime.close();
-  t.done();
+  t.remove();
   return bytes;
 }
 

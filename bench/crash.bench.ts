@@ -94,9 +94,8 @@ export async function runCrashBench(ctx: PartContext): Promise<PartOutcome> {
     for (let trial = 0; trial <= trials; trial++) {
       const last = trial === trials;
       const server = await startBenchServer('keel', { dataDir });
-      const url = `ws://127.0.0.1:${server.port}/chat`;
       let stopping = false;
-      await Promise.all(states.map((c) => connect(url, c, () => stopping)));
+      await Promise.all(states.map((c) => connect(server.url, c, () => stopping)));
       if (!last) {
         await sleep(300 + Math.random() * 1200);
         killedAtAcks.push(states.reduce((n, c) => n + c.acked.size, 0));

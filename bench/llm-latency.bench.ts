@@ -7,13 +7,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as hdr from 'hdr-histogram-js';
 import { WebSocket } from 'ws';
 import { fakeReply, startFakeOpenAiServer } from '../test/support/fake-openai-server.js';
 import { machineLoad, markdownTable, num, textTable, type Table } from './support/bench-report.js';
 import type { PartContext, PartOutcome } from './support/bench-part.js';
 import { linePlotSvg } from './support/svg-plot.js';
-import { issueTokens, sleep, startBenchServer } from './support/ws-load.js';
+import { issueTokens, latencyHistogram, sleep, startBenchServer } from './support/ws-load.js';
 
 const TEXTS = ['where is my order?', 'my order 1042 has not arrived, what happened?', 'can you explain your refund policy?', 'I would like to change my delivery address'];
 
@@ -35,11 +34,10 @@ export async function runLlmLatencyBench(ctx: PartContext): Promise<PartOutcome>
     return fakeReply.text('Thanks for waiting: here is what I found about your request.', { delayMs: 300 + Math.random() * 1200 });
   });
   const dataDir = mkdtempSync(join(tmpdir(), 'keel-llm-'));
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+  const h = latencyHistogram();
   try {
     const tokens = await issueTokens(dataDir, clients, 'llm');
     const server = await startBenchServer('keel', { dataDir, env: { OPENAI_BASE_URL: llm.baseURL, OPENAI_API_KEY: 'bench-key', KEEL_MODEL: 'fake-model' } });
-    const url = `ws://127.0.0.1:${server.port}/chat`;
     let turns = 0;
     let errors = 0;
     let stopping = false;
@@ -48,7 +46,7 @@ export async function runLlmLatencyBench(ctx: PartContext): Promise<PartOutcome>
     // Each client: send, wait for the reply, think 5-15 s (a person reading and typing), send again.
     const client = (i: number): Promise<void> =>
       new Promise((resolve) => {
-        const ws = new WebSocket(url, { perMessageDeflate: false, headers: { authorization: `Bearer ${tokens[i]}` } });
+        const ws = new WebSocket(server.url, { perMessageDeflate: false, headers: { authorization: `Bearer ${tokens[i]}` } });
         sockets.push(ws);
         let n = 0;
         let sentAt = 0;

@@ -6,14 +6,13 @@
  * open-loop sweep of offered load at 200 connections for the latency-against-load plot.
  * Servers run in a child process; this process is the load generator.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineLoad, markdownTable, num, textTable, type Table } from './support/bench-report.js';
 import type { PartContext, PartOutcome } from './support/bench-part.js';
 import type { BenchServerKind } from './support/bench-server.js';
 import { linePlotSvg } from './support/svg-plot.js';
-import { closedLoop, issueTokens, openLoop, startBenchServer, type LoadResult } from './support/ws-load.js';
+import { closedLoop, openLoop, withBenchServer, type LoadResult } from './support/ws-load.js';
 
 interface Row extends LoadResult {
   readonly server: string;
@@ -28,22 +27,12 @@ const LABEL: Record<BenchServerKind, string> = {
 };
 
 async function withServer<T>(kind: BenchServerKind, clients: number, run: (url: string, tokens: readonly string[] | undefined) => Promise<T>): Promise<{ result: T; rssMiB?: number; loopMaxMs?: number }> {
-  const dataDir = kind === 'echo' ? undefined : mkdtempSync(join(tmpdir(), 'keel-load-'));
-  try {
-    const tokens = dataDir ? await issueTokens(dataDir, clients) : undefined;
-    const server = await startBenchServer(kind, dataDir ? { dataDir } : {});
-    try {
-      const url = `ws://127.0.0.1:${server.port}${kind === 'echo' ? '' : '/chat'}`;
-      await server.stats();
-      const result = await run(url, tokens);
-      const stats = await server.stats();
-      return { result, rssMiB: stats.rssBytes / 2 ** 20, loopMaxMs: stats.loopMaxMs };
-    } finally {
-      await server.stop();
-    }
-  } finally {
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  }
+  return withBenchServer(kind, clients, async (server, tokens) => {
+    await server.stats();
+    const result = await run(server.url, tokens);
+    const stats = await server.stats();
+    return { result, rssMiB: stats.rssBytes / 2 ** 20, loopMaxMs: stats.loopMaxMs };
+  });
 }
 
 /**

@@ -13,28 +13,17 @@
  * "WebSocket" section of docs/benchmarks.md.
  * Last line: one JSON array of {clients, turnsPerSec, p50Ms, p99Ms, echoTurnsPerSec, ratio}.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineLoad, markdownTable, median, num, writeSection } from './support/bench-report.js';
-import { closedLoop, issueTokens, startBenchServer, type LoadResult } from './support/ws-load.js';
+import { closedLoop, withBenchServer, type LoadResult } from './support/ws-load.js';
 
 async function once(kind: 'keel' | 'echo', clients: number, seconds: number, warmupSeconds: number): Promise<LoadResult & { machine: string }> {
-  const dataDir = kind === 'keel' ? mkdtempSync(join(tmpdir(), 'keel-ws-bench-')) : undefined;
-  try {
-    const tokens = dataDir ? await issueTokens(dataDir, clients) : undefined;
-    const server = await startBenchServer(kind, dataDir ? { dataDir } : {});
-    try {
-      const url = `ws://127.0.0.1:${server.port}${kind === 'keel' ? '/chat' : ''}`;
-      return { ...(await closedLoop({ url, clients, ...(tokens ? { tokens } : {}), seconds, warmupSeconds })), machine: server.machine };
-    } finally {
-      await server.stop();
-    }
-  } finally {
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  }
+  return withBenchServer(kind, clients, async (server, tokens) => ({
+    ...(await closedLoop({ url: server.url, clients, ...(tokens ? { tokens } : {}), seconds, warmupSeconds })),
+    machine: server.machine,
+  }));
 }
 
 async function main(): Promise<void> {

@@ -9,6 +9,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { WebSocket } from 'ws';
+import { tempDir } from '../../test/support/temp-dir.js';
 import type { BenchServerKind, ServerStats } from './bench-server.js';
 
 const serverScript = fileURLToPath(new URL('./bench-server.js', import.meta.url));
@@ -17,6 +18,8 @@ const serverScript = fileURLToPath(new URL('./bench-server.js', import.meta.url)
 export interface BenchServer {
   readonly child: ChildProcess;
   readonly port: number;
+  /** Where clients connect: `/chat` on keel servers, the root on the echo server. */
+  readonly url: string;
   readonly machine: string;
   /** Resident memory, heap and event-loop delay since the previous call. */
   stats(): Promise<ServerStats>;
@@ -50,6 +53,7 @@ export function startBenchServer(kind: BenchServerKind, options: { dataDir?: str
       resolve({
         child,
         port: ready.port,
+        url: `ws://127.0.0.1:${ready.port}${kind === 'echo' ? '' : '/chat'}`,
         machine: ready.machine,
         stats: () =>
           new Promise((res) => {
@@ -75,6 +79,31 @@ export function startBenchServer(kind: BenchServerKind, options: { dataDir?: str
       });
     });
   });
+}
+
+/**
+ * Runs `run` against a fresh server of `kind`: keel servers get their own data directory and one
+ * customer token per client (`tokens` is undefined for the echo server). The server is stopped
+ * and its directory removed afterwards, whatever `run` does.
+ *
+ * @example
+ * ```ts
+ * const r = await withBenchServer('keel', 200, (server, tokens) => closedLoop({ url: server.url, clients: 200, tokens, seconds: 5 }));
+ * ```
+ */
+export async function withBenchServer<T>(kind: BenchServerKind, clients: number, run: (server: BenchServer, tokens: readonly string[] | undefined) => Promise<T>): Promise<T> {
+  const data = kind === 'echo' ? undefined : tempDir(`keel-bench-${kind}-`);
+  try {
+    const tokens = data ? await issueTokens(data.dir, clients) : undefined;
+    const server = await startBenchServer(kind, data ? { dataDir: data.dir } : {});
+    try {
+      return await run(server, tokens);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    data?.remove();
+  }
 }
 
 /** Latency and throughput of one load run. */
@@ -157,7 +186,17 @@ async function closeAll(conns: readonly Conn[]): Promise<void> {
   );
 }
 
-function histogram(): hdr.Histogram {
+/**
+ * An HDR histogram of latencies in microseconds, from 1 µs to 10 min at 3 significant digits;
+ * call `destroy()` when done.
+ *
+ * @example
+ * ```ts
+ * const h = latencyHistogram();
+ * h.recordValue(Math.round(ms * 1000));
+ * ```
+ */
+export function latencyHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
 }
 
@@ -189,7 +228,7 @@ const TEXT = 'where is my order?';
  * ```
  */
 export async function closedLoop(options: { url: string; clients: number; tokens?: readonly string[]; seconds: number; warmupSeconds?: number; text?: string }): Promise<LoadResult> {
-  const h = histogram();
+  const h = latencyHistogram();
   let turns = 0;
   let errors = 0;
   let measuring = false;
@@ -246,7 +285,7 @@ export async function closedLoop(options: { url: string; clients: number; tokens
  * ```
  */
 export async function openLoop(options: { url: string; clients: number; tokens?: readonly string[]; ratePerSec: number; seconds: number; warmupSeconds?: number; text?: string }): Promise<LoadResult> {
-  const h = histogram();
+  const h = latencyHistogram();
   let turns = 0;
   let errors = 0;
   const text = options.text ?? TEXT;
