@@ -41,12 +41,12 @@ Options:
  *
  * @example
  * ```ts
- * const trace = traceOf(env, './.keel');
+ * const trace = traceOf(env, './.keel', process.env);
  * trace.query({ since: Date.now() - 86_400_000, kinds: ['fallback'] });
  * ```
  */
-export function traceOf(env: LmdbEnv, dir: string): Pick<EventStore, 'query'> {
-  return createEventStore({ env, clock: systemClock, sealer: createAesSealer({ keys: createTenantKeyStore({ dir }) }) });
+export function traceOf(env: LmdbEnv, dir: string, processEnv: Readonly<Record<string, string | undefined>>): Pick<EventStore, 'query'> {
+  return createEventStore({ env, clock: systemClock, sealer: createAesSealer({ keys: createTenantKeyStore({ dir, env: processEnv }) }) });
 }
 
 /**
@@ -97,7 +97,7 @@ export const eventsCommand: CliCommand = defineCommand({
     if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
 
     return withData((env) => {
-      const found = traceOf(env, dataDir).query({
+      const found = traceOf(env, dataDir, io.env).query({
         since, until, limit: limit + 1, reverse: values.newest === true,
         ...(values.tenant !== undefined ? { tenant: values.tenant as TenantId } : {}),
         ...(values.session !== undefined ? { session: values.session as SessionId } : {}),

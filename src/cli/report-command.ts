@@ -55,7 +55,7 @@ export const reportCommand: CliCommand = defineCommand({
 
     return withData((env) => {
       const report = buildReport({
-        events: traceOf(env, dataDir), since, until, top,
+        events: traceOf(env, dataDir, io.env), since, until, top,
         ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
         ...(abandonAfterMs !== undefined ? { abandonAfterMs } : {}),
       });

@@ -4,6 +4,7 @@
  * batched with the turns' commits but never awaited: the trace must not slow the agents.
  */
 import type { Database } from 'lmdb';
+import { KeelError } from '../errors.js';
 import type { Clock, DecisionEvent, DecisionKind, Sealer } from '../ports.js';
 import { observeWrite, type LmdbEnv } from '../store/lmdb-env.js';
 import type { SessionId, TenantId, UserId } from '../types.js';
@@ -112,7 +113,10 @@ export function createEventStore(options: EventStoreOptions): EventStore {
           try {
             const blob = value.blobs[tenant];
             items = blob && sealer ? (JSON.parse(decoder.decode(sealer.open(tenant as TenantId, blob))) as typeof items) : undefined;
-          } catch {
+          } catch (err) {
+            // A key store that cannot be used (KEEL_MASTER_KEY missing or wrong) is the reader's
+            // problem to hear about, not an empty trace; data that does not open is left out.
+            if (err instanceof KeelError && err.code === 'invalid_option') throw err;
             items = undefined;
           }
           opened.set(tenant, items);

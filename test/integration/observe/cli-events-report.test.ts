@@ -4,9 +4,13 @@
  * JSON output, the behavioural diagnostics of a period, and clear usage errors.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { runCli } from '../../../src/cli/cli-main.js';
+import { createAesSealer } from '../../../src/security/aes-sealer.js';
+import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { createManualClock, createRuntime, tenantId, userId, type Runtime } from '../../../src/index.js';
 import type { DecisionEvent } from '../../../src/ports.js';
+import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { fakeIo } from '../server/support/fake-io.js';
 import { createObservedAgent } from './support/observed-agent.js';
@@ -124,5 +128,28 @@ describe('keel events and keel report', () => {
     expect(io.err()).toContain('no keel data');
     const help = await run('--help');
     expect(help.out).toMatch(/events .*\n.*report /);
+  });
+
+  it('reads a trace sealed with wrapped tenant keys using the master key of its own environment', async () => {
+    const wrapped = tempDir('keel-cli-trace-wrapped-');
+    try {
+      const masterKey = randomBytes(32).toString('hex');
+      const sealer = createAesSealer({ keys: createTenantKeyStore({ dir: wrapped.dir, env: { KEEL_MASTER_KEY: masterKey } }) });
+      const own = createRuntime({ dataDir: wrapped.dir, machine: createTestMachine(), sealer });
+      const { sessionId } = await own.open({ tenant: tenantId('acme'), user: userId('carol') });
+      await own.send(sessionId, { type: 'user.message', id: 'w1', text: 'hello' });
+      await vi.waitFor(() => expect(own.events.query({ session: sessionId }).length).toBeGreaterThan(0), { timeout: 5000 });
+      await own.close();
+
+      const withKey = fakeIo({ env: { KEEL_DATA_DIR: wrapped.dir, KEEL_MASTER_KEY: masterKey } });
+      expect(await runCli(['events', '--since', '1d', '--json'], withKey), withKey.err()).toBe(0);
+      expect(jsonLines(withKey.out()).some((e) => e.session === sessionId)).toBe(true);
+
+      const withoutKey = fakeIo({ env: { KEEL_DATA_DIR: wrapped.dir } });
+      expect(await runCli(['events', '--since', '1d'], withoutKey)).toBe(1);
+      expect(withoutKey.err()).toContain('KEEL_MASTER_KEY');
+    } finally {
+      wrapped.remove();
+    }
   });
 });
