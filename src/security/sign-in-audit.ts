@@ -34,8 +34,9 @@ export interface SignInAuditOptions {
 const perLog = new WeakMap<AuditLog, SignInAudit>();
 
 /**
- * The sign-in recorder of `audit`, shared by every connection and route that uses the same log
- * (the throttle must be shared to mean anything).
+ * The sign-in recorder of `audit`, shared by everything that uses the same log (the throttle must
+ * be shared to mean anything); the first call's options hold, so a server makes the call once, at
+ * its start, and hands the recorder to its endpoints.
  *
  * @example
  * ```ts

@@ -10,6 +10,7 @@ import { KeelError, toKeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { mustRedactFor, viewFrames } from '../security/frame-view.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import type { Identity, SessionId } from '../types.js';
 import { errorFrame, parseClientFrame, type ClientFrame, type ServerFrame } from './chat-frames.js';
@@ -43,6 +44,8 @@ export interface ChatConnectionArgs {
   readonly headerToken?: string;
   /** Channel recorded on new sessions (`web` for browsers, `ws` otherwise). */
   readonly channel: string;
+  /** Records sign-ins; shared by every connection of a server. Default none. */
+  readonly signIns?: SignInAudit;
 }
 
 /** A live chat connection. */
@@ -82,7 +85,6 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
   const base = createConnectionBase<ClientFrame>({
     ...args,
     endpoint: 'chat',
-    ...(runtime.audit ? { audit: runtime.audit } : {}),
     protocol: {
       parse: parseClientFrame,
       errorFrame,

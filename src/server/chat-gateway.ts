@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import type { Identity } from '../types.js';
 import { createChatConnection } from './chat-connection.js';
 import { createKeyedRateLimiter } from './rate-limiter.js';
@@ -30,6 +31,8 @@ export interface ChatGatewayArgs {
   readonly metrics: ServerMetrics;
   readonly verifyToken: TokenVerifier;
   readonly logger: Logger;
+  /** Records sign-ins on the runtime's audit trail; one per server, so its throttle covers every endpoint. */
+  readonly signIns: SignInAudit;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface ChatGatewayArgs {
  *
  * @example
  * ```ts
- * const gateway = createChatGateway({ runtime, options, metrics, verifyToken, logger });
+ * const gateway = createChatGateway({ runtime, options, metrics, verifyToken, logger, signIns });
  * http.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
  * ```
  */
@@ -59,6 +62,7 @@ export function createChatGateway(args: ChatGatewayArgs): ChatGateway {
       options,
       metrics,
       logger: peer.logger,
+      signIns: args.signIns,
       channel: peer.req.headers.origin === undefined ? 'ws' : 'web',
       ...(peer.headerToken !== undefined ? { headerToken: peer.headerToken } : {}),
       hooks: {

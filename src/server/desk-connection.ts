@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../observe/logger.js';
 import type { AuditLog } from '../security/audit-log.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import { can } from '../security/roles.js';
 import type { Identity, Json } from '../types.js';
 import { CLOSE_CODES } from './close-codes.js';
@@ -27,8 +28,10 @@ export interface DeskConnectionArgs {
   /** Masks personal data for roles that may not see it (an admin supervising the desk). */
   readonly redactor: { text(s: string): string; value(v: Json): Json };
   readonly headerToken?: string;
-  /** Where sign-ins and refused roles are recorded. Default none. */
+  /** Where refused roles are recorded. Default none. */
   readonly audit?: AuditLog;
+  /** Records sign-ins; shared by every connection of a server. Default none. */
+  readonly signIns?: SignInAudit;
 }
 
 /** A live desk connection. */

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { createRedactor } from '../security/redact.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import { createDeskConnection } from './desk-connection.js';
 import type { DeskQueue } from './desk-queue.js';
 import { createDeskService } from './desk-service.js';
@@ -34,6 +35,8 @@ export interface DeskGatewayArgs {
   readonly metrics: ServerMetrics;
   readonly verifyToken: TokenVerifier;
   readonly logger: Logger;
+  /** Records sign-ins on the runtime's audit trail; one per server, so its throttle covers every endpoint. */
+  readonly signIns: SignInAudit;
 }
 
 /**
@@ -41,7 +44,7 @@ export interface DeskGatewayArgs {
  *
  * @example
  * ```ts
- * const desk = createDeskGateway({ runtime, desk: agent.desk, options, metrics, verifyToken, logger });
+ * const desk = createDeskGateway({ runtime, desk: agent.desk, options, metrics, verifyToken, logger, signIns });
  * upgrades.set('/desk', (req, socket, head) => desk.handleUpgrade(req, socket, head));
  * ```
  */
@@ -64,6 +67,7 @@ export function createDeskGateway(args: DeskGatewayArgs): DeskGateway {
       metrics,
       logger: peer.logger,
       audit: args.runtime.audit,
+      signIns: args.signIns,
       redactor,
       admit: peer.admit,
       ...(peer.headerToken !== undefined ? { headerToken: peer.headerToken } : {}),

@@ -7,7 +7,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { KeelError } from '../errors.js';
 import { can } from '../security/roles.js';
-import { signInAuditFor } from '../security/sign-in-audit.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import { bearerToken, isLoopbackAddress } from './origin-policy.js';
 import type { ServerMetrics } from './server-metrics.js';
 import type { OpsAccess, TokenVerifier } from './server-options.js';
@@ -37,6 +37,8 @@ export interface HttpRoutesArgs {
   /** True once `close()` began: health turns 503 so balancers drain this instance. */
   readonly closing: () => boolean;
   readonly connections: () => number;
+  /** Records sign-ins on the runtime's audit trail; one per server, so its throttle covers every endpoint. */
+  readonly signIns: SignInAudit;
 }
 
 /** The chat page talks only to its own origin and runs no inline code. */
@@ -72,12 +74,11 @@ export function createHttpRoutes(args: HttpRoutesArgs): HttpRoutes {
       return false;
     }
     // Refused tokens and roles are audited; accepted scrapes are not (one every few seconds is noise).
-    const signIns = args.runtime.audit ? signInAuditFor(args.runtime.audit) : undefined;
     let identity;
     try {
       identity = await args.verifyToken(token);
     } catch (err) {
-      signIns?.failed(err instanceof KeelError && typeof err.details?.reason === 'string' ? err.details.reason : 'refused', 'ops');
+      args.signIns.failed(err instanceof KeelError && typeof err.details?.reason === 'string' ? err.details.reason : 'refused', 'ops');
       json(res, 401, { error: 'unauthorized', message: err instanceof KeelError ? err.message : 'the token was refused' }, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
       return false;
     }

@@ -13,7 +13,7 @@ import { isKeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { can } from '../security/roles.js';
-import { signInAuditFor } from '../security/sign-in-audit.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import type { Identity } from '../types.js';
 import { CLOSE_CODES, closeReason } from './close-codes.js';
 import type { TokenVerifier } from './server-options.js';
@@ -43,6 +43,8 @@ export interface InspectorGatewayArgs {
   /** Firing alerts for the page's banner. */
   readonly alerts?: { active(): readonly unknown[] };
   readonly logger: Logger;
+  /** Records sign-ins on the runtime's audit trail; one per server, so its throttle covers every endpoint. */
+  readonly signIns: SignInAudit;
 }
 
 /**
@@ -50,7 +52,7 @@ export interface InspectorGatewayArgs {
  *
  * @example
  * ```ts
- * const inspector = createInspectorGateway({ runtime, verifyToken, alerts: observability.alerts, logger });
+ * const inspector = createInspectorGateway({ runtime, verifyToken, alerts: observability.alerts, logger, signIns });
  * server.addUpgradeRoute('/inspector/ws', (req, socket, head) => inspector.handleUpgrade(req, socket, head));
  * ```
  */
@@ -58,7 +60,7 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
   const o = resolveInspectorOptions(args.options);
   const { logger, runtime } = args;
   const hub = createInspectorHub({ runtime, options: o, ...(args.alerts ? { alerts: args.alerts } : {}), logger });
-  const signIns = signInAuditFor(runtime.audit, { onError: (err) => logger.warn({ err }, 'audit append failed') });
+  const { signIns } = args;
 
   const accept = (peer: AcceptedPeer): PeerConnection => {
     const { socket } = peer;

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createObservability, type Observability } from '../observe/observability.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { signInAuditFor } from '../security/sign-in-audit.js';
 import { createChatGateway } from './chat-gateway.js';
 import { createDeskGateway } from './desk-gateway.js';
 import { createHttpRoutes, type HttpHandler } from './http-routes.js';
@@ -65,16 +66,18 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
   const verifyToken = opts.verifyToken ?? createDataDirTokenVerifier(runtime.options.dataDir, { clock });
   const metrics = opts.metrics ?? createServerMetrics();
   metrics.watchRuntime(runtime);
+  // One sign-in recorder for every endpoint, on the server's clock: refusals are throttled together.
+  const signIns = signInAuditFor(runtime.audit, { clock, onError: (err) => logger.warn({ err }, 'auditing a sign-in failed') });
   const files = createStaticFiles({ dir: opts.staticDir ?? defaultStaticDir() });
-  const gateway = createChatGateway({ runtime, options: opts, metrics, verifyToken, logger: logger.child({ component: 'chat' }) });
+  const gateway = createChatGateway({ runtime, options: opts, metrics, verifyToken, signIns, logger: logger.child({ component: 'chat' }) });
   const upgrades = new Map<string, UpgradeHandler>([['/chat', (req, socket, head) => gateway.handleUpgrade(req, socket, head)]]);
   // The human agents' desk exists only with a desk to serve; without one /desk is a 404 like any unknown path.
-  const desk = opts.desk ? createDeskGateway({ runtime, desk: opts.desk, options: opts, metrics, verifyToken, logger: logger.child({ component: 'desk' }) }) : undefined;
+  const desk = opts.desk ? createDeskGateway({ runtime, desk: opts.desk, options: opts, metrics, verifyToken, signIns, logger: logger.child({ component: 'desk' }) }) : undefined;
   if (desk) upgrades.set('/desk', (req, socket, head) => desk.handleUpgrade(req, socket, head));
   // Metrics and alert rules over the runtime's decisions; the inspector shows both live.
   const observability = createObservability({ runtime, registry: metrics.registry, logger, clock, ...(opts.alertRules ? { alertRules: opts.alertRules } : {}) });
   const inspector = createInspectorGateway({
-    runtime, verifyToken, allowedOrigins: opts.allowedOrigins, options: { clock, ...opts.inspector }, alerts: observability.alerts, logger: logger.child({ component: 'inspector' }),
+    runtime, verifyToken, signIns, allowedOrigins: opts.allowedOrigins, options: { clock, ...opts.inspector }, alerts: observability.alerts, logger: logger.child({ component: 'inspector' }),
   });
   upgrades.set('/inspector/ws', (req, socket, head) => inspector.handleUpgrade(req, socket, head));
   let closing: Promise<void> | undefined;
@@ -82,7 +85,7 @@ export function createServer(options: Partial<ServerOptions> & { readonly runtim
   const startedAt = clock.now();
 
   const routes = createHttpRoutes({
-    runtime, metrics, files, verifyToken, logger,
+    runtime, metrics, files, verifyToken, logger, signIns,
     opsAccess: opts.opsAccess,
     startedAt,
     now: () => clock.now(),

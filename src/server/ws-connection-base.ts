@@ -8,8 +8,7 @@
  */
 import { KeelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
-import type { AuditLog } from '../security/audit-log.js';
-import { signInAuditFor, type SignInAudit } from '../security/sign-in-audit.js';
+import type { SignInAudit } from '../security/sign-in-audit.js';
 import type { Identity } from '../types.js';
 import { CLOSE_CODES, closeReason } from './close-codes.js';
 import { createTokenBucket } from './rate-limiter.js';
@@ -72,8 +71,8 @@ export interface ConnectionBaseArgs<C extends { readonly type: string }> {
   readonly verifyToken: TokenVerifier;
   /** The token from an `Authorization: Bearer` header, if any: then no `auth` frame is expected. */
   readonly headerToken?: string;
-  /** Where sign-ins (accepted and refused) are recorded. Default none. */
-  readonly audit?: AuditLog;
+  /** Records sign-ins (accepted and refused); shared by every connection of a server. Default none. */
+  readonly signIns?: SignInAudit;
   readonly protocol: ConnectionProtocol<C>;
 }
 
@@ -137,7 +136,7 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
   const held: string[] = [];
   const timers = new Set<unknown>();
   const bucket = createTokenBucket({ ratePerSecond: options.messagesPerSecondPerConnection, burst: options.messageBurstPerConnection, clock });
-  const signIns = args.audit ? signInAuditFor(args.audit, { clock, onError: (err) => log.warn({ err }, 'auditing a sign-in failed') }) : undefined;
+  const { signIns } = args;
 
   const later = (fn: () => void, ms: number): void => {
     const handle = clock.setTimeout(() => {
