@@ -6,7 +6,7 @@
 import { createAuditLog, type AuditHead, type AuditRecord } from '../security/audit-log.js';
 import { isValidId } from '../types.js';
 import { defineCommand } from './cli-args.js';
-import { UsageError, line, type CliCommand } from './cli-io.js';
+import { UsageError, line, positiveInt, type CliCommand } from './cli-io.js';
 
 /** Exit code of `keel audit verify` when the chain does not verify. */
 export const EXIT_AUDIT_BROKEN = 3;
@@ -90,13 +90,6 @@ function parseHead(text: string): AuditHead {
   const m = /^(\d{1,15}):([0-9a-f]{64})$/.exec(text.trim());
   if (!m) throw new UsageError('--expect-head must be SEQ:HASH as printed by keel audit verify');
   return { seq: Number(m[1]), hash: m[2] as string };
-}
-
-function positiveInt(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer`);
-  return n;
 }
 
 function formatRecord(r: AuditRecord): string {

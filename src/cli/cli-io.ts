@@ -80,6 +80,21 @@ export function required(value: string | undefined, flag: string): string {
 }
 
 /**
+ * A positive integer flag (digits only), `fallback` when absent, or a {@link UsageError} naming it.
+ *
+ * @example
+ * ```ts
+ * const limit = positiveInt(values.limit, '--limit', 1000);
+ * ```
+ */
+export function positiveInt(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer`);
+  return n;
+}
+
+/**
  * Writes one line.
  *
  * @example

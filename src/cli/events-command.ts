@@ -12,7 +12,7 @@ import { DECISION_KINDS, type DecisionEvent, type DecisionKind } from '../ports.
 import type { LmdbEnv } from '../store/lmdb-env.js';
 import { isValidId, type SessionId, type TenantId, type UserId } from '../types.js';
 import { defineCommand } from './cli-args.js';
-import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
+import { UsageError, line, positiveInt, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage = `Usage: keel events [--since 24h] [--until T] [--tenant T] [--session S] [--user U] [--kind K]...
                    [--limit N] [--newest] [--json] [--data-dir DIR]
@@ -93,8 +93,7 @@ export const eventsCommand: CliCommand = defineCommand({
     const kinds = (values.kind ?? []).flatMap((k) => k.split(',')).map((k) => k.trim()).filter((k) => k !== '');
     const unknown = kinds.find((k) => !(DECISION_KINDS as readonly string[]).includes(k));
     if (unknown !== undefined) throw new UsageError(`unknown --kind ${JSON.stringify(unknown)}: use ${DECISION_KINDS.join(', ')}`);
-    const limit = values.limit === undefined ? 1000 : Number(values.limit);
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+    const limit = positiveInt(values.limit, '--limit', 1000);
 
     return withData((env) => {
       const found = traceOf(env, dataDir, io.env).query({

@@ -6,7 +6,7 @@
 import { buildReport, formatReport } from '../observe/diagnostics.js';
 import { isValidId } from '../types.js';
 import { defineCommand } from './cli-args.js';
-import { UsageError, line, type CliCommand } from './cli-io.js';
+import { UsageError, line, positiveInt, type CliCommand } from './cli-io.js';
 import { timeFlag, traceOf } from './events-command.js';
 
 const usage = `Usage: keel report [--since 7d] [--until T] [--tenant T] [--top N] [--abandon-after 30m] [--json] [--data-dir DIR]
@@ -47,8 +47,7 @@ export const reportCommand: CliCommand = defineCommand({
     const until = values.until === undefined ? now : timeFlag(values.until, '--until', now);
     if (until < since) throw new UsageError('--until is before --since');
     if (values.tenant !== undefined && !isValidId(values.tenant)) throw new UsageError('--tenant must be a valid id');
-    const top = values.top === undefined ? 10 : Number(values.top);
-    if (!Number.isSafeInteger(top) || top < 1) throw new UsageError('--top must be a positive integer');
+    const top = positiveInt(values.top, '--top', 10);
     const abandonAfter = values['abandon-after'];
     if (abandonAfter !== undefined && !/^\d+(\.\d+)?\s*[mhdw]$/.test(abandonAfter.trim())) throw new UsageError('--abandon-after must be a duration like 30m, 2h or 1d');
     const abandonAfterMs = abandonAfter === undefined ? undefined : now - timeFlag(abandonAfter, '--abandon-after', now);

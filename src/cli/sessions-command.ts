@@ -9,7 +9,7 @@ import { frameOf } from '../sessions/session-frames.js';
 import { createSessionStore, type SessionStore } from '../store/session-store.js';
 import { isValidId, type SessionId, type TenantId, type UserId } from '../types.js';
 import { defineCommand } from './cli-args.js';
-import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
+import { UsageError, line, positiveInt, type CliCommand, type CliIo } from './cli-io.js';
 
 const usage = `Usage: keel sessions [list] [--tenant T] [--user U] [--limit N] [--json] [--data-dir DIR]
        keel sessions show <session-id> [--json] [--unredacted] [--data-dir DIR]
@@ -47,8 +47,7 @@ export const sessionsCommand: CliCommand = defineCommand({
     if (values.tenant !== undefined && !isValidId(values.tenant)) throw new UsageError('--tenant must be a valid id');
     if (values.user !== undefined && !isValidId(values.user)) throw new UsageError('--user must be a valid id');
     if (values.user !== undefined && values.tenant === undefined) throw new UsageError('--user needs --tenant');
-    const limit = values.limit === undefined ? 50 : Number(values.limit);
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+    const limit = positiveInt(values.limit, '--limit', 50);
     if (action === 'show' && (id === undefined || !isValidId(id))) throw new UsageError('show needs a session id');
 
     return withData((env) => {
