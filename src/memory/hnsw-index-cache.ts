@@ -41,6 +41,10 @@ interface TenantState {
   timer: unknown;
   saving: Promise<void>;
   built: Promise<void>;
+  /** Inserts posted to the worker and not applied yet, oldest first (the worker applies them in order). */
+  adds: Array<{ entries: number; applied: Promise<unknown> }>;
+  /** The sum of `adds[].entries`. */
+  backlog: number;
 }
 
 /** An index's size and how its file was found when it was opened (`loaded`, or why it was rebuilt). */
@@ -65,6 +69,12 @@ export interface HnswIndexCache {
   whenReady(tenant: TenantId): Promise<void>;
   /** Posts inserts; call inside the transaction that made the change, so posts follow commit order. */
   postAdd(tenant: TenantId, generation: number, entries: readonly IndexEntry[]): void;
+  /**
+   * Resolves once at most `maxEntries` of the tenant's posted inserts wait for the worker. A bulk
+   * insert waits on it between chunks, so it cannot run ahead of the index: a search waits for the
+   * inserts posted before it, and an unbounded backlog would make it wait for the whole import.
+   */
+  backlogAtMost(tenant: TenantId, maxEntries: number): Promise<void>;
   /** Posts deletions, like {@link postAdd}; `scrub` overwrites the vectors first (erasure). */
   postRemove(tenant: TenantId, generation: number, labels: readonly number[], scrub?: boolean): void;
   /** Candidate labels among one user's vectors, or undefined when the index cannot answer now. */
@@ -112,7 +122,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       saved.dimensions === embedder.dimensions &&
       saved.live === meta.count;
     const index = await host.open(tenant, current ? { indexSha256: saved.indexSha256, ownersSha256: saved.ownersSha256, live: saved.live } : undefined);
-    const state: TenantState = { status: 'ready', index, generation: meta.generation, unsaved: 0, timer: undefined, saving: Promise.resolve(), built: Promise.resolve() };
+    const state: TenantState = { status: 'ready', index, generation: meta.generation, unsaved: 0, timer: undefined, saving: Promise.resolve(), built: Promise.resolve(), adds: [], backlog: 0 };
     if (index.status !== 'loaded' && meta.count > 0) {
       state.status = 'building';
       state.built = rebuild(tenant, state).then(
@@ -268,8 +278,21 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     postAdd(tenant, generation, entries) {
       const state = resolved.get(tenant);
       if (!state) return;
-      if (entries.length > 0) state.index.add(batchOf(entries, embedder.dimensions)).catch(() => invalidate(tenant, state));
+      if (entries.length > 0) {
+        const add = { entries: entries.length, applied: state.index.add(batchOf(entries, embedder.dimensions)).catch(() => invalidate(tenant, state)) };
+        state.adds.push(add);
+        state.backlog += add.entries;
+        void add.applied.then(() => {
+          state.adds.splice(state.adds.indexOf(add), 1);
+          state.backlog -= add.entries;
+        });
+      }
       noteChange(tenant, state, generation, entries.length);
+    },
+    async backlogAtMost(tenant, maxEntries) {
+      const state = resolved.get(tenant);
+      // An invalidated state's inserts no longer matter: its successor rebuilds from LMDB.
+      while (state && resolved.get(tenant) === state && state.backlog > maxEntries && state.adds[0]) await state.adds[0].applied;
     },
     postRemove(tenant, generation, labels, scrub = false) {
       const state = resolved.get(tenant);

@@ -287,6 +287,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
             const time = clock.now();
             const prepared = await prepare(tenant, chunk.map((c) => ({ ...c, time })), signal);
             await committing;
+            // At most two chunks wait for the index: the import goes at the index's pace, searches
+            // meanwhile wait for little, and the event loop is not kept busy running ahead.
+            await cache.backlogAtMost(tenant, o.bulkChunkSize);
             committing = atomically(tenant, () => insert(tenant, prepared));
             // Observed now, awaited at the next chunk or the end (a failure must not go unhandled meanwhile).
             committing.catch(() => undefined);
