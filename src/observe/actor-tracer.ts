@@ -107,37 +107,84 @@ function toolOutcome(output: unknown, failed: boolean): { outcome: string; reaso
  * ```
  */
 export function createActorTracer(options: ActorTracerOptions): ActorTracer {
-  const { clock } = options;
-  let root: AnyActor | undefined;
-  let subscription: { unsubscribe(): void } | undefined;
-  const spans = new Map<string, Span>();
-  let pendingTool: ToolCall | undefined;
-  let llmSteps: LlmStep[] = [];
-  let lastMicroState: string | undefined;
-  let stepStart: string | undefined;
+  return new SessionTracer(options);
+}
+
+// A class, not a closure per method: every live session has a tracer, and per-instance closures
+// cost 56 bytes each (docs/benchmarks.md, heap per live session).
+class SessionTracer implements ActorTracer {
+  readonly #options: ActorTracerOptions;
+  #root: AnyActor | undefined;
+  #subscription: { unsubscribe(): void } | undefined;
+  #spans: Map<string, Span> | undefined;
+  #pendingTool: ToolCall | undefined;
+  #llmSteps: LlmStep[] | undefined;
+  #lastMicroState: string | undefined;
+  #stepStart: string | undefined;
+
+  constructor(options: ActorTracerOptions) {
+    this.#options = options;
+  }
+
+  attach(actor: AnyActor): void {
+    this.detach();
+    this.#root = actor;
+    this.#lastMicroState = undefined;
+    this.#stepStart = undefined;
+    this.#subscription = actor.system.inspect((ev: InspectionEvent) => this.#observe(ev));
+  }
+
+  enrich(kind: DecisionKind, data: Record<string, Json>): Record<string, Json> {
+    const call = this.#pendingTool;
+    if (!call || !TOOL_KINDS.has(kind) || data.tool !== call.tool) return data;
+    if (typeof data.key === 'string' && data.key !== call.key) return data;
+    this.#pendingTool = undefined;
+    return { ...data, ...call.data };
+  }
+
+  state(): string | undefined {
+    return this.#stepStart ?? this.#lastMicroState;
+  }
+
+  takeLlmSteps(): LlmStep[] {
+    const out = this.#llmSteps ?? [];
+    this.#llmSteps = undefined;
+    return out;
+  }
+
+  detach(): void {
+    this.#subscription?.unsubscribe();
+    this.#subscription = undefined;
+    this.#root = undefined;
+    this.#spans = undefined;
+    this.#pendingTool = undefined;
+  }
 
   // Callers check `inspecting()` first: most sessions are not inspected, and the event's data is
   // then not worth building.
-  const inspect = (reason: string, data: Record<string, Json>): void => options.decide('inspect', reason, data, lastMicroState);
+  #inspect(reason: string, data: Record<string, Json>): void {
+    this.#options.decide('inspect', reason, data, this.#lastMicroState);
+  }
 
   /** A tool call nobody decided about still belongs in the trace. */
-  const flushTool = (): void => {
-    const call = pendingTool;
+  #flushTool(): void {
+    const call = this.#pendingTool;
     if (!call) return;
-    pendingTool = undefined;
-    options.decide('tool', String(call.data.outcome ?? 'done'), { tool: call.tool, ...call.data }, stepStart);
-  };
+    this.#pendingTool = undefined;
+    this.#options.decide('tool', String(call.data.outcome ?? 'done'), { tool: call.tool, ...call.data }, this.#stepStart);
+  }
 
-  const finish = (ref: { sessionId: string }, output: unknown, failed: boolean): void => {
-    const span = spans.get(ref.sessionId);
+  #finish(ref: { sessionId: string }, output: unknown, failed: boolean): void {
+    const span = this.#spans?.get(ref.sessionId);
     if (!span) return;
-    spans.delete(ref.sessionId);
+    this.#spans!.delete(ref.sessionId);
+    const { clock } = this.#options;
     const latencyMs = Math.max(0, clock.now() - span.startedAt);
     const call = toolInput(span.input);
     if (call) {
-      flushTool();
+      this.#flushTool();
       const { outcome, reason } = toolOutcome(output, failed);
-      pendingTool = {
+      this.#pendingTool = {
         tool: call.tool,
         key: call.key,
         data: { args: redactToolArgs(call.args), latencyMs, outcome, ...(reason !== undefined ? { outcomeReason: reason } : {}), ...(call.attempt !== undefined ? { attempt: call.attempt } : {}) },
@@ -146,86 +193,55 @@ export function createActorTracer(options: ActorTracerOptions): ActorTracer {
     const source = record(output)?.source;
     if (!failed && typeof source === 'string' && source.startsWith('llm:')) {
       const step = { step: span.actor, provider: source.slice(4, 68) || 'unknown', latencyMs, endedAt: clock.now() };
-      if (llmSteps.length < MAX_LLM_STEPS) llmSteps.push(step);
+      const steps = (this.#llmSteps ??= []);
+      if (steps.length < MAX_LLM_STEPS) steps.push(step);
     }
-    if (options.inspecting()) inspect('actor.done', { actor: span.actor, latencyMs, status: failed ? 'error' : 'done' });
-  };
+    if (this.#options.inspecting()) this.#inspect('actor.done', { actor: span.actor, latencyMs, status: failed ? 'error' : 'done' });
+  }
 
-  const observe = (ev: InspectionEvent): void => {
-    const current = root;
+  #observe(ev: InspectionEvent): void {
+    const current = this.#root;
     if (!current) return;
     switch (ev.type) {
       case '@xstate.actor': {
         if (ev.actorRef === current) return;
         const ref = ev.actorRef as unknown as { sessionId: string; options?: { input?: unknown } };
         const actor = srcOf(ref);
-        spans.set(ref.sessionId, { actor, startedAt: clock.now(), input: ref.options?.input });
-        if (options.inspecting()) inspect('actor.started', { actor });
+        (this.#spans ??= new Map()).set(ref.sessionId, { actor, startedAt: this.#options.clock.now(), input: ref.options?.input });
+        if (this.#options.inspecting()) this.#inspect('actor.started', { actor });
         return;
       }
       case '@xstate.event': {
         if (ev.actorRef !== current) return;
         const type = ev.event.type;
         const source = ev.sourceRef as unknown as { sessionId: string } | undefined;
-        stepStart = lastMicroState;
-        if (source && (source as unknown) !== current && spans.has(source.sessionId)) {
-          if (type.startsWith('xstate.done.actor.')) finish(source, (ev.event as { output?: unknown }).output, false);
-          else if (type.startsWith('xstate.error.actor.')) finish(source, undefined, true);
+        this.#stepStart = this.#lastMicroState;
+        if (source && (source as unknown) !== current && this.#spans?.has(source.sessionId)) {
+          if (type.startsWith('xstate.done.actor.')) this.#finish(source, (ev.event as { output?: unknown }).output, false);
+          else if (type.startsWith('xstate.error.actor.')) this.#finish(source, undefined, true);
           // Callback actors report their end with an event of their own (`draft.done`).
-          else if (type.endsWith('.done')) finish(source, (ev.event as { output?: unknown }).output, false);
+          else if (type.endsWith('.done')) this.#finish(source, (ev.event as { output?: unknown }).output, false);
         }
         // Streamed reply pieces are many and say nothing about the flow.
-        if (type !== 'xstate.init' && !type.endsWith('.delta') && options.inspecting()) {
-          inspect('event', { event: type.slice(0, 80), from: !source ? 'outside' : (source as unknown) === current ? 'self' : srcOf(source) });
+        if (type !== 'xstate.init' && !type.endsWith('.delta') && this.#options.inspecting()) {
+          this.#inspect('event', { event: type.slice(0, 80), from: !source ? 'outside' : (source as unknown) === current ? 'self' : srcOf(source) });
         }
         return;
       }
       case '@xstate.microstep': {
         if (ev.actorRef !== current) return;
         const state = stateToString((ev.snapshot as { value?: unknown }).value);
-        if (state === lastMicroState) return;
-        lastMicroState = state;
-        if (options.inspecting()) options.decide('inspect', 'microstep', { event: ev.event.type.slice(0, 80), state }, state);
+        if (state === this.#lastMicroState) return;
+        this.#lastMicroState = state;
+        if (this.#options.inspecting()) this.#options.decide('inspect', 'microstep', { event: ev.event.type.slice(0, 80), state }, state);
         return;
       }
       case '@xstate.snapshot':
         // The session actor finished a step: every decision about the step's tool call is made.
-        if (ev.actorRef === current) flushTool();
+        if (ev.actorRef === current) this.#flushTool();
         return;
       default:
         return;
     }
-  };
-
-  const detach = (): void => {
-    subscription?.unsubscribe();
-    subscription = undefined;
-    root = undefined;
-    spans.clear();
-    pendingTool = undefined;
-  };
-
-  return {
-    attach(actor) {
-      detach();
-      root = actor;
-      lastMicroState = undefined;
-      stepStart = undefined;
-      subscription = actor.system.inspect(observe);
-    },
-    enrich(kind, data) {
-      const call = pendingTool;
-      if (!call || !TOOL_KINDS.has(kind) || data.tool !== call.tool) return data;
-      if (typeof data.key === 'string' && data.key !== call.key) return data;
-      pendingTool = undefined;
-      return { ...data, ...call.data };
-    },
-    state: () => stepStart ?? lastMicroState,
-    takeLlmSteps() {
-      const out = llmSteps;
-      llmSteps = [];
-      return out;
-    },
-    detach,
-  };
+  }
 }

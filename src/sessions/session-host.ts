@@ -10,7 +10,7 @@
  */
 import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
 import { KeelError, toKeelError } from '../errors.js';
-import { createActorTracer } from '../observe/actor-tracer.js';
+import { createActorTracer, type ActorTracer } from '../observe/actor-tracer.js';
 import type { Logger } from '../observe/logger.js';
 import { BUSY_TAG, type UserMessageEvent, type AgentEmitted, type Clock, type DecisionEvent, type DecisionSink, type SessionInput } from '../ports.js';
 import type { JournalRecord, SessionRecord, SessionStore, StoredTimer } from '../store/session-store.js';
@@ -93,153 +93,311 @@ export async function openSessionHost(
   id: SessionId,
   from: SessionRecord | NewSession,
 ): Promise<SessionHost> {
-  const { store, clock, sink } = ctx;
-  const existing = 'snapshot' in from ? from : undefined;
-  const tenant = from.tenant;
-  const user = from.user;
-  const channel = from.channel;
-  const createdAt = existing?.createdAt ?? clock.now();
+  const host = new LiveSession(ctx, id, from);
+  await host.start('snapshot' in from ? from : undefined);
+  return host;
+}
+
+// A class, not a closure per step: every live session has a host, and 30 per-instance closures
+// with their context cost about 2 KB a session (docs/benchmarks.md, heap per live session).
+class LiveSession implements SessionHost {
+  readonly id: SessionId;
+  readonly tenant: TenantId;
+  readonly user: UserId;
+  readonly channel: string;
+  readonly mailbox: Mailbox;
+  readonly #ctx: SessionHostContext;
+  readonly #createdAt: number;
+  readonly #tracer: ActorTracer;
   // A child logger per live session costs memory; it is made on the first log line.
-  let childLog: Logger | undefined;
-  const log = (): Logger => (childLog ??= ctx.logger.child({ session: id, tenant, user }));
-  const mailbox = createMailbox(ctx.maxQueuedEvents);
-
-  let seq = existing?.seq ?? 0;
-  let pending: number[] = [...(existing?.pending ?? [])];
-  let committedTimers: readonly StoredTimer[] = existing?.timers ?? [];
-  let wakeAt = earliest(committedTimers);
-  let lastState = existing?.state ?? '';
-  let lastActiveAt = clock.now();
-  let actor!: AnyActor;
-  let book!: TimerBook;
-  let outbox: AgentEmitted[] = [];
-  let turn: { traceId: string; onDelta?: (t: string) => void } | undefined;
-  let failure: unknown;
-  let spontaneousQueued = false;
-  let settleWaiters: Array<() => void> = [];
-  let broken = false;
-  let building = false;
-
-  const input = (carriedContext?: Record<string, unknown>): SessionInput => ({
-    sessionId: id,
-    tenant,
-    user,
-    channel,
-    ...(carriedContext ? { carriedContext } : {}),
-  });
-
-  const decide = (kind: DecisionEvent['kind'], reason: string, data: Record<string, Json> = {}, state: string = lastState): void => {
-    sink.emit({ kind, time: clock.now(), tenant, session: id, user, traceId: turn?.traceId ?? `${id}:timer`, state, reason, data: tracer.enrich(kind, data) });
-  };
-  // Inspection tells the trace what the chart cannot know: tool latencies, arguments, LLM time.
-  const tracer = createActorTracer({ clock, decide, inspecting: () => ctx.inspecting?.(id) === true });
-
-  const settled = (): boolean => {
-    const snap = actor.getSnapshot();
-    return snap.status !== 'active' || !snap.hasTag(BUSY_TAG);
-  };
-
+  #childLog: Logger | undefined;
+  #seq: number;
+  #pending: readonly number[];
+  #committedTimers: readonly StoredTimer[];
+  #wakeAt: number | undefined;
+  #lastState: string;
+  #lastActiveAt: number;
+  #actor!: AnyActor;
+  #book!: TimerBook;
+  #outbox: AgentEmitted[] = [];
+  #turn: { traceId: string; onDelta?: (t: string) => void } | undefined;
+  #failure: unknown;
+  #spontaneousQueued = false;
+  #settleWaiters: Array<() => void> | undefined;
+  #broken = false;
+  #building = false;
   // XState inspection costs every microstep a callback: it follows machines that invoke actors
   // (tool calls, LLM steps, for their latency and outcome) and sessions someone inspects.
-  let tracerOn = false;
-  const ensureTracing = (target: AnyActor = actor): void => {
-    if (tracerOn || !(invokesActors(ctx.machine) || ctx.inspecting?.(id) === true)) return;
-    tracerOn = true;
-    tracer.attach(target);
-  };
+  #tracerOn = false;
 
-  const build = (snapshot: unknown, carried?: Record<string, unknown>): void => {
-    const next = createActor(ctx.machine, {
-      id,
-      input: input(carried),
-      clock: actorClockOf(clock),
+  constructor(ctx: SessionHostContext, id: SessionId, from: SessionRecord | NewSession) {
+    const existing = 'snapshot' in from ? from : undefined;
+    this.#ctx = ctx;
+    this.id = id;
+    this.tenant = from.tenant;
+    this.user = from.user;
+    this.channel = from.channel;
+    this.#createdAt = existing?.createdAt ?? ctx.clock.now();
+    this.mailbox = createMailbox(ctx.maxQueuedEvents);
+    this.#seq = existing?.seq ?? 0;
+    this.#pending = existing?.pending ?? [];
+    this.#committedTimers = existing?.timers ?? [];
+    this.#wakeAt = earliest(this.#committedTimers);
+    this.#lastState = existing?.state ?? '';
+    this.#lastActiveAt = ctx.clock.now();
+    // Inspection tells the trace what the chart cannot know: tool latencies, arguments, LLM time.
+    this.#tracer = createActorTracer({
+      clock: ctx.clock,
+      decide: (kind, reason, data, state) => this.#decide(kind, reason, data, state),
+      inspecting: () => ctx.inspecting?.(id) === true,
+    });
+  }
+
+  get lastActiveAt(): number {
+    return this.#lastActiveAt;
+  }
+
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  state(): string {
+    return this.#lastState;
+  }
+
+  context(): unknown {
+    return (this.#actor.getSnapshot() as { context?: unknown }).context;
+  }
+
+  message(messageId: string, text: string, hooks: TurnHooks = {}): Promise<TurnOutcome> {
+    const { store, clock } = this.#ctx;
+    this.#lastActiveAt = clock.now();
+    return this.mailbox.run(async () => {
+      const seen = store.getMessage(this.id, messageId);
+      if (seen?.outSeqs) return this.#replayOutcome(messageId, seen);
+      if (seen) {
+        // Accepted before a crash and not yet answered: answer it now, without a second ack.
+        const stored = store.readJournal(this.id, this.tenant, seen.inSeq, seen.inSeq)[0];
+        return this.#answer(messageId, stored?.text ?? text, seen.inSeq, false, hooks, stored?.time ?? clock.now());
+      }
+      const inSeq = ++this.#seq;
+      const at = clock.now();
+      return this.#answer(messageId, text, inSeq, true, hooks, at);
+    });
+  }
+
+  signal(event: { type: string } & Record<string, unknown>): Promise<TurnOutcome> {
+    const { store, clock } = this.#ctx;
+    this.#lastActiveAt = clock.now();
+    return this.mailbox.run(async () => {
+      this.#turn = { traceId: `${this.id}:signal:${event.type}` };
+      this.#ensureTracing();
+      try {
+        this.#actor.send(event as never);
+        await this.#waitSettled();
+        const records = this.#drain(undefined, clock.now());
+        try {
+          await store.commit(this.#persistWrites(records));
+        } catch (err) {
+          this.#broken = true;
+          throw toKeelError(err, 'storage_failed');
+        }
+        const frames = records.map(frameOf);
+        this.#ctx.publish(this.id, frames);
+        this.#decide('signal', `signal ${event.type} handled`, { type: event.type });
+        return { sessionId: this.id, frames, state: this.#lastState, duplicate: false };
+      } finally {
+        this.#turn = undefined;
+      }
+    });
+  }
+
+  async passivate(): Promise<void> {
+    await this.mailbox.idle();
+    this.#settleWaiters = undefined;
+    this.#actor.stop();
+    this.#tracer.detach();
+    this.#decide('session', 'session passivated', {});
+  }
+
+  /** Builds the actor (hydrating, migrating or creating) and re-runs unanswered messages. */
+  async start(existing: SessionRecord | undefined): Promise<void> {
+    const { store, clock } = this.#ctx;
+    const now = clock.now();
+    if (existing) {
+      let snapshot: unknown = store.openJson(this.tenant, existing.snapshot);
+      let carried: Record<string, unknown> | undefined;
+      // True when what runs differs from what is stored (migration or restart): committed at once.
+      let reshaped = false;
+      if (existing.machineId !== this.#ctx.machine.id || existing.machineVersion !== this.#ctx.machineVersion) {
+        reshaped = true;
+        const migrated = tryMigrate(this.#ctx, existing, snapshot, () => this.#log());
+        if (migrated === undefined) {
+          carried = (snapshot as { context?: Record<string, unknown> }).context;
+          snapshot = undefined;
+          this.#committedTimers = [];
+          this.#decide('session', 'machine changed; flow restarted with context kept', {
+            from: `${existing.machineId}@${existing.machineVersion}`,
+            to: `${this.#ctx.machine.id}@${this.#ctx.machineVersion}`,
+          });
+        } else {
+          snapshot = migrated;
+          this.#decide('session', 'snapshot migrated', { from: existing.machineVersion, to: this.#ctx.machineVersion });
+        }
+      }
+      try {
+        this.#build(snapshot, carried);
+      } catch (err) {
+        this.#log().warn({ err }, 'stored snapshot does not fit the machine; flow restarted with context kept');
+        this.#build(undefined, (snapshot as { context?: Record<string, unknown> } | undefined)?.context);
+        this.#committedTimers = [];
+        reshaped = true;
+      }
+      this.#book.rearm(this.#committedTimers, now);
+      this.#book.capture(now);
+      // LMDB must always hold what is live: recovery after a failure rebuilds from it.
+      if (reshaped) await store.commit(this.#persistWrites([]));
+    } else {
+      this.#build(undefined);
+      await store.commit([...this.#persistWrites([]), store.putOwner(this.id, this.tenant, this.user)]);
+      this.#decide('session', 'session opened', { channel: this.channel });
+    }
+    this.#lastState = stateToString(this.#actor.getSnapshot().value);
+
+    // Re-run messages that were accepted but not answered when the process stopped.
+    const pending = this.#pending;
+    if (existing && pending.length > 0) {
+      const records = store.readJournal(this.id, this.tenant, Math.min(...pending), Math.max(...pending)).filter((r) => r.dir === 'in' && pending.includes(r.seq));
+      for (const r of records) {
+        if (r.messageId === undefined) continue;
+        const messageId = r.messageId;
+        this.#decide('session', 're-running a message accepted before a restart', { seq: r.seq });
+        void this.mailbox.runInternal(() => this.#answer(messageId, r.text, r.seq, false, {}, r.time)).catch((err: unknown) =>
+          this.#log().error({ err }, 're-running an accepted message failed'),
+        );
+      }
+    }
+  }
+
+  #log(): Logger {
+    return (this.#childLog ??= this.#ctx.logger.child({ session: this.id, tenant: this.tenant, user: this.user }));
+  }
+
+  #input(carriedContext?: Record<string, unknown>): SessionInput {
+    return { sessionId: this.id, tenant: this.tenant, user: this.user, channel: this.channel, ...(carriedContext ? { carriedContext } : {}) };
+  }
+
+  #decide(kind: DecisionEvent['kind'], reason: string, data: Record<string, Json> = {}, state: string = this.#lastState): void {
+    this.#ctx.sink.emit({
+      kind, time: this.#ctx.clock.now(), tenant: this.tenant, session: this.id, user: this.user,
+      traceId: this.#turn?.traceId ?? `${this.id}:timer`, state, reason, data: this.#tracer.enrich(kind, data),
+    });
+  }
+
+  #settled(): boolean {
+    const snap = this.#actor.getSnapshot();
+    return snap.status !== 'active' || !snap.hasTag(BUSY_TAG);
+  }
+
+  #ensureTracing(target: AnyActor = this.#actor): void {
+    if (this.#tracerOn || !(invokesActors(this.#ctx.machine) || this.#ctx.inspecting?.(this.id) === true)) return;
+    this.#tracerOn = true;
+    this.#tracer.attach(target);
+  }
+
+  #build(snapshot: unknown, carried?: Record<string, unknown>): void {
+    const next = createActor(this.#ctx.machine, {
+      id: this.id,
+      input: this.#input(carried),
+      clock: actorClockOf(this.#ctx.clock),
       ...(snapshot !== undefined ? { snapshot: snapshot as never } : {}),
     });
-    tracerOn = false;
-    tracer.detach();
-    ensureTracing(next);
-    next.on('*', (emitted: AgentEmitted) => onEmitted(emitted));
+    this.#tracerOn = false;
+    this.#tracer.detach();
+    this.#ensureTracing(next);
+    next.on('*', (emitted: AgentEmitted) => this.#onEmitted(emitted));
     next.subscribe({
-      next: () => onStep(),
+      next: () => this.#onStep(),
       error: (err) => {
-        failure = err;
-        onStep();
+        this.#failure = err;
+        this.#onStep();
       },
     });
-    actor = next;
-    book = createTimerBook(next);
-    building = true;
+    this.#actor = next;
+    this.#book = createTimerBook(next);
+    this.#building = true;
     try {
       next.start();
     } finally {
-      building = false;
+      this.#building = false;
     }
-  };
+  }
 
-  const onEmitted = (e: AgentEmitted): void => {
+  #onEmitted(e: AgentEmitted): void {
     switch (e.type) {
       case 'agent.delta':
-        turn?.onDelta?.(e.text);
+        this.#turn?.onDelta?.(e.text);
         return;
       case 'agent.decision':
-        decide(e.kind, e.reason, (e.data ?? {}) as Record<string, Json>, tracer.state() ?? lastState);
+        this.#decide(e.kind, e.reason, (e.data ?? {}) as Record<string, Json>, this.#tracer.state() ?? this.#lastState);
         return;
       case 'agent.reply':
       case 'agent.handoff':
-        outbox.push(e);
-        if (!turn && !building) queueSpontaneous();
+        this.#outbox.push(e);
+        if (!this.#turn && !this.#building) this.#queueSpontaneous();
         return;
     }
-  };
+  }
 
-  const onStep = (): void => {
-    if (settleWaiters.length > 0 && (settled() || failure !== undefined)) {
-      const waiters = settleWaiters;
-      settleWaiters = [];
+  #onStep(): void {
+    const waiters = this.#settleWaiters;
+    if (waiters && (this.#settled() || this.#failure !== undefined)) {
+      this.#settleWaiters = undefined;
       for (const wake of waiters) wake();
     }
-    if (!turn && !building) queueSpontaneous();
-  };
+    if (!this.#turn && !this.#building) this.#queueSpontaneous();
+  }
 
-  const waitSettled = (): Promise<void> => {
-    if (settled() || failure !== undefined) return Promise.resolve();
+  #waitSettled(): Promise<void> {
+    if (this.#settled() || this.#failure !== undefined) return Promise.resolve();
+    const { clock, turnTimeoutMs } = this.#ctx;
     return new Promise((resolve) => {
       const timer = clock.setTimeout(() => {
-        failure ??= new KeelError('session_failed', `turn did not settle within ${ctx.turnTimeoutMs} ms`);
+        this.#failure ??= new KeelError('session_failed', `turn did not settle within ${turnTimeoutMs} ms`);
         resolve();
-      }, ctx.turnTimeoutMs);
-      settleWaiters.push(() => {
+      }, turnTimeoutMs);
+      (this.#settleWaiters ??= []).push(() => {
         clock.clearTimeout(timer);
         resolve();
       });
     });
-  };
+  }
 
   /** Restores the actor to the last committed snapshot after a failure. */
-  const recover = (): void => {
-    const err = toKeelError(failure, 'session_failed');
-    log().error({ err, state: lastState }, 'session actor failed; restored to the last committed state');
-    decide('error', 'actor failed; restored last committed state', { code: err.code, message: err.message });
-    failure = undefined;
+  #recover(): void {
+    const err = toKeelError(this.#failure, 'session_failed');
+    this.#log().error({ err, state: this.#lastState }, 'session actor failed; restored to the last committed state');
+    this.#decide('error', 'actor failed; restored last committed state', { code: err.code, message: err.message });
+    this.#failure = undefined;
     try {
-      actor.stop();
+      this.#actor.stop();
     } catch {
       // The failed actor may already be stopped.
     }
     // LMDB holds the last committed snapshot; the failed actor's state is dropped.
-    build(committedSnapshot());
-    book.rearm(committedTimers, clock.now());
-    outbox = [{ type: 'agent.reply', text: ctx.failureReply, meta: { failed: true } }];
-  };
+    this.#build(this.#committedSnapshot());
+    this.#book.rearm(this.#committedTimers, this.#ctx.clock.now());
+    this.#outbox = [{ type: 'agent.reply', text: this.#ctx.failureReply, meta: { failed: true } }];
+  }
 
   /** Turns the outbox into journal records; exactly one reply for a message. */
-  const drain = (messageId: string | undefined, time: number): JournalRecord[] => {
-    if (failure !== undefined) recover();
-    const state = stateToString(actor.getSnapshot().value);
+  #drain(messageId: string | undefined, time: number): JournalRecord[] {
+    if (this.#failure !== undefined) this.#recover();
+    const state = stateToString(this.#actor.getSnapshot().value);
     const records: JournalRecord[] = [];
     const replies: string[] = [];
     let replyMeta: Record<string, unknown> | undefined;
-    for (const e of outbox) {
+    for (const e of this.#outbox) {
       if (e.type === 'agent.handoff') {
         records.push({ seq: 0, dir: 'out', type: 'handoff', ...(messageId ? { messageId } : {}), text: e.reason ?? '', state, meta: { status: e.status, ...(e.meta ?? {}) }, time });
       } else if (e.type === 'agent.reply') {
@@ -251,249 +409,140 @@ export async function openSessionHost(
         }
       }
     }
-    outbox = [];
+    if (this.#outbox.length > 0) this.#outbox = [];
     if (messageId !== undefined) {
       records.push({ seq: 0, dir: 'out', type: 'reply', messageId, text: replies.join('\n\n'), state, ...(replyMeta ? { meta: replyMeta } : {}), time });
     }
-    return records.map((r) => ({ ...r, seq: ++seq }));
-  };
+    return records.map((r) => ({ ...r, seq: ++this.#seq }));
+  }
 
   /** Builds the writes that make the actor's current state durable. */
-  const persistWrites = (records: readonly JournalRecord[], inbound?: JournalRecord): Promise<unknown>[] => {
-    const snapshot = actor.getPersistedSnapshot();
+  #persistWrites(records: readonly JournalRecord[], inbound?: JournalRecord): Promise<unknown>[] {
+    const { store, clock } = this.#ctx;
+    const snapshot = this.#actor.getPersistedSnapshot();
     const now = clock.now();
-    const timers = book.capture(now);
-    const state = stateToString(actor.getSnapshot().value);
-    const writes: Promise<unknown>[] = [store.appendJournal(id, tenant, inbound ? [inbound, ...records] : records)];
+    const timers = this.#book.capture(now);
+    const state = stateToString(this.#actor.getSnapshot().value);
+    const writes: Promise<unknown>[] = [store.appendJournal(this.id, this.tenant, inbound ? [inbound, ...records] : records)];
     const nextWake = earliest(timers);
-    writes.push(...store.setWake(id, wakeAt, nextWake));
+    writes.push(...store.setWake(this.id, this.#wakeAt, nextWake));
     writes.push(
-      store.putSession(id, {
-        tenant, user, channel,
-        machineId: ctx.machine.id, machineVersion: ctx.machineVersion,
-        snapshot: store.sealJson(tenant, snapshot), seq, timers, pending, state,
-        createdAt, updatedAt: now,
+      store.putSession(this.id, {
+        tenant: this.tenant, user: this.user, channel: this.channel,
+        machineId: this.#ctx.machine.id, machineVersion: this.#ctx.machineVersion,
+        snapshot: store.sealJson(this.tenant, snapshot), seq: this.#seq, timers, pending: this.#pending, state,
+        createdAt: this.#createdAt, updatedAt: now,
       }),
     );
-    if (state !== lastState) decide('transition', 'state changed', { from: lastState, to: state });
-    committedTimers = timers;
-    if (nextWake !== wakeAt) ctx.onWakeChange(id, nextWake);
-    wakeAt = nextWake;
-    lastState = state;
+    if (state !== this.#lastState) this.#decide('transition', 'state changed', { from: this.#lastState, to: state });
+    this.#committedTimers = timers;
+    if (nextWake !== this.#wakeAt) this.#ctx.onWakeChange(this.id, nextWake);
+    this.#wakeAt = nextWake;
+    this.#lastState = state;
     return writes;
-  };
+  }
 
   /** Writes the pre-turn state with the message marked pending (the first of two commits). */
-  const pendingWrites = (): Promise<unknown>[] => {
-    const record = store.getSession(id);
+  #pendingWrites(): Promise<unknown>[] {
+    const { store, clock } = this.#ctx;
+    const record = store.getSession(this.id);
     if (!record) throw new KeelError('internal', 'session record missing during a turn');
     // A wake entry due now: after a crash, startup hydrates the session and answers the message
     // even if its client never comes back. The answer's commit moves the entry to the next timer.
     const now = clock.now();
-    const due = wakeAt === undefined ? now : Math.min(wakeAt, now);
-    const writes = store.setWake(id, wakeAt, due);
-    wakeAt = due;
-    writes.push(store.putSession(id, { ...record, seq, pending, updatedAt: now }));
+    const due = this.#wakeAt === undefined ? now : Math.min(this.#wakeAt, now);
+    const writes = store.setWake(this.id, this.#wakeAt, due);
+    this.#wakeAt = due;
+    writes.push(store.putSession(this.id, { ...record, seq: this.#seq, pending: this.#pending, updatedAt: now }));
     return writes;
-  };
+  }
 
-  const committedSnapshot = (): unknown => {
-    const record = store.getSession(id);
-    return record ? store.openJson(tenant, record.snapshot) : undefined;
-  };
+  #committedSnapshot(): unknown {
+    const record = this.#ctx.store.getSession(this.id);
+    return record ? this.#ctx.store.openJson(this.tenant, record.snapshot) : undefined;
+  }
 
   /** Runs one accepted message through the actor and commits the answer. */
-  const answer = async (
-    messageId: string, text: string, inSeq: number, isNew: boolean, hooks: TurnHooks, at: number,
-  ): Promise<TurnOutcome> => {
+  async #answer(messageId: string, text: string, inSeq: number, isNew: boolean, hooks: TurnHooks, at: number): Promise<TurnOutcome> {
+    const { store, clock } = this.#ctx;
+    const id = this.id;
     const inRecord: JournalRecord = { seq: inSeq, dir: 'in', type: 'message', messageId, text, time: at };
-    const previousPending = pending.filter((s) => s !== inSeq);
+    const previousPending = this.#pending.filter((s) => s !== inSeq);
     const inFrame = frameOf(inRecord);
     const startedAt = clock.now();
-    tracer.takeLlmSteps();
-    turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
-    ensureTracing();
+    this.#tracer.takeLlmSteps();
+    this.#turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
+    this.#ensureTracing();
     try {
-      if (actor.getSnapshot().status === 'done') build(undefined, contextOf(actor));
+      if (this.#actor.getSnapshot().status === 'done') this.#build(undefined, contextOf(this.#actor));
       const event: UserMessageEvent = { type: 'user.message', text, messageId, turnKey: `${id}:${inSeq}`, at };
-      actor.send(event as never);
+      this.#actor.send(event as never);
       let accepted = !isNew;
       // Local actors (router, templates, demo tools) settle within this tick's microtasks: one
       // event-loop turn of patience lets such a turn commit once, acceptance and answer together.
-      if (!settled() && failure === undefined && !accepted) await afterThisTick();
-      if (!settled() && failure === undefined && !accepted) {
-        pending = [...previousPending, inSeq];
-        await store.commit([store.appendJournal(id, tenant, [inRecord]), store.putMessage(id, messageId, { inSeq }), ...pendingWrites()]);
+      if (!this.#settled() && this.#failure === undefined && !accepted) await afterThisTick();
+      if (!this.#settled() && this.#failure === undefined && !accepted) {
+        this.#pending = [...previousPending, inSeq];
+        await store.commit([store.appendJournal(id, this.tenant, [inRecord]), store.putMessage(id, messageId, { inSeq }), ...this.#pendingWrites()]);
         accepted = true;
-        ctx.publish(id, [inFrame]);
+        this.#ctx.publish(id, [inFrame]);
         hooks.onAccepted?.(inSeq);
-        await waitSettled();
+        await this.#waitSettled();
       }
-      const records = drain(messageId, clock.now());
-      pending = previousPending;
+      const records = this.#drain(messageId, clock.now());
+      this.#pending = previousPending;
       const writes = [
-        ...persistWrites(records, inRecord),
+        ...this.#persistWrites(records, inRecord),
         store.putMessage(id, messageId, { inSeq, outSeqs: records.map((r) => r.seq) }),
       ];
       await store.commit(writes);
       const frames = records.map(frameOf);
       if (isNew && !accepted) {
-        ctx.publish(id, [inFrame, ...frames]);
+        this.#ctx.publish(id, [inFrame, ...frames]);
         hooks.onAccepted?.(inSeq);
       } else {
-        ctx.publish(id, frames);
+        this.#ctx.publish(id, frames);
       }
-      const llm = tracer.takeLlmSteps();
-      decide('reply', 'turn answered', {
+      const llm = this.#tracer.takeLlmSteps();
+      this.#decide('reply', 'turn answered', {
         seq: inSeq, frames: frames.length, latencyMs: clock.now() - startedAt,
         ...(llm.length > 0 ? { llmSteps: llm.map((l) => ({ step: l.step, provider: l.provider, latencyMs: l.latencyMs, endedAt: l.endedAt })) } : {}),
       });
-      return { sessionId: id, messageId, seq: inSeq, frames, state: lastState, duplicate: false };
+      return { sessionId: id, messageId, seq: inSeq, frames, state: this.#lastState, duplicate: false };
     } catch (err) {
       // In-memory state ran ahead of what is durable: the runtime drops this host and the next
       // event hydrates from LMDB, re-running anything accepted but unanswered.
-      broken = true;
+      this.#broken = true;
       throw toKeelError(err, 'storage_failed');
     } finally {
-      turn = undefined;
+      this.#turn = undefined;
     }
-  };
+  }
 
-  const replayOutcome = (messageId: string, entry: { inSeq: number; outSeqs?: readonly number[] }): TurnOutcome => {
+  #replayOutcome(messageId: string, entry: { inSeq: number; outSeqs?: readonly number[] }): TurnOutcome {
     const outSeqs = entry.outSeqs ?? [];
-    const frames = outSeqs.length === 0 ? [] : store.readJournal(id, tenant, Math.min(...outSeqs), Math.max(...outSeqs)).filter((r) => outSeqs.includes(r.seq)).map(frameOf);
-    return { sessionId: id, messageId, seq: entry.inSeq, frames, state: lastState, duplicate: true };
-  };
+    const frames = outSeqs.length === 0 ? [] : this.#ctx.store.readJournal(this.id, this.tenant, Math.min(...outSeqs), Math.max(...outSeqs)).filter((r) => outSeqs.includes(r.seq)).map(frameOf);
+    return { sessionId: this.id, messageId, seq: entry.inSeq, frames, state: this.#lastState, duplicate: true };
+  }
 
-  const queueSpontaneous = (): void => {
-    if (spontaneousQueued || turn || broken) return;
-    spontaneousQueued = true;
-    void mailbox.runInternal(async () => {
-      spontaneousQueued = false;
-      await waitSettled();
-      const records = drain(undefined, clock.now());
+  #queueSpontaneous(): void {
+    if (this.#spontaneousQueued || this.#turn || this.#broken) return;
+    this.#spontaneousQueued = true;
+    void this.mailbox.runInternal(async () => {
+      this.#spontaneousQueued = false;
+      await this.#waitSettled();
+      const records = this.#drain(undefined, this.#ctx.clock.now());
       // Timer steps are rare; committing each one is cheaper than comparing snapshots.
-      const writes = persistWrites(records);
+      const writes = this.#persistWrites(records);
       try {
-        await store.commit(writes);
+        await this.#ctx.store.commit(writes);
       } catch (err) {
-        broken = true;
+        this.#broken = true;
         throw err;
       }
-      ctx.publish(id, records.map(frameOf));
-    }).catch((err: unknown) => log().error({ err }, 'committing a timer step failed'));
-  };
-
-  // ---- hydrate ----
-  const now = clock.now();
-  if (existing) {
-    let snapshot: unknown = store.openJson(tenant, existing.snapshot);
-    let carried: Record<string, unknown> | undefined;
-    // True when what runs differs from what is stored (migration or restart): committed at once.
-    let reshaped = false;
-    if (existing.machineId !== ctx.machine.id || existing.machineVersion !== ctx.machineVersion) {
-      reshaped = true;
-      const migrated = tryMigrate(ctx, existing, snapshot, log);
-      if (migrated === undefined) {
-        carried = (snapshot as { context?: Record<string, unknown> }).context;
-        snapshot = undefined;
-        committedTimers = [];
-        decide('session', 'machine changed; flow restarted with context kept', { from: `${existing.machineId}@${existing.machineVersion}`, to: `${ctx.machine.id}@${ctx.machineVersion}` });
-      } else {
-        snapshot = migrated;
-        decide('session', 'snapshot migrated', { from: existing.machineVersion, to: ctx.machineVersion });
-      }
-    }
-    try {
-      build(snapshot, carried);
-    } catch (err) {
-      log().warn({ err }, 'stored snapshot does not fit the machine; flow restarted with context kept');
-      build(undefined, (snapshot as { context?: Record<string, unknown> } | undefined)?.context);
-      committedTimers = [];
-      reshaped = true;
-    }
-    book.rearm(committedTimers, now);
-    book.capture(now);
-    // LMDB must always hold what is live: recovery after a failure rebuilds from it.
-    if (reshaped) await store.commit(persistWrites([]));
-  } else {
-    build(undefined);
-    await store.commit([...persistWrites([]), store.putOwner(id, tenant, user)]);
-    decide('session', 'session opened', { channel });
+      this.#ctx.publish(this.id, records.map(frameOf));
+    }).catch((err: unknown) => this.#log().error({ err }, 'committing a timer step failed'));
   }
-  lastState = stateToString(actor.getSnapshot().value);
-
-  const host: SessionHost = {
-    id, tenant, user, channel, mailbox,
-    get lastActiveAt() {
-      return lastActiveAt;
-    },
-    get broken() {
-      return broken;
-    },
-    state: () => lastState,
-    context: () => (actor.getSnapshot() as { context?: unknown }).context,
-    message(messageId, text, hooks = {}) {
-      lastActiveAt = clock.now();
-      return mailbox.run(async () => {
-        const seen = store.getMessage(id, messageId);
-        if (seen?.outSeqs) return replayOutcome(messageId, seen);
-        if (seen) {
-          // Accepted before a crash and not yet answered: answer it now, without a second ack.
-          const stored = store.readJournal(id, tenant, seen.inSeq, seen.inSeq)[0];
-          return answer(messageId, stored?.text ?? text, seen.inSeq, false, hooks, stored?.time ?? clock.now());
-        }
-        const inSeq = ++seq;
-        const at = clock.now();
-        return answer(messageId, text, inSeq, true, hooks, at);
-      });
-    },
-    signal(event) {
-      lastActiveAt = clock.now();
-      return mailbox.run(async () => {
-        turn = { traceId: `${id}:signal:${event.type}` };
-        ensureTracing();
-        try {
-          actor.send(event as never);
-          await waitSettled();
-          const records = drain(undefined, clock.now());
-          try {
-            await store.commit(persistWrites(records));
-          } catch (err) {
-            broken = true;
-            throw toKeelError(err, 'storage_failed');
-          }
-          const frames = records.map(frameOf);
-          ctx.publish(id, frames);
-          decide('signal', `signal ${event.type} handled`, { type: event.type });
-          return { sessionId: id, frames, state: lastState, duplicate: false };
-        } finally {
-          turn = undefined;
-        }
-      });
-    },
-    async passivate() {
-      await mailbox.idle();
-      settleWaiters = [];
-      actor.stop();
-      tracer.detach();
-      decide('session', 'session passivated', {});
-    },
-  };
-
-  // Re-run messages that were accepted but not answered when the process stopped.
-  if (existing && pending.length > 0) {
-    const records = store.readJournal(id, tenant, Math.min(...pending), Math.max(...pending)).filter((r) => r.dir === 'in' && pending.includes(r.seq));
-    for (const r of records) {
-      if (r.messageId === undefined) continue;
-      const messageId = r.messageId;
-      decide('session', 're-running a message accepted before a restart', { seq: r.seq });
-      void mailbox.runInternal(() => answer(messageId, r.text, r.seq, false, {}, r.time)).catch((err: unknown) =>
-        log().error({ err }, 're-running an accepted message failed'),
-      );
-    }
-  }
-  return host;
 }
 
 /** The clock XState actors get: one per runtime clock, not two closures per live session. */
