@@ -3,10 +3,10 @@
  * Failures are translated exactly as for chat (openai-errors.ts); like the chat adapter it makes
  * one attempt per call and leaves retries and failover to the caller.
  */
-import OpenAI from 'openai';
 import { systemClock } from '../clock.js';
 import type { Clock, Embedder } from '../ports.js';
 import { llmError } from './llm-provider.js';
+import { createOpenAiClient } from './openai-client.js';
 import { translateOpenAiError } from './openai-errors.js';
 
 /** Options of {@link createOpenAiEmbedder}. */
@@ -93,17 +93,7 @@ function resolveOptions(options: OpenAiEmbedderOptions): ResolvedOptions {
 export function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
   const resolved = resolveOptions(options);
   const { name, model, dimensions, clock } = resolved;
-  const client = new OpenAI({
-    baseURL: resolved.baseURL,
-    apiKey: resolved.apiKey === '' ? 'no-key' : resolved.apiKey,
-    organization: null,
-    project: null,
-    adminAPIKey: null,
-    webhookSecret: null,
-    maxRetries: 0,
-    timeout: resolved.timeoutMs,
-    logLevel: 'off',
-  });
+  const client = createOpenAiClient(resolved);
 
   async function embedBatch(texts: readonly string[], signal: AbortSignal | undefined): Promise<Float32Array[]> {
     if (signal?.aborted) throw llmError({ provider: name, reason: 'aborted' }, `embedding call to ${name} was cancelled by the caller`);

@@ -3,7 +3,6 @@
  * attempt per call: the SDK's own retries are off, because the ladder (resilient-llm.ts) owns
  * retries and a retry inside a retry multiplies requests against an endpoint already in trouble.
  */
-import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsBase, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { systemClock } from '../clock.js';
 import { KeelError } from '../errors.js';
@@ -11,6 +10,7 @@ import type { Clock, LlmMessage, LlmRequest, LlmResponse, LlmTool } from '../por
 import { createChatStreamAssembler, parseChatCompletion } from './chat-completion-parser.js';
 import { llmError } from './llm-provider.js';
 import type { LlmProvider } from './llm-provider.js';
+import { createOpenAiClient } from './openai-client.js';
 import { translateOpenAiError } from './openai-errors.js';
 
 /** Options of {@link createOpenAiProvider}. */
@@ -46,9 +46,6 @@ const defaultOptions = {
 } as const;
 
 type ResolvedOptions = Readonly<Required<Omit<OpenAiProviderOptions, 'clock'>> & { clock: Clock }>;
-
-/** Placeholder bearer for keyless servers (Ollama, vLLM without auth): the SDK refuses an empty key. */
-const NO_KEY = 'no-key';
 
 function resolveOptions(options: OpenAiProviderOptions): ResolvedOptions {
   const fail = (name: string, expected: string): never => {
@@ -99,19 +96,7 @@ function resolveOptions(options: OpenAiProviderOptions): ResolvedOptions {
 export function createOpenAiProvider(options: OpenAiProviderOptions): OpenAiProvider {
   const resolved = resolveOptions(options);
   const { name, model, clock } = resolved;
-  const client = new OpenAI({
-    baseURL: resolved.baseURL,
-    apiKey: resolved.apiKey === '' ? NO_KEY : resolved.apiKey,
-    // Nothing from the process environment leaks into requests to a third-party endpoint.
-    organization: null,
-    project: null,
-    adminAPIKey: null,
-    webhookSecret: null,
-    maxRetries: 0,
-    timeout: resolved.timeoutMs,
-    // Library code never prints; failures surface as KeelErrors and decisions.
-    logLevel: 'off',
-  });
+  const client = createOpenAiClient(resolved);
 
   async function complete(request: LlmRequest, signal: AbortSignal): Promise<LlmResponse> {
     const body = toRequestBody(request, resolved);
