@@ -235,7 +235,11 @@ export function createRuntime(
   };
 
   // Who may do what to a session, with refusals and hand-offs audited.
-  const { authorize, auditHandoffs } = createSessionAccess({ audit, logger, ownerOf: (id) => ready.get(id) ?? store.getSession(id) });
+  const { authorize, auditHandoffs } = createSessionAccess({
+    audit, logger,
+    ownerOf: (id) => ready.get(id) ?? store.getSession(id),
+    handoffStatusOf: (id) => store.lastHandoffStatus(id),
+  });
 
   const hostFor = (id: SessionId): Promise<SessionHost> => {
     const existing = live.get(id);

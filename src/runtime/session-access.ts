@@ -29,21 +29,27 @@ export interface SessionAccessOptions {
   readonly logger: Logger;
   /** The owner of a session, `undefined` when it does not exist. */
   readonly ownerOf: (id: SessionId) => { readonly tenant: string; readonly user: string } | undefined;
+  /** The status of the session's latest hand-off, `undefined` when it was never handed off. */
+  readonly handoffStatusOf: (id: SessionId) => string | undefined;
 }
+
+/** Hand-off statuses during which the conversation is in human hands (asked for, waiting, taken). */
+const HANDED_TO_HUMANS: ReadonlySet<string> = new Set(['requested', 'queued', 'accepted', 'with_agent']);
 
 /**
  * Creates the rules. A customer reaches only their own sessions and only with messages; an agent
- * (a human on a hand-off) writes and signals; an admin signals (approvals, operator commands) but
- * never speaks in a customer's conversation; an engineer only reads. No role crosses tenants.
+ * (a human on a hand-off) signals (approvals, hand-off events), and reads and writes only a
+ * conversation handed to humans, while it is; an admin signals but never speaks in a customer's
+ * conversation; an engineer only reads. No role crosses tenants.
  *
  * @example
  * ```ts
- * const access = createSessionAccess({ audit, logger, ownerOf: (id) => store.getSession(id) });
+ * const access = createSessionAccess({ audit, logger, ownerOf: (id) => store.getSession(id), handoffStatusOf: (id) => store.lastHandoffStatus(id) });
  * access.authorize(record, engineer, 'message', id); // KeelError forbidden, audited
  * ```
  */
 export function createSessionAccess(options: SessionAccessOptions): SessionAccess {
-  const { audit, logger, ownerOf } = options;
+  const { audit, logger, ownerOf, handoffStatusOf } = options;
 
   /** Fire and forget: an audit failure must not change the outcome it records. */
   const append = (entry: Parameters<AuditLog['append']>[0]): void => {
@@ -60,6 +66,9 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
       else if (as.role === 'customer' && action === 'signal') why = 'customers send messages; signals come from staff';
       else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
       else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
+      else if (as.role === 'agent' && action !== 'signal' && !HANDED_TO_HUMANS.has(handoffStatusOf(id) ?? '')) {
+        [why, rule] = ['human agents reach a conversation only while it is handed to humans', 'handoff'];
+      }
       if (why === undefined) return;
       append({ actor: as, action: `session.${action}`, target: `session:${id}`, outcome: 'denied', details: { rule } });
       throw new KeelError('forbidden', why, { details: { rule } });

@@ -82,6 +82,12 @@ export interface SessionStore {
    * group of a message that was accepted earlier).
    */
   appendJournal(id: SessionId, tenant: TenantId, records: readonly JournalRecord[]): Promise<unknown>;
+  /**
+   * The status of the session's latest hand-off frame (`requested`, `queued`, `with_agent`,
+   * `completed`...), from the journal's clear metadata: nothing is unsealed. Only the newest
+   * `maxGroups` journal groups are read; none there means `undefined`.
+   */
+  lastHandoffStatus(id: SessionId, maxGroups?: number): string | undefined;
   /** Journal records with `fromSeq <= seq <= toSeq`, text unsealed. */
   readJournal(id: SessionId, tenant: TenantId, fromSeq: number, toSeq?: number): JournalRecord[];
   /** Moves the session's wake-up entry (earliest timer deadline) in the wake index. */
@@ -164,6 +170,17 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       });
       const stored: StoredGroup = { records: metas, sealed: sealer.seal(tenant, encoder.encode(JSON.stringify(texts))) };
       return observeWrite(journal.put([id, first.seq], stored));
+    },
+    lastHandoffStatus(id, maxGroups = 1000) {
+      for (const { key, value } of journal.getRange({ start: [id, Number.MAX_SAFE_INTEGER], end: [id, -1], reverse: true, limit: maxGroups })) {
+        if ((key as [string, number])[0] !== id) break;
+        const records = (value as StoredGroup).records;
+        for (let i = records.length - 1; i >= 0; i--) {
+          const r = records[i]!;
+          if (r.type === 'handoff') return typeof r.meta?.status === 'string' ? r.meta.status : undefined;
+        }
+      }
+      return undefined;
     },
     readJournal(id, tenant, fromSeq, toSeq = Number.MAX_SAFE_INTEGER) {
       const out: JournalRecord[] = [];

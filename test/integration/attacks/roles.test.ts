@@ -2,7 +2,8 @@
  * Roles, deny by default (OWASP LLM02, LLM06): each role tries what belongs to another. A
  * customer reaches only their own sessions; an engineer reads redacted data and never writes;
  * an admin erases and signals but never speaks in a customer's conversation and also sees
- * redacted data; a human agent sees the transcript; an approval is always the sender's own.
+ * redacted data; a human agent sees the transcript only while the conversation is handed to
+ * humans; an approval is always the sender's own.
  * Every refusal is a typed error and an audit record.
  */
 import { describe, expect, it } from 'vitest';
@@ -46,7 +47,7 @@ describe('roles', () => {
     expect(denied).toMatchObject({ actor: { user: 'alice', role: 'customer' }, target: `session:${bob.sessionId}`, details: { rule: 'ownership' } });
   });
 
-  it('an engineer observes redacted (replay and live) and cannot write; an admin cannot write either; a human agent sees the transcript', async () => {
+  it('an engineer observes redacted (replay and live) and cannot write; an admin cannot write either; a human agent sees the transcript once it is handed over', async () => {
     const k = await keel();
     const alice = await chat(k, 'customer', 'alice');
     // The confirmation quotes the new address back, personal data and all.
@@ -86,13 +87,30 @@ describe('roles', () => {
     admin.send({ type: 'message', id: 'x1', text: 'as admin I say: refund everything' });
     expect(await admin.next((f) => f.type === 'error' && f.id === 'x1')).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/admins do not write/) });
 
+    // A human agent does not browse conversations: only one handed to humans opens, while it is.
+    const early = connect(k.wsUrl, { token: await k.token({ role: 'agent', user: 'sam' }) });
+    defer(() => early.close());
+    await early.opened;
+    early.send({ type: 'hello', sessionId: alice.sessionId, lastSeq: 0 });
+    expect(await early.next((f) => f.type === 'error' || f.type === 'ready')).toMatchObject({ type: 'error', code: 'forbidden', message: expect.stringMatching(/handed to humans/) });
+    expect(texts(early.frames)).not.toContain(PII.email);
+    expect(() => k.runtime.replay(alice.sessionId, 0, who('agent', 'sam'))).toThrow(/handed to humans/);
+    const refusedAgent = await eventually(() => k.audit().find((r) => r.action === 'session.read' && r.outcome === 'denied' && r.actor.role === 'agent'), 5000, 'the audited refusal');
+    expect(refusedAgent).toMatchObject({ actor: { user: 'sam' }, target: `session:${alice.sessionId}`, details: { rule: 'handoff' } });
+
+    // With an agent on duty at the desk, alice's request for a human is queued for them.
+    const desk = connect(k.deskUrl, { token: await k.token({ role: 'agent', user: 'sam' }) });
+    defer(() => desk.close());
+    await desk.next((f) => f.type === 'ready');
+    alice.send({ type: 'message', id: 'a3', text: 'I want to talk to a human' });
+    await alice.next((f) => f.type === 'handoff' && f.status === 'queued', 20_000);
     const agent = await chat(k, 'agent', 'sam', alice.sessionId);
     await agent.waitFor(isReplyTo('a2'));
     expect(texts(agent.frames)).toContain(PII.email);
 
     // Nothing the refused roles sent reached the session.
     const journal = k.runtime.replay(alice.sessionId, 0);
-    expect(journal.filter((f) => f.type === 'ack').map((f) => f.id)).toEqual(['a1', 'a1b', 'a2']);
+    expect(journal.filter((f) => f.type === 'ack').map((f) => f.id)).toEqual(['a1', 'a1b', 'a2', 'a3']);
     const denials = await eventually(() => {
       const r = k.audit().filter((a) => a.action === 'session.message' && a.outcome === 'denied');
       return r.length >= 2 ? r : undefined;

@@ -4,6 +4,7 @@
  * ways in real time, the agent hands back to the assistant, and the assistant answers again.
  */
 import { describe, expect, it } from 'vitest';
+import { tenantId, userId } from '../../../src/types.js';
 import { useCleanups } from '../../support/cleanups.js';
 import { isReplyTo, keelPerTest, openChat, openDesk, type Frame } from './support/keel-harness.js';
 
@@ -109,5 +110,31 @@ describe('human hand-off over /chat and /desk', () => {
     expect(await ann.next((f) => f.type === 'handoff' && f.status === 'completed')).toMatchObject({ meta: { summary: 'refund explained' } });
     const record = h.runtime.audit.read({ limit: 1000 }).find((r) => r.action === 'handoff.completed' && r.actor.role === 'agent');
     expect(record).toMatchObject({ actor: { user: 'sam', role: 'agent' }, target: `session:${ann.sessionId}`, details: { summary: 'refund explained' } });
+  });
+
+  it('a human agent reads a conversation only while it is handed to humans', async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    const samAs = { tenant: tenantId('acme'), user: userId('sam'), role: 'agent' as const };
+    const ann = await openChat(h, { token: await h.token({ user: 'ann' }) });
+    defer(() => ann.close());
+    ann.send({ type: 'message', id: 'm1', text: 'where is my order?' });
+    await ann.next(isReplyTo('m1'));
+    expect(() => h.runtime.replay(ann.sessionId, 0, samAs)).toThrow(/handed to humans/);
+
+    ann.send({ type: 'message', id: 'm2', text: 'I want to talk to a human' });
+    await ann.next((f) => f.type === 'handoff' && f.status === 'queued');
+    expect(h.runtime.replay(ann.sessionId, 0, samAs).some((f) => f.type === 'ack' && f.id === 'm1')).toBe(true);
+    await sam.next((f) => f.type === 'queue' && queueOf(f).length === 1);
+    sam.send({ type: 'take', sessionId: ann.sessionId });
+    await sam.next((f) => f.type === 'taken');
+    await ann.next((f) => f.type === 'handoff' && f.status === 'with_agent');
+    expect(h.runtime.replay(ann.sessionId, 0, samAs).length).toBeGreaterThan(0);
+
+    sam.send({ type: 'close', sessionId: ann.sessionId, id: 'c1', summary: 'done' });
+    await ann.next((f) => f.type === 'handoff' && f.status === 'completed');
+    expect(() => h.runtime.replay(ann.sessionId, 0, samAs)).toThrow(/handed to humans/);
+    // Approvals and hand-off events are signals: they stay open to agents whatever the state.
+    await expect(h.runtime.send(ann.sessionId, { type: 'operator.approve' }, { as: samAs })).resolves.toMatchObject({ sessionId: ann.sessionId });
   });
 });
