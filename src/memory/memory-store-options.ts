@@ -41,7 +41,9 @@ export interface MemoryStoreOptions {
   readonly rebuildBatchSize?: number;
   /**
    * Memories committed per transaction by `rememberMany`; each chunk is one LMDB commit and one
-   * batch for the index worker, small enough to keep the event loop's longest pause short. Default 128.
+   * batch for the index worker. An import posts a chunk only when at most one earlier chunk waits
+   * for the worker, so the chunk bounds how long a search in the same tenant waits, and how much
+   * the event loop holds at once. Default 32 (the index, not the commits, sets an import's pace).
    */
   readonly bulkChunkSize?: number;
   /** HNSW parameters (`m`, `efConstruction`, `efSearch`, ...); `dir` and `dimensions` come from above. */
@@ -60,7 +62,7 @@ export const defaultMemoryStoreOptions = Object.freeze({
   saveAfterChanges: 1000,
   saveDelayMs: 30_000,
   rebuildBatchSize: 256,
-  bulkChunkSize: 128,
+  bulkChunkSize: 32,
 });
 
 /** Options with every default filled in. */

@@ -50,7 +50,8 @@ export interface MemoryStore {
   /**
    * Stores many memories (an import, a benchmark): embedded in batches, committed in chunks of
    * `bulkChunkSize` (one transaction and one index batch each), retention applied once at the
-   * end. The index catches up in its worker; {@link indexStats} waits for it.
+   * end. A chunk is posted only when at most one earlier chunk waits for the index worker, so the
+   * import goes at the index's pace; {@link indexStats} waits for the last chunks.
    */
   rememberMany(inputs: readonly RememberInput[], signal?: AbortSignal): Promise<Array<{ memoryId: string; time: number }>>;
   /** The user's memories most similar to `query`, best first. */
