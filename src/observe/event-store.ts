@@ -25,7 +25,7 @@ export interface EventQuery {
 
 export interface EventStore {
   append(event: DecisionEvent): void;
-  /** Writes the events appended in this tick now (before closing). */
+  /** Writes the events appended in this tick now (before closing or an erasure). */
   flush(): void;
   query(query: EventQuery): DecisionEvent[];
   /** Removes events older than `retentionMs`; returns how many. */
@@ -84,6 +84,9 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   let counter = 0;
   // Events of one tick are stored as one batch under one key: a put per tick, not per event.
   let batch: DecisionEvent[] = [];
+  // Batches handed to LMDB and not committed yet, by key counter: queries read them from here, so
+  // a caller sees its own events at once, before the tick's batch is even written.
+  const unwritten = new Map<number, readonly DecisionEvent[]>();
   const { sealer } = options;
   /** One batch as stored: plain events without a sealer, else one sealed blob per tenant. */
   const pack = (events: readonly DecisionEvent[]): StoredValue => {
@@ -143,7 +146,11 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     const first = events[0];
     if (!first) return;
     counter = (counter + 1) % 1_000_000_000;
-    observeWrite(db.put([first.time, counter], pack(events))).catch((err: unknown) => options.onError?.(err));
+    const key = counter;
+    unwritten.set(key, events);
+    observeWrite(db.put([first.time, key], pack(events)))
+      .catch((err: unknown) => options.onError?.(err))
+      .finally(() => unwritten.delete(key));
   };
   const matches = (e: DecisionEvent, q: EventQuery): boolean =>
     (q.tenant === undefined || e.tenant === q.tenant) &&
@@ -168,13 +175,22 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const range = q.reverse ? db.getRange({ start: end, end: start, reverse: true }) : db.getRange({ start, end });
       const since = q.since ?? 0;
       const until = q.until ?? Number.MAX_SAFE_INTEGER;
-      outer: for (const { value } of range) {
-        const events = unpack(value as StoredValue, (e) => e.time >= since && e.time <= until && matches(e as DecisionEvent, q));
+      const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
+      // Not in LMDB yet, and the newest: after the stored events, or first when newest come first.
+      const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
+      if (q.reverse) recent.reverse();
+      if (q.reverse) out.push(...recent.slice(0, limit));
+      outer: for (const { key, value } of range) {
+        if (out.length >= limit) break;
+        // Committed while its put has not resolved yet: it is already in `recent`.
+        if (unwritten.has((key as [number, number])[1])) continue;
+        const events = unpack(value as StoredValue, (e) => wanted(e as DecisionEvent));
         for (const e of q.reverse ? events.reverse() : events) {
           out.push(e);
           if (out.length >= limit) break outer;
         }
       }
+      if (!q.reverse) out.push(...recent.slice(0, limit - out.length));
       return out;
     },
     async prune() {

@@ -45,7 +45,12 @@ describe('keel events and keel report', () => {
     await talk('bob', 'bob', ['where is my order 2001?', 'I want to talk to a human']);
     clock.advance(2 * DAY);
     await talk('recent', 'alice', ['blorp fizz wug', 'what is your returns policy?']);
-    await vi.waitFor(() => expect(runtime.events.query({ session: sessions.recent as never, kinds: ['reply'] })).toHaveLength(2), { timeout: 5000 });
+    // The commands read what is committed, not what the runtime still holds in memory.
+    await vi.waitFor(async () => {
+      const io = fakeIo({ env: { KEEL_DATA_DIR: temp.dir } });
+      expect(await runCli(['events', '--since', '10d', '--session', sessions.recent!, '--kind', 'reply', '--json'], io)).toBe(0);
+      expect(io.out().trim().split('\n').filter(Boolean)).toHaveLength(2);
+    }, { timeout: 5000 });
   }, 60_000);
 
   afterAll(async () => {

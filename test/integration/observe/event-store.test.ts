@@ -57,6 +57,38 @@ describe('decision trace', () => {
     expect(store.query({}).map((e) => e.kind)).toEqual(['reply']);
   });
 
+  it('answers with events not written yet, in order and once, while their batch waits or commits', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const env = openEnv({ dir: t.dir });
+    cleanups.push(() => env.close());
+    const clock = createManualClock(2_000_000);
+    const store = createEventStore({ env, clock });
+    const base = { tenant: tenantId('t'), session: 's' as never, user: userId('u'), traceId: 'x', data: {} };
+    const add = (reason: string) => {
+      clock.advance(1);
+      store.append({ ...base, kind: 'route', reason, time: clock.now() });
+    };
+    add('stored-1');
+    add('stored-2');
+    store.flush();
+    await env.flushed();
+    add('flushed');
+    store.flush();
+    add('waiting-1');
+    add('waiting-2');
+    // Nothing of the last three is committed yet: one batch is on its way to LMDB, two events wait.
+    const reasons = (q: Parameters<typeof store.query>[0]) => store.query(q).map((e) => e.reason);
+    expect(reasons({})).toEqual(['stored-1', 'stored-2', 'flushed', 'waiting-1', 'waiting-2']);
+    expect(reasons({ reverse: true, limit: 4 })).toEqual(['waiting-2', 'waiting-1', 'flushed', 'stored-2']);
+    expect(reasons({ limit: 3 })).toEqual(['stored-1', 'stored-2', 'flushed']);
+    expect(reasons({ since: clock.now() - 1 })).toEqual(['waiting-1', 'waiting-2']);
+    // Once everything is committed, each event is still there once.
+    store.flush();
+    await env.flushed();
+    expect(reasons({})).toEqual(['stored-1', 'stored-2', 'flushed', 'waiting-1', 'waiting-2']);
+  });
+
   it('seals the events of a tick once per tenant, and an erasure seals the rest again without the user', async () => {
     const t = tempDir();
     cleanups.push(t.remove);
