@@ -12,6 +12,15 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
+/** A temporary LMDB environment and a manual clock, both removed after the test. */
+function storage(startMs: number) {
+  const t = tempDir();
+  cleanups.push(t.remove);
+  const env = openEnv({ dir: t.dir });
+  cleanups.push(() => env.close());
+  return { dir: t.dir, env, clock: createManualClock(startMs) };
+}
+
 describe('decision trace', () => {
   it('records what each session did and answers queries by time range, user and kind', async () => {
     const t = tempDir();
@@ -41,11 +50,7 @@ describe('decision trace', () => {
   });
 
   it('drops events older than the retention', async () => {
-    const t = tempDir();
-    cleanups.push(t.remove);
-    const env = openEnv({ dir: t.dir });
-    cleanups.push(() => env.close());
-    const clock = createManualClock(1_000_000);
+    const { env, clock } = storage(1_000_000);
     const store = createEventStore({ env, clock, retentionMs: 1000 });
     const base = { tenant: tenantId('t'), session: 's' as never, user: userId('u'), traceId: 'x', reason: 'r', data: {} };
     store.append({ ...base, kind: 'route', time: 1_000_000 });
@@ -58,11 +63,7 @@ describe('decision trace', () => {
   });
 
   it('answers with events not written yet, in order and once, while their batch waits or commits', async () => {
-    const t = tempDir();
-    cleanups.push(t.remove);
-    const env = openEnv({ dir: t.dir });
-    cleanups.push(() => env.close());
-    const clock = createManualClock(2_000_000);
+    const { env, clock } = storage(2_000_000);
     const store = createEventStore({ env, clock });
     const base = { tenant: tenantId('t'), session: 's' as never, user: userId('u'), traceId: 'x', data: {} };
     const add = (reason: string) => {
@@ -90,13 +91,9 @@ describe('decision trace', () => {
   });
 
   it('seals the events of a tick once per tenant, and an erasure seals the rest again without the user', async () => {
-    const t = tempDir();
-    cleanups.push(t.remove);
-    const env = openEnv({ dir: t.dir });
-    cleanups.push(() => env.close());
-    const clock = createManualClock(1_000_000);
+    const { dir, env, clock } = storage(1_000_000);
     let seals = 0;
-    const aes = createAesSealer({ keys: createTenantKeyStore({ dir: t.dir, env: {} }) });
+    const aes = createAesSealer({ keys: createTenantKeyStore({ dir, env: {} }) });
     const sealer = { seal: (tenant: never, bytes: Uint8Array) => (seals++, aes.seal(tenant, bytes)), open: aes.open };
     const store = createEventStore({ env, clock, sealer });
     const ev = (tenant: string, user: string, reason: string) => ({
