@@ -43,8 +43,6 @@ interface TenantState {
   built: Promise<void>;
   /** Inserts posted to the worker and not applied yet, oldest first (the worker applies them in order). */
   adds: Array<{ entries: number; applied: Promise<unknown> }>;
-  /** The sum of `adds[].entries`. */
-  backlog: number;
 }
 
 /** An index's size and how its file was found when it was opened (`loaded`, or why it was rebuilt). */
@@ -122,7 +120,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       saved.dimensions === embedder.dimensions &&
       saved.live === meta.count;
     const index = await host.open(tenant, current ? { indexSha256: saved.indexSha256, ownersSha256: saved.ownersSha256, live: saved.live } : undefined);
-    const state: TenantState = { status: 'ready', index, generation: meta.generation, unsaved: 0, timer: undefined, saving: Promise.resolve(), built: Promise.resolve(), adds: [], backlog: 0 };
+    const state: TenantState = { status: 'ready', index, generation: meta.generation, unsaved: 0, timer: undefined, saving: Promise.resolve(), built: Promise.resolve(), adds: [] };
     if (index.status !== 'loaded' && meta.count > 0) {
       state.status = 'building';
       state.built = rebuild(tenant, state).then(
@@ -281,18 +279,15 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       if (entries.length > 0) {
         const add = { entries: entries.length, applied: state.index.add(batchOf(entries, embedder.dimensions)).catch(() => invalidate(tenant, state)) };
         state.adds.push(add);
-        state.backlog += add.entries;
-        void add.applied.then(() => {
-          state.adds.splice(state.adds.indexOf(add), 1);
-          state.backlog -= add.entries;
-        });
+        void add.applied.then(() => state.adds.splice(state.adds.indexOf(add), 1));
       }
       noteChange(tenant, state, generation, entries.length);
     },
     async backlogAtMost(tenant, maxEntries) {
       const state = resolved.get(tenant);
       // An invalidated state's inserts no longer matter: its successor rebuilds from LMDB.
-      while (state && resolved.get(tenant) === state && state.backlog > maxEntries && state.adds[0]) await state.adds[0].applied;
+      const backlog = (s: TenantState) => s.adds.reduce((n, a) => n + a.entries, 0);
+      while (state && resolved.get(tenant) === state && state.adds[0] && backlog(state) > maxEntries) await state.adds[0].applied;
     },
     postRemove(tenant, generation, labels, scrub = false) {
       const state = resolved.get(tenant);

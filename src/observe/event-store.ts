@@ -178,8 +178,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
       // Not in LMDB yet, and the newest: after the stored events, or first when newest come first.
       const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
-      if (q.reverse) recent.reverse();
-      if (q.reverse) out.push(...recent.slice(0, limit));
+      if (q.reverse) out.push(...recent.reverse().slice(0, limit));
       outer: for (const { key, value } of range) {
         if (out.length >= limit) break;
         // Committed while its put has not resolved yet: it is already in `recent`.

@@ -5,6 +5,7 @@
  */
 import { KeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import { HANDOFF_OPEN } from '../ports.js';
 import { systemActor, type AuditLog } from '../security/audit-log.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import type { Identity, SessionId } from '../types.js';
@@ -33,8 +34,6 @@ export interface SessionAccessOptions {
   readonly handoffStatusOf: (id: SessionId) => string | undefined;
 }
 
-/** Hand-off statuses during which the conversation is in human hands (asked for, waiting, taken). */
-const HANDED_TO_HUMANS: ReadonlySet<string> = new Set(['requested', 'queued', 'accepted', 'with_agent']);
 
 /**
  * Creates the rules. A customer reaches only their own sessions and only with messages; an agent
@@ -66,7 +65,7 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
       else if (as.role === 'customer' && action === 'signal') why = 'customers send messages; signals come from staff';
       else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
       else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
-      else if (as.role === 'agent' && action !== 'signal' && !HANDED_TO_HUMANS.has(handoffStatusOf(id) ?? '')) {
+      else if (as.role === 'agent' && action !== 'signal' && !HANDOFF_OPEN.has(handoffStatusOf(id) ?? '')) {
         [why, rule] = ['human agents reach a conversation only while it is handed to humans', 'handoff'];
       }
       if (why === undefined) return;

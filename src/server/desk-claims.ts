@@ -6,7 +6,7 @@
  */
 import { KeelError, toKeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
-import type { Clock } from '../ports.js';
+import { HANDOFF_ENDED, type Clock } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import type { Identity, Json } from '../types.js';
@@ -65,8 +65,6 @@ export interface ClaimBookArgs {
   readonly onEnded: (claim: Claim) => void;
 }
 
-/** Hand-off statuses after which the conversation is no longer with a human (nor waiting for one). */
-export const HANDOFF_ENDED: ReadonlySet<string> = new Set(['completed', 'unavailable', 'failed']);
 /** Journal frames read for the transcript an agent gets on taking a conversation. */
 const JOURNAL_WINDOW = 400;
 const MAX_LINES = 200;

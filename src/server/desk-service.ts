@@ -11,13 +11,13 @@
  *   after that the conversation goes back to the assistant, which offers a ticket or a callback.
  *   When a tenant's last agent is gone, its queue is answered the same way: nobody waits for no one.
  */
-import type { Clock } from '../ports.js';
+import { HANDOFF_ENDED, type Clock } from '../ports.js';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { can } from '../security/roles.js';
 import type { Identity, Json } from '../types.js';
 import { createApprovalBoard } from './desk-approvals.js';
-import { HANDOFF_ENDED, createClaimBook, type DeskAgent, type DeskMember } from './desk-claims.js';
+import { createClaimBook, type DeskAgent, type DeskMember } from './desk-claims.js';
 import { deskError, type DeskClientFrame, type DeskQueueItem } from './desk-frames.js';
 import type { DeskQueue, DeskQueueEntry } from './desk-queue.js';
 
