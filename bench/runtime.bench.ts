@@ -1,6 +1,8 @@
 /**
  * Runtime benchmark: durable turns per second at 1 and 200 concurrent sessions, hydrate latency,
- * heap per live session at 10k and 100k, with two baselines measured in the same run: raw LMDB
+ * heap per live session at 10k and 100k (resting, the default for quiet sessions, and with every
+ * actor running, side by side) with resident memory at 100k, the price of a turn that wakes a
+ * resting session, and two baselines for throughput measured in the same run: raw LMDB
  * puts of the same snapshot bytes (one key per session, each awaited to disk like a turn), and
  * raw LMDB writes of what a turn stores (a journal group, a message-id entry and a session
  * record of the same sizes under the same keys, awaited to disk): the storage alone, no runtime.
@@ -118,12 +120,20 @@ async function baselineTurnWrites(concurrency: number): Promise<number> {
   return turns / seconds;
 }
 
-/** Idle time after the opening burst before resident memory is read again (V8 returns the burst's pages meanwhile). */
-const SETTLE_MS = 15_000;
+/**
+ * Idle time after the opening burst before resident memory is read again: V8 gives back the pages
+ * it grew for the burst only once its memory reducer runs, about 20 s into a quiet spell.
+ */
+const SETTLE_MS = 30_000;
 
-async function heapPerSession(count: number): Promise<{ bytes: number; rssMiB: number; settledRssMiB: number }> {
+/**
+ * Heap per live session, with every actor running (`restAfterMs: 0`) or once every session rests
+ * (the default `restAfterMs`: actor stopped, state kept as snapshot JSON). Resident memory right
+ * after opening and, with `settle`, after an idle spell (no forced GC in between).
+ */
+async function heapPerSession(count: number, mode: 'running' | 'resting', settle: boolean): Promise<{ bytes: number; rssMiB: number; settledRssMiB: number | undefined }> {
   const t = tmp();
-  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), maxLiveSessions: count + 10, logger: silentLogger });
+  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), maxLiveSessions: count + 10, logger: silentLogger, ...(mode === 'running' ? { restAfterMs: 0 } : {}) });
   const warm = await runtime.open({ tenant, user: userId('warm') });
   await runtime.send(warm.sessionId, { type: 'user.message', id: 'w', text: 'warm' });
   gc?.();
@@ -132,18 +142,61 @@ async function heapPerSession(count: number): Promise<{ bytes: number; rssMiB: n
   for (let i = 0; i < count; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => runtime.open({ tenant, user: userId(`h${i + j}`) })));
   }
+  while (mode === 'resting' && runtime.stats().resting <= count) await new Promise((r) => setTimeout(r, 100));
   gc?.();
   const after = process.memoryUsage().heapUsed;
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
-  // The same sessions, still live, once the process has been idle: the garbage of opening 100k
-  // sessions in bursts of 1,000 is collected, but the heap V8 grew for it is returned only later.
-  await new Promise((r) => setTimeout(r, SETTLE_MS));
-  gc?.();
-  const settledRssMiB = process.memoryUsage().rss / 2 ** 20;
-  if (runtime.stats().live < count) throw new Error(`only ${runtime.stats().live} sessions live`);
+  let settledRssMiB: number | undefined;
+  if (settle) {
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    settledRssMiB = process.memoryUsage().rss / 2 ** 20;
+  }
+  const stats = runtime.stats();
+  if (stats.live < count || (mode === 'resting' ? stats.resting < count : stats.resting > 0)) throw new Error(`unexpected live/resting counts ${JSON.stringify(stats)}`);
   await runtime.close();
   t.done();
   return { bytes: (after - before) / count, rssMiB, settledRssMiB };
+}
+
+/**
+ * The price of resting: one session's turn when its actor runs, against the same turn when the
+ * session rests and the turn first builds its actor from the kept snapshot. Sequential turns on
+ * `count` sessions; a rest sweep between rounds is forced by a short `restAfterMs`.
+ */
+async function wakeLatency(count: number): Promise<{ running: { p50: number; p99: number; cpuUs: number }; resting: { p50: number; p99: number; cpuUs: number } }> {
+  const t = tmp();
+  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: silentLogger, restAfterMs: 50, sealer: 'none' });
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push((await runtime.open({ tenant, user: userId(`w${i}`) })).sessionId);
+  const running: number[] = [];
+  const resting: number[] = [];
+  // CPU time of the event loop's thread per turn (the disk sync of each turn dominates its latency).
+  const cpu = { running: 0, resting: 0 };
+  const round = async (samples: number[] | undefined, k: number, kind: 'running' | 'resting'): Promise<void> => {
+    const before = process.cpuUsage();
+    for (const id of ids) {
+      const start = process.hrtime.bigint();
+      await runtime.send(id, { type: 'user.message', id: `r${k}`, text: 'hello' });
+      samples?.push(Number(process.hrtime.bigint() - start) / 1000);
+    }
+    const used = process.cpuUsage(before);
+    if (samples) cpu[kind] += (used.user + used.system) / count;
+  };
+  for (let k = 0; k < 4; k++) {
+    // Every session rests, then is woken by a turn; right after, the same turn on a running actor.
+    while (runtime.stats().resting < count) await new Promise((r) => setTimeout(r, 20));
+    await round(k === 0 ? undefined : resting, 2 * k, 'resting');
+    await round(k === 0 ? undefined : running, 2 * k + 1, 'running');
+  }
+  const rounds = 3;
+  await runtime.close();
+  t.done();
+  running.sort((a, b) => a - b);
+  resting.sort((a, b) => a - b);
+  return {
+    running: { p50: percentile(running, 50), p99: percentile(running, 99), cpuUs: cpu.running / rounds },
+    resting: { p50: percentile(resting, 50), p99: percentile(resting, 99), cpuUs: cpu.resting / rounds },
+  };
 }
 
 async function hydrateLatency(count: number): Promise<{ p50: number; p99: number }> {
@@ -204,15 +257,22 @@ async function main(): Promise<void> {
   const base200 = med((r) => r.base200);
   const turnWrites200 = med((r) => r.turnWrites200);
   const hydrate = await hydrateLatency(Number(values.hydrations));
-  const heap10k = await heapPerSession(Number(values.sessions10k));
-  const heap100k = await heapPerSession(Number(values.sessions100k));
+  const wake = await wakeLatency(1000);
+  const heap10k = await heapPerSession(Number(values.sessions10k), 'resting', false);
+  const running10k = await heapPerSession(Number(values.sessions10k), 'running', false);
+  const heap100k = await heapPerSession(Number(values.sessions100k), 'resting', true);
+  const running100k = await heapPerSession(Number(values.sessions100k), 'running', true);
+  const rss = (h: { rssMiB: number; settledRssMiB: number | undefined }): string =>
+    `rss ${h.rssMiB.toFixed(0)} MiB right after opening${h.settledRssMiB === undefined ? '' : `, ${h.settledRssMiB.toFixed(0)} MiB after ${SETTLE_MS / 1000} s idle`}`;
 
   const rows: Array<[string, string, string]> = [
     ['durable turns/s, 1 session', num(turns1), `raw put+flush of the snapshot bytes ${num(base1)}/s (ratio ${(turns1 / base1).toFixed(2)})`],
     ['durable turns/s, 200 sessions', num(turns200), `raw put+flush, 200 keys ${num(base200)}/s (ratio ${(turns200 / base200).toFixed(2)}); a turn's 3 writes without the runtime ${num(turnWrites200)}/s (ratio ${(turns200 / turnWrites200).toFixed(2)})`],
     ['hydrate p50 / p99 (µs)', `${hydrate.p50.toFixed(0)} / ${hydrate.p99.toFixed(0)}`, `${values.hydrations} passivated sessions`],
-    ['heap per live session, 10k', `${num(heap10k.bytes)} B`, `rss ${heap10k.rssMiB.toFixed(0)} MiB right after opening, ${heap10k.settledRssMiB.toFixed(0)} MiB after ${SETTLE_MS / 1000} s idle`],
-    ['heap per live session, 100k', `${num(heap100k.bytes)} B`, `rss ${heap100k.rssMiB.toFixed(0)} MiB right after opening, ${heap100k.settledRssMiB.toFixed(0)} MiB after ${SETTLE_MS / 1000} s idle`],
+    ['turn on a resting session: CPU µs, p50 / p99 µs', `${wake.resting.cpuUs.toFixed(0)}; ${wake.resting.p50.toFixed(0)} / ${wake.resting.p99.toFixed(0)}`, `the same turn with the actor running: ${wake.running.cpuUs.toFixed(0)}; ${wake.running.p50.toFixed(0)} / ${wake.running.p99.toFixed(0)} (1,000 sessions, one turn at a time, each synced)`],
+    ['heap per live session, 10k, resting', `${num(heap10k.bytes)} B`, `actors running ${num(running10k.bytes)} B (ratio ${(heap10k.bytes / running10k.bytes).toFixed(2)}); ${rss(heap10k)}`],
+    ['heap per live session, 100k, resting', `${num(heap100k.bytes)} B`, `actors running ${num(running100k.bytes)} B (ratio ${(heap100k.bytes / running100k.bytes).toFixed(2)})`],
+    ['resident memory, 100k live, resting', `${heap100k.settledRssMiB?.toFixed(0)} MiB`, `actors running ${running100k.settledRssMiB?.toFixed(0)} MiB, both after ${SETTLE_MS / 1000} s idle; right after opening ${heap100k.rssMiB.toFixed(0)} / ${running100k.rssMiB.toFixed(0)} MiB`],
   ];
   process.stdout.write(`machine: test-agent (synchronous local turns); ${seconds}s per throughput run; ${repeat > 1 ? `medians of ${repeat} runs; ` : ''}${machineLoad()}\n`);
   for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(34)} ${b.padStart(14)}   ${c}\n`);
@@ -241,6 +301,12 @@ async function main(): Promise<void> {
       hydrateP99Us: Math.round(hydrate.p99),
       heapBytesPerSession10k: Math.round(heap10k.bytes),
       heapBytesPerSession100k: Math.round(heap100k.bytes),
+      heapBytesPerRunningSession10k: Math.round(running10k.bytes),
+      heapBytesPerRunningSession100k: Math.round(running100k.bytes),
+      rssMiB100k: Math.round(heap100k.settledRssMiB ?? heap100k.rssMiB),
+      rssMiB100kRunning: Math.round(running100k.settledRssMiB ?? running100k.rssMiB),
+      restingTurnCpuUs: Math.round(wake.resting.cpuUs),
+      runningTurnCpuUs: Math.round(wake.running.cpuUs),
     })}\n`,
   );
 }

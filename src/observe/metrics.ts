@@ -123,7 +123,7 @@ export function fallbackRung(event: DecisionEvent): string {
  * `keel_decisions_total{kind}`, `keel_routes_total{verdict}`, `keel_tool_calls_total{tool,outcome}`,
  * `keel_retries_total{source}`, `keel_fallbacks_total{rung}`, `keel_escalations_total{reason}`,
  * `keel_handoffs_total{status}`, `keel_errors_total{code}`, `keel_alerts_total{rule}`,
- * `keel_live_sessions`, `keel_passivated_sessions`, `keel_hydrations_total`, `keel_passivations_total`, `keel_ws_connections`,
+ * `keel_live_sessions`, `keel_resting_sessions`, `keel_passivated_sessions`, `keel_hydrations_total`, `keel_passivations_total`, `keel_ws_connections`,
  * plus prom-client's process metrics (`keel_nodejs_eventloop_lag_seconds`, ...).
  *
  * Latencies come from the hooks, or from decision events carrying `data.latencyMs`: a `tool`
@@ -227,6 +227,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       registers,
       collect() {
         this.set(stats()?.live ?? 0);
+      },
+    });
+  }
+  if (!taken('keel_resting_sessions')) {
+    new Gauge({
+      name: 'keel_resting_sessions',
+      help: 'Live sessions at rest: actor stopped, state in storage, built again by their next event.',
+      registers,
+      collect() {
+        this.set(stats()?.resting ?? 0);
       },
     });
   }

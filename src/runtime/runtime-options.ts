@@ -18,6 +18,14 @@ export interface RuntimeOptions {
   readonly migrate?: MigrateHook;
   /** A live session idle this long is passivated (persisted and stopped). Default 300000 (5 min). */
   readonly idleTimeoutMs: number;
+  /**
+   * A live session quiet this long rests: its XState actor is stopped and its state kept in memory
+   * as the JSON of its persisted snapshot (what LMDB holds; every turn commits it), and its next
+   * event builds the actor from it again, without a storage read. Sessions busy, with child actors
+   * or with uncommitted timers keep their actor; pending timers of a resting session fire through
+   * the wake index, on time. 0 keeps every live actor running. Default 5000.
+   */
+  readonly restAfterMs: number;
   /** Live actors kept in memory; beyond it the least recently used idle ones are passivated. Default 10000. */
   readonly maxLiveSessions: number;
   /** Events waiting per session before `queue_full`. Default 64. */
@@ -73,6 +81,7 @@ export const defaultRuntimeOptions: Readonly<Omit<RuntimeOptions, 'machine' | 'm
   dataDir: './.keel',
   machineVersion: '1',
   idleTimeoutMs: 300_000,
+  restAfterMs: 5_000,
   maxLiveSessions: 10_000,
   maxQueuedEvents: 64,
   maxSessionsPerUser: 100,
@@ -102,6 +111,9 @@ export function resolveRuntimeOptions(options: Partial<RuntimeOptions> = {}): Re
   if (typeof resolved.machineVersion !== 'string' || resolved.machineVersion === '') throw new TypeError('option machineVersion must be a non-empty string');
   positiveInt('idleTimeoutMs', resolved.idleTimeoutMs);
   positiveInt('maxLiveSessions', resolved.maxLiveSessions);
+  if (typeof resolved.restAfterMs !== 'number' || !Number.isInteger(resolved.restAfterMs) || resolved.restAfterMs < 0) {
+    throw new TypeError(`option restAfterMs must be a non-negative integer, got ${String(resolved.restAfterMs)}`);
+  }
   positiveInt('maxQueuedEvents', resolved.maxQueuedEvents);
   positiveInt('maxSessionsPerUser', resolved.maxSessionsPerUser);
   positiveInt('turnTimeoutMs', resolved.turnTimeoutMs);

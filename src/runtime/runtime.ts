@@ -91,6 +91,8 @@ export interface SessionSummary {
 /** Counters for health and metrics. */
 export interface RuntimeStats {
   readonly live: number;
+  /** Live sessions at rest: actor stopped, state kept as snapshot JSON, built again by the next event (`restAfterMs`). */
+  readonly resting: number;
   /** Sessions stored, live or passivated (`stored - live` are passivated). */
   readonly stored: number;
   readonly hydrations: number;
@@ -169,6 +171,12 @@ export function createRuntime(
   const live = new Map<SessionId, Promise<SessionHost>>();
   /** Hosts that finished hydrating, for checks that must not wait or read storage. */
   const ready = new Map<SessionId, SessionHost>();
+  /** Live sessions whose actor runs, least recently active first; the other live ones rest. */
+  const awake = new Set<SessionId>();
+  const touch = (id: SessionId): void => {
+    awake.delete(id);
+    awake.add(id);
+  };
   // Idempotency keys start with the turn key (`<sessionId>:<seq>`): the session names the tenant
   // whose key seals the recorded outcome (tool results carry orders and addresses). A tool call
   // runs in a live session, whose host knows the tenant without reading the session record.
@@ -198,6 +206,7 @@ export function createRuntime(
   let wakeTimer: unknown;
   let wakeAt: number | undefined;
   let sweepTimer: unknown;
+  let restTimer: unknown;
   const counters = { hydrations: 0, passivations: 0, turns: 0, failedTurns: 0 };
   /** Sessions inspected on demand, with how many asked. */
   const inspected = new Map<SessionId, number>();
@@ -207,6 +216,7 @@ export function createRuntime(
     turnTimeoutMs: opts.turnTimeoutMs, maxQueuedEvents: opts.maxQueuedEvents, failureReply: opts.failureReply,
     ...(opts.migrate ? { migrate: opts.migrate } : {}),
     inspecting: (id) => opts.inspect || inspected.has(id),
+    onAwake: touch,
     publish(id, frames) {
       if (frames.length === 0) return;
       auditHandoffs(id, frames);
@@ -246,6 +256,7 @@ export function createRuntime(
     if (existing) {
       live.delete(id);
       live.set(id, existing);
+      if (awake.has(id)) touch(id);
       return existing;
     }
     const record = store.getSession(id);
@@ -253,7 +264,7 @@ export function createRuntime(
     counters.hydrations++;
     const hydrating = openSessionHost(hostContext, id, record);
     live.set(id, hydrating);
-    hydrating.then((host) => ready.set(id, host), () => live.delete(id));
+    hydrating.then((host) => ready.set(id, host), () => drop(id));
     void hydrating.then(() => enforceCap());
     return hydrating;
   };
@@ -261,6 +272,7 @@ export function createRuntime(
   const drop = (id: SessionId): void => {
     live.delete(id);
     ready.delete(id);
+    awake.delete(id);
   };
 
   const passivateHost = async (id: SessionId, host: SessionHost): Promise<void> => {
@@ -311,12 +323,35 @@ export function createRuntime(
     sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
   };
 
-  /** Arms the single wake-up timer for passivated sessions with pending timers. */
+  /**
+   * Stops the actors of live sessions quiet for `restAfterMs` (oldest first, up to the first one
+   * still active): a resting session costs its host, not an XState actor and its system.
+   */
+  const restSweep = (): void => {
+    restTimer = undefined;
+    if (closed) return;
+    const cutoff = clock.now() - opts.restAfterMs;
+    for (const id of awake) {
+      const host = ready.get(id);
+      if (!host) continue;
+      if (host.lastActiveAt > cutoff) break;
+      // A timer about to fire is left to the running actor.
+      if (host.wakeAt !== undefined && host.wakeAt <= cutoff + opts.restAfterMs + WAKE_LEAD_MS) continue;
+      if (!host.rest()) continue;
+      awake.delete(id);
+      // Its timers now fire through the wake index, like a passivated session's.
+      if (host.wakeAt !== undefined) armWake(host.wakeAt);
+    }
+    restTimer = clock.setTimeout(restSweep, restEvery);
+  };
+  const restEvery = Math.max(10, Math.floor(opts.restAfterMs / 2));
+
+  /** Arms the single wake-up timer for passivated (and resting) sessions with pending timers. */
   const armWake = (deadline: number): void => {
     if (closed || (wakeAt !== undefined && wakeAt <= deadline)) return;
     if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
     wakeAt = deadline;
-    wakeTimer = clock.setTimeout(fireWakes, Math.max(0, deadline - clock.now()));
+    wakeTimer = clock.setTimeout(fireWakes, Math.max(0, deadline - WAKE_LEAD_MS - clock.now()));
   };
 
   /** Where the previous batch of due wakes ended, while a backlog is being worked off. */
@@ -326,23 +361,31 @@ export function createRuntime(
     wakeAt = undefined;
     if (closed) return;
     const now = clock.now();
-    const due = store.dueWakes(now, WAKE_BATCH, wakeCursor);
+    // Sessions are brought back a little before their deadline, so that their own actor fires
+    // the timer on time (an overdue one fires at once).
+    const due = store.dueWakes(now + WAKE_LEAD_MS, WAKE_BATCH, wakeCursor);
     for (const { session } of due) {
-      if (live.has(session)) continue;
+      if (live.has(session)) {
+        // A running actor fires its own timers; a resting one is built again to fire them.
+        const host = ready.get(session);
+        if (host?.resting) host.wake().catch((err: unknown) => logger.warn({ err, session }, 'waking a resting session failed'));
+        continue;
+      }
       // Hydrating re-arms the stored timers; those already due fire at once.
       hostFor(session).catch((err: unknown) => logger.warn({ err, session }, 'waking a session failed'));
     }
     // More overdue sessions than one batch (a restart after downtime): the next page shortly, so
     // the backlog is worked off in steps and none is left waiting for an unrelated wake-up.
     wakeCursor = due.length === WAKE_BATCH ? due[due.length - 1] : undefined;
-    if (wakeCursor) armWake(now + WAKE_BACKLOG_STEP_MS);
-    const next = store.nextWakeAfter(now);
+    if (wakeCursor) armWake(now + WAKE_LEAD_MS + WAKE_BACKLOG_STEP_MS);
+    const next = store.nextWakeAfter(now + WAKE_LEAD_MS);
     if (next) armWake(next.deadline);
   };
 
   fireWakes();
   let lastPrune = clock.now();
   sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
+  if (opts.restAfterMs > 0) restTimer = clock.setTimeout(restSweep, restEvery);
 
   const summary = (id: SessionId, record: SessionRecord): SessionSummary => ({
     sessionId: id, tenant: record.tenant, user: record.user, channel: record.channel, state: record.state,
@@ -401,7 +444,7 @@ export function createRuntime(
           release();
         },
         () => {
-          live.delete(id);
+          drop(id);
           release();
         },
       );
@@ -485,7 +528,7 @@ export function createRuntime(
       await passivateHost(id, await pending);
       return true;
     },
-    stats: () => ({ live: live.size, stored: closed ? 0 : store.countAll(), ...counters }),
+    stats: () => ({ live: live.size, resting: Math.max(0, live.size - awake.size), stored: closed ? 0 : store.countAll(), ...counters }),
     inspect(sessionIdArg) {
       const id = toSessionId(sessionIdArg);
       inspected.set(id, (inspected.get(id) ?? 0) + 1);
@@ -503,12 +546,14 @@ export function createRuntime(
         closed = true;
         if (wakeTimer !== undefined) clock.clearTimeout(wakeTimer);
         if (sweepTimer !== undefined) clock.clearTimeout(sweepTimer);
+        if (restTimer !== undefined) clock.clearTimeout(restTimer);
         const hosts = await Promise.allSettled([...live.values()]);
         await Promise.allSettled(
           hosts.map((h) => (h.status === 'fulfilled' ? h.value.passivate() : Promise.resolve())),
         );
         live.clear();
         ready.clear();
+        awake.clear();
         subscribers.clear();
         events.flush();
         await memory?.close();
@@ -520,9 +565,13 @@ export function createRuntime(
   };
 }
 
-/** Sessions woken per pass over the wake index, and the pause between passes over a backlog. */
+/**
+ * Sessions woken per pass over the wake index, the pause between passes over a backlog, and how
+ * long before its first timer is due a passivated or resting session is brought back.
+ */
 const WAKE_BATCH = 1000;
 const WAKE_BACKLOG_STEP_MS = 100;
+const WAKE_LEAD_MS = 1000;
 
 /** Masks personal data in every string of a decision event's data and reason. */
 function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) => DecisionEvent {

@@ -43,6 +43,8 @@ export interface SessionHostContext {
   readonly migrate?: MigrateHook;
   /** True while simplified XState inspection events are wanted for this session. Default never. */
   readonly inspecting?: (id: SessionId) => boolean;
+  /** Told each time a session's actor is built (created, hydrated, or woken from rest). */
+  readonly onAwake?: (id: SessionId) => void;
 }
 
 export interface TurnHooks {
@@ -70,6 +72,14 @@ export interface SessionHost {
   signal(event: { type: string } & Record<string, unknown>): Promise<TurnOutcome>;
   /** Stops the actor once its mailbox is idle. Its state is already committed. */
   passivate(): Promise<void>;
+  /** True while the actor is stopped and the session's state is kept as its persisted snapshot's JSON. */
+  readonly resting: boolean;
+  /** The earliest committed timer deadline, if any. */
+  readonly wakeAt: number | undefined;
+  /** Stops the actor if the session is at rest; its next event builds it again. */
+  rest(): boolean;
+  /** Builds a resting session's actor again, so that its due timers fire. */
+  wake(): Promise<void>;
 }
 
 interface NewSession {
@@ -117,8 +127,11 @@ class LiveSession implements SessionHost {
   #wakeAt: number | undefined;
   #lastState: string;
   #lastActiveAt: number;
-  #actor!: AnyActor;
-  #book!: TimerBook;
+  // Both undefined while the session rests; its state is then kept as the JSON of its persisted
+  // snapshot (what LMDB holds), and the next event builds the actor from it without a read.
+  #actor: AnyActor | undefined;
+  #book: TimerBook | undefined;
+  #restingSnapshot: string | undefined;
   #outbox: AgentEmitted[] = [];
   #turn: { traceId: string; onDelta?: (t: string) => void } | undefined;
   #failure: unknown;
@@ -165,8 +178,17 @@ class LiveSession implements SessionHost {
     return this.#lastState;
   }
 
+  get resting(): boolean {
+    return this.#actor === undefined;
+  }
+
+  get wakeAt(): number | undefined {
+    return this.#wakeAt;
+  }
+
   context(): unknown {
-    return (this.#actor.getSnapshot() as { context?: unknown }).context;
+    const snapshot = this.#actor ? this.#actor.getSnapshot() : this.#restingSnapshot !== undefined ? JSON.parse(this.#restingSnapshot) : this.#committedSnapshot();
+    return (snapshot as { context?: unknown } | undefined)?.context;
   }
 
   message(messageId: string, text: string, hooks: TurnHooks = {}): Promise<TurnOutcome> {
@@ -191,9 +213,10 @@ class LiveSession implements SessionHost {
     this.#lastActiveAt = clock.now();
     return this.mailbox.run(async () => {
       this.#turn = { traceId: `${this.id}:signal:${event.type}` };
-      this.#ensureTracing();
       try {
-        this.#actor.send(event as never);
+        const actor = this.#running();
+        this.#ensureTracing();
+        actor.send(event as never);
         await this.#waitSettled();
         const records = this.#drain(undefined, clock.now());
         try {
@@ -215,7 +238,7 @@ class LiveSession implements SessionHost {
   async passivate(): Promise<void> {
     await this.mailbox.idle();
     this.#settleWaiters = undefined;
-    this.#actor.stop();
+    this.#actor?.stop();
     this.#tracer.detach();
     this.#decide('session', 'session passivated', {});
   }
@@ -253,8 +276,7 @@ class LiveSession implements SessionHost {
         this.#committedTimers = [];
         reshaped = true;
       }
-      this.#book.rearm(this.#committedTimers, now);
-      this.#book.capture(now);
+      this.#rearm(now);
       // LMDB must always hold what is live: recovery after a failure rebuilds from it.
       if (reshaped) await store.commit(this.#persistWrites([]));
     } else {
@@ -262,7 +284,7 @@ class LiveSession implements SessionHost {
       await store.commit([...this.#persistWrites([]), store.putOwner(this.id, this.tenant, this.user)]);
       this.#decide('session', 'session opened', { channel: this.channel });
     }
-    this.#lastState = stateToString(this.#actor.getSnapshot().value);
+    this.#lastState = stateToString(this.#running().getSnapshot().value);
 
     // Re-run messages that were accepted but not answered when the process stopped.
     const pending = this.#pending;
@@ -295,17 +317,18 @@ class LiveSession implements SessionHost {
   }
 
   #settled(): boolean {
+    if (!this.#actor) return true;
     const snap = this.#actor.getSnapshot();
     return snap.status !== 'active' || !snap.hasTag(BUSY_TAG);
   }
 
-  #ensureTracing(target: AnyActor = this.#actor): void {
-    if (this.#tracerOn || !(invokesActors(this.#ctx.machine) || this.#ctx.inspecting?.(this.id) === true)) return;
+  #ensureTracing(target: AnyActor | undefined = this.#actor): void {
+    if (!target || this.#tracerOn || !(invokesActors(this.#ctx.machine) || this.#ctx.inspecting?.(this.id) === true)) return;
     this.#tracerOn = true;
     this.#tracer.attach(target);
   }
 
-  #build(snapshot: unknown, carried?: Record<string, unknown>): void {
+  #build(snapshot: unknown, carried?: Record<string, unknown>): AnyActor {
     const next = createActor(this.#ctx.machine, {
       id: this.id,
       input: this.#input(carried),
@@ -331,6 +354,74 @@ class LiveSession implements SessionHost {
     } finally {
       this.#building = false;
     }
+    this.#ctx.onAwake?.(this.id);
+    return next;
+  }
+
+  /** Re-arms the committed timers on a freshly built actor, due ones at once. */
+  #rearm(now: number): void {
+    this.#book?.rearm(this.#committedTimers, now);
+    // Seeds the book with the stored deadlines, so the next capture keeps them.
+    this.#book?.capture(now);
+  }
+
+  /** The actor, built again from the committed snapshot when the session was resting. */
+  #running(): AnyActor {
+    if (this.#actor) return this.#actor;
+    let actor: AnyActor;
+    try {
+      const kept = this.#restingSnapshot;
+      this.#restingSnapshot = undefined;
+      actor = this.#build(kept !== undefined ? JSON.parse(kept) : this.#committedSnapshot());
+    } catch (err) {
+      // The runtime drops a broken host; hydrating it again restarts the flow keeping context.
+      this.#broken = true;
+      throw toKeelError(err, 'session_failed');
+    }
+    this.#rearm(this.#ctx.clock.now());
+    return actor;
+  }
+
+  /**
+   * Stops the actor of a session at rest (settled, nothing queued, no child actor, every pending
+   * timer committed), keeping the host and the JSON of the persisted snapshot, which is what LMDB
+   * holds: the session stays live, and its next event builds the actor from it again without a
+   * storage read. Returns whether it rested.
+   */
+  rest(): boolean {
+    const actor = this.#actor;
+    if (!actor || this.#broken || this.#turn || this.mailbox.size > 0 || this.#spontaneousQueued || this.#settleWaiters || this.#outbox.length > 0 || this.#failure !== undefined) return false;
+    const snap = actor.getSnapshot() as { status: string; hasTag(tag: string): boolean; children?: Record<string, unknown> };
+    if (snap.status === 'active' && snap.hasTag(BUSY_TAG)) return false;
+    // Invoked and spawned actors live in memory only.
+    if (Object.keys(snap.children ?? {}).length > 0) return false;
+    // What is scheduled must be what was committed, or resting would lose a timer.
+    const scheduled = this.#book?.capture(this.#ctx.clock.now()) ?? [];
+    const committed = this.#committedTimers;
+    if (scheduled.length !== committed.length || scheduled.some((t) => !committed.some((c) => c.id === t.id))) return false;
+    this.#restingSnapshot = JSON.stringify(actor.getPersistedSnapshot());
+    actor.stop();
+    this.#tracer.detach();
+    this.#tracerOn = false;
+    this.#actor = undefined;
+    this.#book = undefined;
+    return true;
+  }
+
+  /** Builds a resting session's actor again so that its due timers fire. */
+  wake(): Promise<void> {
+    // At once when nothing runs: the re-armed timers then count from now, not from a later tick.
+    if (this.mailbox.size === 0) {
+      try {
+        if (!this.#broken) this.#running();
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.mailbox.runInternal(async () => {
+      if (!this.#broken) this.#running();
+    });
   }
 
   #onEmitted(e: AgentEmitted): void {
@@ -380,20 +471,20 @@ class LiveSession implements SessionHost {
     this.#decide('error', 'actor failed; restored last committed state', { code: err.code, message: err.message });
     this.#failure = undefined;
     try {
-      this.#actor.stop();
+      this.#actor?.stop();
     } catch {
       // The failed actor may already be stopped.
     }
     // LMDB holds the last committed snapshot; the failed actor's state is dropped.
     this.#build(this.#committedSnapshot());
-    this.#book.rearm(this.#committedTimers, this.#ctx.clock.now());
+    this.#book?.rearm(this.#committedTimers, this.#ctx.clock.now());
     this.#outbox = [{ type: 'agent.reply', text: this.#ctx.failureReply, meta: { failed: true } }];
   }
 
   /** Turns the outbox into journal records; exactly one reply for a message. */
   #drain(messageId: string | undefined, time: number): JournalRecord[] {
     if (this.#failure !== undefined) this.#recover();
-    const state = stateToString(this.#actor.getSnapshot().value);
+    const state = stateToString(this.#running().getSnapshot().value);
     const records: JournalRecord[] = [];
     const replies: string[] = [];
     let replyMeta: Record<string, unknown> | undefined;
@@ -419,10 +510,11 @@ class LiveSession implements SessionHost {
   /** Builds the writes that make the actor's current state durable. */
   #persistWrites(records: readonly JournalRecord[], inbound?: JournalRecord): Promise<unknown>[] {
     const { store, clock } = this.#ctx;
-    const snapshot = this.#actor.getPersistedSnapshot();
+    const actor = this.#running();
+    const snapshot = actor.getPersistedSnapshot();
     const now = clock.now();
-    const timers = this.#book.capture(now);
-    const state = stateToString(this.#actor.getSnapshot().value);
+    const timers = this.#book?.capture(now) ?? [];
+    const state = stateToString(actor.getSnapshot().value);
     const writes: Promise<unknown>[] = [store.appendJournal(this.id, this.tenant, inbound ? [inbound, ...records] : records)];
     const nextWake = earliest(timers);
     writes.push(...store.setWake(this.id, this.#wakeAt, nextWake));
@@ -472,11 +564,12 @@ class LiveSession implements SessionHost {
     const startedAt = clock.now();
     this.#tracer.takeLlmSteps();
     this.#turn = { traceId: `${id}:${inSeq}`, ...(hooks.onDelta ? { onDelta: hooks.onDelta } : {}) };
-    this.#ensureTracing();
     try {
-      if (this.#actor.getSnapshot().status === 'done') this.#build(undefined, contextOf(this.#actor));
+      let actor = this.#running();
+      if (actor.getSnapshot().status === 'done') actor = this.#build(undefined, contextOf(actor));
+      this.#ensureTracing();
       const event: UserMessageEvent = { type: 'user.message', text, messageId, turnKey: `${id}:${inSeq}`, at };
-      this.#actor.send(event as never);
+      actor.send(event as never);
       let accepted = !isNew;
       // Local actors (router, templates, demo tools) settle within this tick's microtasks: one
       // event-loop turn of patience lets such a turn commit once, acceptance and answer together.
