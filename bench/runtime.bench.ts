@@ -159,44 +159,39 @@ async function heapPerSession(count: number, mode: 'running' | 'resting', settle
 }
 
 /**
- * The price of resting: one session's turn when its actor runs, against the same turn when the
- * session rests and the turn first builds its actor from the kept snapshot. Sequential turns on
- * `count` sessions; a rest sweep between rounds is forced by a short `restAfterMs`.
+ * The price of resting: CPU time per turn when 1,000 sessions each take one turn at once (the
+ * turns share group commits, so CPU, not the disk, is what differs) with every session resting,
+ * so that each turn first builds its actor from the kept snapshot, against the same with every
+ * actor running. Resting and running rounds alternate; the first pair is a warm-up.
  */
-async function wakeLatency(count: number): Promise<{ running: { p50: number; p99: number; cpuUs: number }; resting: { p50: number; p99: number; cpuUs: number } }> {
+async function wakeCost(count: number, rounds: number): Promise<{ runningCpuUs: number; restingCpuUs: number }> {
   const t = tmp();
-  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: silentLogger, restAfterMs: 50, sealer: 'none' });
+  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: silentLogger, restAfterMs: 50, maxLiveSessions: count + 10 });
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push((await runtime.open({ tenant, user: userId(`w${i}`) })).sessionId);
+  for (let i = 0; i < count; i += 500) {
+    ids.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => runtime.open({ tenant, user: userId(`w${i + j}`) })))).map((o) => o.sessionId));
+  }
   const running: number[] = [];
   const resting: number[] = [];
-  // CPU time of the event loop's thread per turn (the disk sync of each turn dominates its latency).
-  const cpu = { running: 0, resting: 0 };
-  const round = async (samples: number[] | undefined, k: number, kind: 'running' | 'resting'): Promise<void> => {
+  const round = async (k: number): Promise<number> => {
     const before = process.cpuUsage();
-    for (const id of ids) {
-      const start = process.hrtime.bigint();
-      await runtime.send(id, { type: 'user.message', id: `r${k}`, text: 'hello' });
-      samples?.push(Number(process.hrtime.bigint() - start) / 1000);
-    }
+    await Promise.all(ids.map((id) => runtime.send(id, { type: 'user.message', id: `r${k}`, text: 'hello' })));
     const used = process.cpuUsage(before);
-    if (samples) cpu[kind] += (used.user + used.system) / count;
+    return (used.user + used.system) / count;
   };
-  for (let k = 0; k < 4; k++) {
-    // Every session rests, then is woken by a turn; right after, the same turn on a running actor.
+  for (let k = 0; k <= rounds; k++) {
     while (runtime.stats().resting < count) await new Promise((r) => setTimeout(r, 20));
-    await round(k === 0 ? undefined : resting, 2 * k, 'resting');
-    await round(k === 0 ? undefined : running, 2 * k + 1, 'running');
+    const r1 = await round(2 * k);
+    if (runtime.stats().resting > 0) throw new Error('sessions rested during the running round');
+    const r2 = await round(2 * k + 1);
+    if (k > 0) {
+      resting.push(r1);
+      running.push(r2);
+    }
   }
-  const rounds = 3;
   await runtime.close();
   t.done();
-  running.sort((a, b) => a - b);
-  resting.sort((a, b) => a - b);
-  return {
-    running: { p50: percentile(running, 50), p99: percentile(running, 99), cpuUs: cpu.running / rounds },
-    resting: { p50: percentile(resting, 50), p99: percentile(resting, 99), cpuUs: cpu.resting / rounds },
-  };
+  return { runningCpuUs: median(running), restingCpuUs: median(resting) };
 }
 
 async function hydrateLatency(count: number): Promise<{ p50: number; p99: number }> {
@@ -257,7 +252,7 @@ async function main(): Promise<void> {
   const base200 = med((r) => r.base200);
   const turnWrites200 = med((r) => r.turnWrites200);
   const hydrate = await hydrateLatency(Number(values.hydrations));
-  const wake = await wakeLatency(1000);
+  const wake = await wakeCost(1000, 5);
   const heap10k = await heapPerSession(Number(values.sessions10k), 'resting', false);
   const running10k = await heapPerSession(Number(values.sessions10k), 'running', false);
   const heap100k = await heapPerSession(Number(values.sessions100k), 'resting', true);
@@ -269,7 +264,7 @@ async function main(): Promise<void> {
     ['durable turns/s, 1 session', num(turns1), `raw put+flush of the snapshot bytes ${num(base1)}/s (ratio ${(turns1 / base1).toFixed(2)})`],
     ['durable turns/s, 200 sessions', num(turns200), `raw put+flush, 200 keys ${num(base200)}/s (ratio ${(turns200 / base200).toFixed(2)}); a turn's 3 writes without the runtime ${num(turnWrites200)}/s (ratio ${(turns200 / turnWrites200).toFixed(2)})`],
     ['hydrate p50 / p99 (µs)', `${hydrate.p50.toFixed(0)} / ${hydrate.p99.toFixed(0)}`, `${values.hydrations} passivated sessions`],
-    ['turn on a resting session: CPU µs, p50 / p99 µs', `${wake.resting.cpuUs.toFixed(0)}; ${wake.resting.p50.toFixed(0)} / ${wake.resting.p99.toFixed(0)}`, `the same turn with the actor running: ${wake.running.cpuUs.toFixed(0)}; ${wake.running.p50.toFixed(0)} / ${wake.running.p99.toFixed(0)} (1,000 sessions, one turn at a time, each synced)`],
+    ['CPU per turn on a resting session', `${wake.restingCpuUs.toFixed(0)} µs`, `with the actor running ${wake.runningCpuUs.toFixed(0)} µs (ratio ${(wake.restingCpuUs / wake.runningCpuUs).toFixed(2)}; 1,000 sessions, one turn each at once, median of 5 rounds)`],
     ['heap per live session, 10k, resting', `${num(heap10k.bytes)} B`, `actors running ${num(running10k.bytes)} B (ratio ${(heap10k.bytes / running10k.bytes).toFixed(2)}); ${rss(heap10k)}`],
     ['heap per live session, 100k, resting', `${num(heap100k.bytes)} B`, `actors running ${num(running100k.bytes)} B (ratio ${(heap100k.bytes / running100k.bytes).toFixed(2)})`],
     ['resident memory, 100k live, resting', `${heap100k.settledRssMiB?.toFixed(0)} MiB`, `actors running ${running100k.settledRssMiB?.toFixed(0)} MiB, both after ${SETTLE_MS / 1000} s idle; right after opening ${heap100k.rssMiB.toFixed(0)} / ${running100k.rssMiB.toFixed(0)} MiB`],
@@ -286,7 +281,11 @@ async function main(): Promise<void> {
       'same process right after: raw LMDB puts of the same snapshot bytes, one key per session, each awaited',
       'to disk (a floor that writes one small record per turn into a tiny database), and a turn\'s three',
       'writes (journal group, message-id entry, session record; same sizes and key shapes) without the',
-      `runtime: what LMDB alone does for the same data.${repeat > 1 ? ` Throughput figures are medians of ${repeat} runs.` : ''} At the end: ${machineLoad()}.`,
+      `runtime: what LMDB alone does for the same data.${repeat > 1 ? ` Throughput figures are medians of ${repeat} runs.` : ''}`,
+      'Memory is measured twice, side by side: once every session rests (the default for a live session',
+      'quiet for `restAfterMs`, 5 s: actor stopped, state kept as snapshot JSON) and with every actor',
+      'running (`restAfterMs: 0`). Resident memory is read again after 30 s idle, with no forced GC, once',
+      `V8's memory reducer has given back the heap it grew while the sessions opened. At the end: ${machineLoad()}.`,
       '',
       markdownTable({ head: ['measure', 'keel', 'baseline (same run)'], rows }),
     ].join('\n'));
@@ -305,8 +304,8 @@ async function main(): Promise<void> {
       heapBytesPerRunningSession100k: Math.round(running100k.bytes),
       rssMiB100k: Math.round(heap100k.settledRssMiB ?? heap100k.rssMiB),
       rssMiB100kRunning: Math.round(running100k.settledRssMiB ?? running100k.rssMiB),
-      restingTurnCpuUs: Math.round(wake.resting.cpuUs),
-      runningTurnCpuUs: Math.round(wake.running.cpuUs),
+      restingTurnCpuUs: Math.round(wake.restingCpuUs),
+      runningTurnCpuUs: Math.round(wake.runningCpuUs),
     })}\n`,
   );
 }
