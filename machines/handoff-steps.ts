@@ -123,13 +123,16 @@ export function createHandoffSteps(spec: ResolvedAgentSpec) {
     /** A human took the conversation. */
     accepted(ctx: AgentContext, event: AgentEvent): StepResult {
       const agent = str((event as { agent?: unknown }).agent, '', 80);
+      // Who took it, as the runtime verified them: the conversation is theirs until it is released.
+      const agentUser = str((event as { agentUser?: unknown }).agentUser, '', 128);
+      const meta = { ...(agent ? { agent } : {}), ...(agentUser ? { agentUser } : {}) };
       const reason = ctx.handoff?.reason ?? '';
       return step(ctx, max)
         .set({ handoff: { status: 'with_agent', reason, ...(agent ? { agent } : {}) } })
-        .handoff('accepted', reason, agent ? { agent } : undefined)
+        .handoff('accepted', reason, meta)
         .decide('handoff', 'accepted', { agent: agent || null })
         .say(renderTemplate(r.handoffAccepted, { agent }), { handoff: 'accepted' })
-        .handoff('with_agent', reason, agent ? { agent } : undefined)
+        .handoff('with_agent', reason, meta)
         .done();
     },
     /** A customer message while a human has the conversation: relayed, not answered by the agent. */

@@ -248,7 +248,7 @@ export function createRuntime(
   const { authorize, auditHandoffs } = createSessionAccess({
     audit, logger,
     ownerOf: (id) => ready.get(id) ?? store.getSession(id),
-    handoffStatusOf: (id) => store.lastHandoffStatus(id),
+    handoffOf: (id) => store.lastHandoff(id),
   });
 
   const hostFor = (id: SessionId): Promise<SessionHost> => {
@@ -459,12 +459,14 @@ export function createRuntime(
       const id = toSessionId(sessionIdArg);
       const owner = ready.get(id) ?? store.getSession(id);
       if (!owner) throw new KeelError('unknown_session', 'no such session');
-      authorize(owner, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal', id);
+      authorize(owner, sendOptions.as, event.type === 'user.message' ? 'message' : 'signal', id, event.type);
       // An approval is made by whoever sends it, never by a name inside the event.
       if (sendOptions.as && event.type !== 'user.message' && 'approver' in event) {
         const { tenant, user, role } = sendOptions.as;
         event = { ...event, approver: { tenant, user, role } };
       }
+      // And a conversation is taken by whoever sends the acceptance, never by a name inside it.
+      if (sendOptions.as && event.type === 'handoff.accepted') event = { ...event, agentUser: sendOptions.as.user };
       const host = await hostFor(id);
       counters.turns++;
       try {

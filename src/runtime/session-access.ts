@@ -17,9 +17,9 @@ export type SessionAction = 'message' | 'read' | 'signal';
 export interface SessionAccess {
   /**
    * Throws KeelError `forbidden` (and audits the refusal) unless `as` may do `action` to a session
-   * owned by `session`. No `as` means trusted embedding code: allowed.
+   * owned by `session`; a signal names its event type. No `as` means trusted embedding code: allowed.
    */
-  authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id: SessionId): void;
+  authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id: SessionId, eventType?: string): void;
   /** Audits the `handoff` frames of a commit, as keel itself acting in the session's tenant. */
   auditHandoffs(id: SessionId, frames: readonly SessionFrame[]): void;
 }
@@ -30,25 +30,35 @@ export interface SessionAccessOptions {
   readonly logger: Logger;
   /** The owner of a session, `undefined` when it does not exist. */
   readonly ownerOf: (id: SessionId) => { readonly tenant: string; readonly user: string } | undefined;
-  /** The status of the session's latest hand-off, `undefined` when it was never handed off. */
-  readonly handoffStatusOf: (id: SessionId) => string | undefined;
+  /**
+   * The session's latest hand-off (its status, and the user id of the agent who accepted it when
+   * one did), `undefined` when it was never handed off.
+   */
+  readonly handoffOf: (id: SessionId) => { readonly status: string; readonly agentUser?: string } | undefined;
 }
+
+/** Hand-off statuses in which one human agent holds the conversation. */
+const HELD: ReadonlySet<string> = new Set(['accepted', 'with_agent']);
+/** Signals any agent of the tenant may send whoever holds the conversation: decisions on held tool calls. */
+const ANY_AGENT_SIGNALS: ReadonlySet<string> = new Set(['operator.approve', 'operator.reject']);
 
 
 /**
  * Creates the rules. A customer reaches only their own sessions and only with messages; an agent
  * (a human on a hand-off) signals (approvals, hand-off events), and reads and writes only a
- * conversation handed to humans, while it is; an admin signals but never speaks in a customer's
- * conversation; an engineer only reads. No role crosses tenants.
+ * conversation handed to humans, while it is; once one agent has accepted it, only that agent
+ * reads, writes and sends it hand-off signals (any agent may still decide on held tool calls); an
+ * admin signals but never speaks in a customer's conversation; an engineer only reads. No role
+ * crosses tenants.
  *
  * @example
  * ```ts
- * const access = createSessionAccess({ audit, logger, ownerOf: (id) => store.getSession(id), handoffStatusOf: (id) => store.lastHandoffStatus(id) });
+ * const access = createSessionAccess({ audit, logger, ownerOf: (id) => store.getSession(id), handoffOf: (id) => store.lastHandoff(id) });
  * access.authorize(record, engineer, 'message', id); // KeelError forbidden, audited
  * ```
  */
 export function createSessionAccess(options: SessionAccessOptions): SessionAccess {
-  const { audit, logger, ownerOf, handoffStatusOf } = options;
+  const { audit, logger, ownerOf, handoffOf } = options;
 
   /** Fire and forget: an audit failure must not change the outcome it records. */
   const append = (entry: Parameters<AuditLog['append']>[0]): void => {
@@ -56,7 +66,7 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
   };
 
   return Object.freeze({
-    authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id: SessionId) {
+    authorize(session: { readonly tenant: string; readonly user: string }, as: Identity | undefined, action: SessionAction, id: SessionId, eventType?: string) {
       if (!as) return;
       let why: string | undefined;
       let rule = 'role';
@@ -65,8 +75,13 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
       else if (as.role === 'customer' && action === 'signal') why = 'customers send messages; signals come from staff';
       else if (as.role === 'engineer' && action !== 'read') why = 'engineers observe sessions; they do not write to them';
       else if (as.role === 'admin' && action === 'message') why = "admins do not write in customers' conversations";
-      else if (as.role === 'agent' && action !== 'signal' && !HANDOFF_OPEN.has(handoffStatusOf(id) ?? '')) {
-        [why, rule] = ['human agents reach a conversation only while it is handed to humans', 'handoff'];
+      else if (as.role === 'agent') {
+        const handoff = action === 'signal' && ANY_AGENT_SIGNALS.has(eventType ?? '') ? undefined : handoffOf(id);
+        if (action !== 'signal' && !HANDOFF_OPEN.has(handoff?.status ?? '')) {
+          [why, rule] = ['human agents reach a conversation only while it is handed to humans', 'handoff'];
+        } else if (handoff && HELD.has(handoff.status) && handoff.agentUser !== undefined && handoff.agentUser !== as.user) {
+          [why, rule] = ['another agent has taken this conversation', 'handoff_taken'];
+        }
       }
       if (why === undefined) return;
       append({ actor: as, action: `session.${action}`, target: `session:${id}`, outcome: 'denied', details: { rule } });

@@ -41,6 +41,12 @@ export function frameOf(record: JournalRecord): SessionFrame {
     return { type: 'ack', seq: record.seq, id: record.messageId, text: record.text, time: record.time };
   }
   const status = typeof record.meta?.status === 'string' ? record.meta.status : undefined;
+  // The accepting agent's user id stays in the journal, for the access rules: clients see the name.
+  let meta = record.meta;
+  if (meta && 'agentUser' in meta) {
+    const { agentUser: _agentUser, ...shown } = meta;
+    meta = shown;
+  }
   return {
     type: record.type === 'handoff' ? 'handoff' : 'reply',
     seq: record.seq,
@@ -48,7 +54,7 @@ export function frameOf(record: JournalRecord): SessionFrame {
     text: record.text,
     ...(record.state !== undefined ? { state: record.state } : {}),
     ...(status !== undefined ? { status } : {}),
-    ...(record.meta ? { meta: record.meta } : {}),
+    ...(meta ? { meta } : {}),
     time: record.time,
   };
 }

@@ -83,11 +83,12 @@ export interface SessionStore {
    */
   appendJournal(id: SessionId, tenant: TenantId, records: readonly JournalRecord[]): Promise<unknown>;
   /**
-   * The status of the session's latest hand-off frame (`requested`, `queued`, `with_agent`,
-   * `completed`...), from the journal's clear metadata: nothing is unsealed. Only the newest
+   * The session's latest hand-off frame: its status (`requested`, `queued`, `with_agent`,
+   * `completed`...) and, when the frame names one, the user id of the human agent who accepted it
+   * (`agentUser`). Read from the journal's clear metadata: nothing is unsealed. Only the newest
    * `maxGroups` journal groups are read; none there means `undefined`.
    */
-  lastHandoffStatus(id: SessionId, maxGroups?: number): string | undefined;
+  lastHandoff(id: SessionId, maxGroups?: number): { readonly status: string; readonly agentUser?: string } | undefined;
   /** Journal records with `fromSeq <= seq <= toSeq`, text unsealed. */
   readJournal(id: SessionId, tenant: TenantId, fromSeq: number, toSeq?: number): JournalRecord[];
   /** Moves the session's wake-up entry (earliest timer deadline) in the wake index. */
@@ -144,6 +145,20 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       yield id;
     }
   };
+  const lastHandoff = (id: SessionId, maxGroups = 1000): { status: string; agentUser?: string } | undefined => {
+    for (const { key, value } of journal.getRange({ start: [id, Number.MAX_SAFE_INTEGER], end: [id, -1], reverse: true, limit: maxGroups })) {
+      if ((key as [string, number])[0] !== id) break;
+      const records = (value as StoredGroup).records;
+      for (let i = records.length - 1; i >= 0; i--) {
+        const r = records[i]!;
+        if (r.type !== 'handoff') continue;
+        if (typeof r.meta?.status !== 'string') return undefined;
+        const agentUser = r.meta.agentUser;
+        return typeof agentUser === 'string' ? { status: r.meta.status, agentUser } : { status: r.meta.status };
+      }
+    }
+    return undefined;
+  };
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
@@ -171,17 +186,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       const stored: StoredGroup = { records: metas, sealed: sealer.seal(tenant, encoder.encode(JSON.stringify(texts))) };
       return observeWrite(journal.put([id, first.seq], stored));
     },
-    lastHandoffStatus(id, maxGroups = 1000) {
-      for (const { key, value } of journal.getRange({ start: [id, Number.MAX_SAFE_INTEGER], end: [id, -1], reverse: true, limit: maxGroups })) {
-        if ((key as [string, number])[0] !== id) break;
-        const records = (value as StoredGroup).records;
-        for (let i = records.length - 1; i >= 0; i--) {
-          const r = records[i]!;
-          if (r.type === 'handoff') return typeof r.meta?.status === 'string' ? r.meta.status : undefined;
-        }
-      }
-      return undefined;
-    },
+    lastHandoff,
     readJournal(id, tenant, fromSeq, toSeq = Number.MAX_SAFE_INTEGER) {
       const out: JournalRecord[] = [];
       // The group holding fromSeq may start before it: begin at the last group key <= fromSeq.

@@ -137,4 +137,48 @@ describe('human hand-off over /chat and /desk', () => {
     // Approvals and hand-off events are signals: they stay open to agents whatever the state.
     await expect(h.runtime.send(ann.sessionId, { type: 'operator.approve' }, { as: samAs })).resolves.toMatchObject({ sessionId: ann.sessionId });
   });
+
+  it('once one agent has taken a conversation, another agent of the tenant neither reads it nor speaks in it', async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    await openDesk(h, { user: 'kim' }, defer);
+    const samAs = { tenant: tenantId('acme'), user: userId('sam'), role: 'agent' as const };
+    const kimAs = { tenant: tenantId('acme'), user: userId('kim'), role: 'agent' as const };
+    const ann = await openChat(h, { token: await h.token({ user: 'ann' }) });
+    defer(() => ann.close());
+    ann.send({ type: 'message', id: 'm1', text: 'I want to talk to a human' });
+    await ann.next((f) => f.type === 'handoff' && f.status === 'queued');
+    // Queued, it is the whole desk's to pick.
+    expect(h.runtime.replay(ann.sessionId, 0, kimAs).some((f) => f.type === 'ack' && f.id === 'm1')).toBe(true);
+
+    await sam.next((f) => f.type === 'queue' && queueOf(f).length === 1);
+    sam.send({ type: 'take', sessionId: ann.sessionId });
+    await sam.next((f) => f.type === 'taken');
+    const withAgent = await ann.next((f) => f.type === 'handoff' && f.status === 'with_agent');
+    // The customer learns the agent's name, not their user id.
+    expect(withAgent.meta).not.toHaveProperty('agentUser');
+
+    // Taken, it is sam's: kim is refused reading, writing and speaking through hand-off signals.
+    expect(h.runtime.replay(ann.sessionId, 0, samAs).length).toBeGreaterThan(0);
+    expect(() => h.runtime.replay(ann.sessionId, 0, kimAs)).toThrow(/another agent has taken/);
+    await expect(h.runtime.send(ann.sessionId, { type: 'handoff.message', text: 'kim here, ignore sam', agent: 'Kim' }, { as: kimAs })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(h.runtime.send(ann.sessionId, { type: 'user.message', id: 'k1', text: 'hello' }, { as: kimAs })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(h.runtime.send(ann.sessionId, { type: 'handoff.accepted', agent: 'Kim' }, { as: kimAs })).rejects.toMatchObject({ code: 'forbidden' });
+    const kimChat = await openChat(h, { token: await h.token({ role: 'agent', user: 'kim' }), sessionId: ann.sessionId, lastSeq: 0 }).then(
+      (c) => (c.close(), 'opened'),
+      (err: unknown) => String(err),
+    );
+    expect(kimChat).toMatch(/forbidden|another agent/);
+    // A decision on a held tool call is not a hand-off signal: any agent of the tenant may make it.
+    await expect(h.runtime.send(ann.sessionId, { type: 'operator.approve' }, { as: kimAs })).resolves.toMatchObject({ sessionId: ann.sessionId });
+    // sam's words still reach ann; kim's never did.
+    await expect(h.runtime.send(ann.sessionId, { type: 'handoff.message', text: 'sam here', agent: 'Sam' }, { as: samAs })).resolves.toMatchObject({ sessionId: ann.sessionId });
+    const said = h.runtime.replay(ann.sessionId, 0).map((f) => String(f.text ?? ''));
+    expect(said).toContain('sam here');
+    expect(said.join('\n')).not.toContain('kim here');
+    // Five refusals (replay, two writes, the second acceptance, the chat hello), each audited.
+    await expect.poll(() => h.runtime.audit.read({ limit: 10_000 }).filter((r) => r.outcome === 'denied' && r.actor.user === 'kim').length, POLL).toBeGreaterThanOrEqual(5);
+    const rules = h.runtime.audit.read({ limit: 10_000 }).filter((r) => r.outcome === 'denied' && r.actor.user === 'kim').map((r) => r.details?.rule);
+    expect(new Set(rules)).toEqual(new Set(['handoff_taken']));
+  });
 });
