@@ -65,7 +65,7 @@ function resolveOptions(options: UserContextStoreOptions): Resolved {
 
 /** The user context store. */
 export interface UserContextStore {
-  /** The user's context, or undefined when keel knows nothing about them yet. */
+  /** The user's context (the caller's own copy), or undefined when keel knows nothing about them yet. */
   get(tenant: TenantId, user: UserId): UserContext | undefined;
   /**
    * Atomically applies `fn` to the latest context (an empty one for a new user) and stores the
@@ -100,13 +100,22 @@ function rejectThrown<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Freezes a parsed JSON value, so a context shared from the cache cannot be changed by a reader. */
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+/**
+ * True when JSON holds `value` exactly: plain objects and arrays of strings, finite numbers,
+ * booleans and null; false for anything else (an `undefined` field, a date, a hole).
+ */
+function holdsJsonExactly(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!(i in value) || !holdsJsonExactly(value[i])) return false;
+  } else {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) return false;
+    for (const v of Object.values(value as Record<string, unknown>)) if (v === undefined || !holdsJsonExactly(v)) return false;
   }
-  return value;
+  return true;
 }
 
 const encoder = new TextEncoder();
@@ -135,17 +144,20 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     if (!isValidId(user)) throw new TypeError('user context: user must be a valid id');
   };
 
-  // Opened contexts by key, with the stamp of the write they came from: every turn reads its
-  // user's context, and unsealing and parsing it again when nothing changed is most of the cost.
-  // A write from anywhere (another process included) changes the stamp, so a stale entry is never used.
-  const opened = new Map<string, { stamp: string; context: UserContext }>();
+  // Opened contexts by key, as JSON, with the stamp of the write they came from: every turn reads
+  // its user's context, and unsealing it again when nothing changed would be most of the cost.
+  // A write from anywhere (another process included) changes the stamp, so a stale entry is never
+  // used. Each read parses its own copy, and an update its draft: nothing is shared to be changed,
+  // and the text is smaller than the object would be.
+  const opened = new Map<string, { stamp: string; json: string }>();
   const maxOpened = 10_000;
   let writes = 0;
   // Unique per store instance, so two stores on one environment (or two processes) never mint the same stamp.
   const origin = randomBytes(6).toString('base64url');
   const stampOf = () => `${origin}.${++writes}`;
 
-  const read = (tenant: TenantId, user: UserId): UserContext | undefined => {
+  /** The stored context's JSON, from the cache when its stamp is current. */
+  const openJson = (tenant: TenantId, user: UserId): string | undefined => {
     const cacheKey = `${tenant}\u0000${user}`;
     const stored = db.get([tenant, user]) as { v: 1; sealed: Uint8Array; stamp?: string } | undefined;
     if (!stored) {
@@ -153,17 +165,18 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
       return undefined;
     }
     const hit = stored.stamp !== undefined ? opened.get(cacheKey) : undefined;
-    if (hit && hit.stamp === stored.stamp) return hit.context;
-    const context = JSON.parse(decoder.decode(sealer.open(tenant, stored.sealed))) as UserContext;
+    if (hit && hit.stamp === stored.stamp) return hit.json;
+    const json = decoder.decode(sealer.open(tenant, stored.sealed));
+    const context = JSON.parse(json) as UserContext;
     // The sealed body names its owner: a record copied under another user's key does not open as theirs.
     if (context.tenant !== tenant || context.user !== user) throw new KeelError('forbidden', 'a user context does not belong to the requesting scope');
-    if (stored.stamp !== undefined) remember(cacheKey, stored.stamp, context);
-    return context;
+    if (stored.stamp !== undefined) remember(cacheKey, stored.stamp, json);
+    return json;
   };
-  function remember(cacheKey: string, stamp: string, context: UserContext): void {
+  function remember(cacheKey: string, stamp: string, json: string): void {
     opened.delete(cacheKey);
     if (opened.size >= maxOpened) opened.delete(opened.keys().next().value as string);
-    opened.set(cacheKey, { stamp, context: deepFreeze(context) });
+    opened.set(cacheKey, { stamp, json });
   }
 
   const guard = <T>(work: () => Promise<T>): Promise<T> => {
@@ -183,20 +196,26 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
         // Observed: a failed commit's `commitError` would otherwise end the process (see observeWrite).
         return await observeWrite(db.childTransaction(() => {
           const now = clock.now();
-          const previous = read(tenant, user) ?? emptyUserContext(tenant, user, now);
+          const current = openJson(tenant, user);
+          // A fresh copy to mutate, parsed from the stored JSON.
+          const draft = (current !== undefined ? JSON.parse(current) : emptyUserContext(tenant, user, now)) as UserContextDraft;
+          const version = draft.version;
           // The draft carries this update's time, so update functions stamp entries without a clock.
-          const draft = JSON.parse(JSON.stringify({ ...previous, updatedAt: now })) as UserContextDraft;
+          (draft as { updatedAt: number }).updatedAt = now;
           const returned = fn(draft);
           if (returned instanceof Promise) throw new TypeError('user context: the update function must be synchronous');
-          const next = normaliseUserContext(returned ?? draft, previous, o, now);
-          const sealed = sealer.seal(tenant, encoder.encode(JSON.stringify(next)));
+          const next = normaliseUserContext(returned ?? draft, { tenant, user, version }, o, now);
+          const json = JSON.stringify(next);
+          const sealed = sealer.seal(tenant, encoder.encode(json));
           if (sealed.length > o.maxContextBytes) throw new KeelError('too_large', `a user context is over ${o.maxContextBytes} bytes`);
           const stamp = stampOf();
           db.putSync([tenant, user], { v: 1, sealed, stamp });
+          // What is stored, exactly: an update that left values JSON does not hold (a date, an
+          // undefined field) gets them back as JSON has them, like every later read.
           // Written through: the next turn's read finds it without unsealing (a rolled-back
           // transaction leaves the old stamp in LMDB, so this entry is then simply not used).
-          remember(`${tenant}\u0000${user}`, stamp, next);
-          return next;
+          remember(`${tenant}\u0000${user}`, stamp, json);
+          return holdsJsonExactly(next) ? next : (JSON.parse(json) as UserContext);
         }));
       } catch (err) {
         throw err instanceof TypeError ? err : await translateCommitError(err, o.env.dir);
@@ -210,7 +229,8 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
   return {
     get(tenant, user) {
       check(tenant, user);
-      return read(tenant, user);
+      const json = openJson(tenant, user);
+      return json === undefined ? undefined : (JSON.parse(json) as UserContext);
     },
     update,
     recordFact(tenant, user, fact) {

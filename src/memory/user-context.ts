@@ -109,11 +109,12 @@ function limitKeys<T>(record: Record<string, T>, max: number, name: string): Rec
 
 /**
  * Checks the shape an update function returned, applies the bounds, and stamps the version.
- * Throws a TypeError naming the first bad field (the update is then rolled back).
+ * Throws a TypeError naming the first bad field (the update is then rolled back). The result
+ * shares objects with `draft`, which must be the update's own copy; the store keeps its JSON.
  */
-export function normaliseUserContext(draft: unknown, previous: UserContext, limits: UserContextLimits, time: number): UserContext {
+export function normaliseUserContext(draft: unknown, previous: Pick<UserContext, 'tenant' | 'user' | 'version'>, limits: UserContextLimits, time: number): UserContext {
   if (!isRecord(draft)) throw new TypeError('user context: the update must leave an object');
-  const d = JSON.parse(JSON.stringify(draft)) as Record<string, unknown>;
+  const d = draft;
   for (const name of ['profile', 'facts', 'preferences', 'sessionsByChannel'] as const) {
     if (!isRecord(d[name])) throw new TypeError(`user context: ${name} must be an object`);
   }

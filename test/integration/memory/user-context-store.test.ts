@@ -99,6 +99,32 @@ describe('user context store', () => {
     expect(() => contexts.get(acme, 'no spaces allowed' as never)).toThrow(/user must be a valid id/);
   });
 
+  it('reads give what is stored, each its own copy: values JSON cannot hold come back as JSON has them', async () => {
+    fixture = await openMemoryFixture();
+    const { contexts } = fixture.memory;
+    await contexts.update(acme, ada, (draft) => {
+      draft.profile.name = 'Ada';
+    });
+    // A reader that changes what it was given changes nothing for the next reader.
+    (contexts.get(acme, ada)!.profile as Record<string, unknown>).name = 'Eve';
+    expect(contexts.get(acme, ada)!.profile).toStrictEqual({ name: 'Ada' });
+    // A date and an undefined field, as an embedding program's update function might leave them.
+    const returned = await contexts.update(acme, ada, (draft) => {
+      (draft.profile as Record<string, unknown>).since = new Date(Date.UTC(2026, 0, 2));
+      (draft.profile as Record<string, unknown>).nickname = undefined;
+    });
+    expect(returned.profile).toStrictEqual({ name: 'Ada', since: '2026-01-02T00:00:00.000Z' });
+    expect(contexts.get(acme, ada)!.profile).toStrictEqual({ name: 'Ada', since: '2026-01-02T00:00:00.000Z' });
+    await fixture.reopen();
+    expect(fixture.memory.contexts.get(acme, ada)!.profile).toStrictEqual({ name: 'Ada', since: '2026-01-02T00:00:00.000Z' });
+    // The next update starts from what is stored.
+    await fixture.memory.contexts.update(acme, ada, (draft) => {
+      expect(typeof draft.profile.since).toBe('string');
+      draft.profile.city = 'Leeds';
+    });
+    expect(fixture.memory.contexts.get(acme, ada)!.profile).toStrictEqual({ name: 'Ada', since: '2026-01-02T00:00:00.000Z', city: 'Leeds' });
+  });
+
   it('a context copied under another user’s key is refused, not shown', async () => {
     fixture = await openMemoryFixture();
     const { contexts } = fixture.memory;
