@@ -31,6 +31,8 @@ export interface InspectorSessionRow {
   readonly channel: string;
   readonly state: string;
   readonly live: boolean;
+  /** Live with its actor at rest (quiet for `restAfterMs`). */
+  readonly resting: boolean;
   readonly updatedAt: number;
   /** The last decision, as `kind:reason`. */
   readonly last?: string;
@@ -137,8 +139,8 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
     return welcome;
   };
 
-  const rowOf = (s: { sessionId: string; user: string; channel: string; state: string; live: boolean; updatedAt: number }): InspectorSessionRow => ({
-    sessionId: s.sessionId, user: s.user, channel: s.channel, state: s.state, live: s.live, updatedAt: s.updatedAt, active: active(s.state),
+  const rowOf = (s: { sessionId: string; user: string; channel: string; state: string; live: boolean; resting?: boolean; updatedAt: number }): InspectorSessionRow => ({
+    sessionId: s.sessionId, user: s.user, channel: s.channel, state: s.state, live: s.live, resting: s.resting === true, updatedAt: s.updatedAt, active: active(s.state),
   });
 
   const tenantView = (tenant: string): TenantView => {
@@ -176,6 +178,8 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
       state,
       active: state === before?.state ? before.active : active(state),
       live: !(e.kind === 'session' && e.reason === 'session passivated'),
+      // An event is activity: the session is awake (resting shows when the session is read again).
+      resting: false,
       updatedAt: Math.max(before?.updatedAt ?? 0, e.time),
       last: e.kind === 'inspect' ? (before?.last ?? '') : `${e.kind}:${e.reason}`.slice(0, 80),
     };

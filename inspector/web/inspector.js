@@ -203,7 +203,7 @@ function onDetail(f) {
 
 function showSession(row) {
   els.title.textContent = row.sessionId;
-  els.meta.textContent = 'user ' + row.user + (row.channel ? ' · ' + row.channel : '') + ' · ' + (row.live ? 'live' : 'passivated') + ' · updated ' + new Date(row.updatedAt).toLocaleString();
+  els.meta.textContent = 'user ' + row.user + (row.channel ? ' · ' + row.channel : '') + ' · ' + (row.live ? (row.resting ? 'live, resting' : 'live') : 'passivated') + ' · updated ' + new Date(row.updatedAt).toLocaleString();
   els.chartState.textContent = row.state;
   light(row.active || [], row.state);
 }

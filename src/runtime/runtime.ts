@@ -85,6 +85,8 @@ export interface SessionSummary {
   readonly state: string;
   readonly seq: number;
   readonly live: boolean;
+  /** Live and at rest: its actor stopped after `restAfterMs` quiet, built again by its next event. */
+  readonly resting: boolean;
   readonly updatedAt: number;
 }
 
@@ -389,7 +391,7 @@ export function createRuntime(
 
   const summary = (id: SessionId, record: SessionRecord): SessionSummary => ({
     sessionId: id, tenant: record.tenant, user: record.user, channel: record.channel, state: record.state,
-    seq: record.seq, live: live.has(id), updatedAt: record.updatedAt,
+    seq: record.seq, live: live.has(id), resting: ready.get(id)?.resting === true, updatedAt: record.updatedAt,
   });
 
   return {

@@ -44,11 +44,13 @@ describe('resting sessions', () => {
     expect(runtime.stats()).toMatchObject({ live: 2, resting: 0 });
     clock.advance(1_500);
     expect(runtime.stats()).toMatchObject({ live: 2, resting: 2 });
+    expect(runtime.describe(a)).toMatchObject({ live: true, resting: true });
     // A duplicate id is answered from the journal; a new one continues the count.
     const again = await say(runtime, a, 'm2', 'two');
     expect(again.duplicate).toBe(true);
     expect(again.frames[0]?.text).toBe('echo 1: two');
     expect((await say(runtime, a, 'm3', 'three')).frames[0]?.text).toBe('echo 2: three');
+    expect(runtime.describe(a)).toMatchObject({ live: true, resting: false });
     expect(runtime.stats().hydrations).toBe(0);
   });
 
