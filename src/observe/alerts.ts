@@ -151,12 +151,24 @@ export function resolveAlertRules(rules: readonly AlertRule[]): readonly Require
 
 interface RuleState {
   readonly rule: Required<AlertRule>;
-  /** Rate rules: trace id → [first seen, hit]; insertion order is time order. */
+  /** Rate rules: trace id → [first seen, hit]. */
   readonly traces: Map<string, { at: number; hit: boolean }>;
+  /**
+   * The same trace ids in arrival (time) order, from `head` on: evicting walks this queue, not the
+   * map, whose deleted entries an iteration from the start would step over one by one.
+   */
+  order: string[];
+  head: number;
   hits: number;
-  /** Latency rules: [time, ms], time ordered. */
-  readonly latencies: Array<[number, number]>;
+  /** Latency rules: [time, ms], time ordered, from `latencyHead` on. */
+  latencies: Array<[number, number]>;
+  latencyHead: number;
   firing?: ActiveAlert;
+}
+
+/** Drops the consumed front of a queue once it is most of the array. */
+function compact<T>(items: T[], head: number): { items: T[]; head: number } {
+  return head > 1024 && head * 2 > items.length ? { items: items.slice(head), head: 0 } : { items, head };
 }
 
 /**
@@ -177,18 +189,24 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   if (o.onAlert !== undefined && typeof o.onAlert !== 'function') throw new TypeError('option onAlert must be a function');
   const rules = resolveAlertRules(o.rules ?? defaultAlertRules);
   const { clock } = o;
-  const states: RuleState[] = rules.map((rule) => ({ rule, traces: new Map(), hits: 0, latencies: [] }));
+  const states: RuleState[] = rules.map((rule) => ({ rule, traces: new Map(), order: [], head: 0, hits: 0, latencies: [], latencyHead: 0 }));
 
+  // Constant time per event: both windows are queues consumed from the front.
   const evict = (s: RuleState, now: number): void => {
     const from = now - s.rule.windowMs;
-    for (const [id, t] of s.traces) {
-      if (t.at >= from && s.traces.size <= o.maxSamples) break;
-      s.traces.delete(id);
-      if (t.hit) s.hits--;
+    while (s.head < s.order.length) {
+      const id = s.order[s.head] as string;
+      const t = s.traces.get(id);
+      if (t && t.at >= from && s.traces.size <= o.maxSamples) break;
+      s.head++;
+      if (t) {
+        s.traces.delete(id);
+        if (t.hit) s.hits--;
+      }
     }
-    let drop = 0;
-    while (drop < s.latencies.length && ((s.latencies[drop] as [number, number])[0] < from || s.latencies.length - drop > o.maxSamples)) drop++;
-    if (drop > 0) s.latencies.splice(0, drop);
+    ({ items: s.order, head: s.head } = compact(s.order, s.head));
+    while (s.latencyHead < s.latencies.length && ((s.latencies[s.latencyHead] as [number, number])[0] < from || s.latencies.length - s.latencyHead > o.maxSamples)) s.latencyHead++;
+    ({ items: s.latencies, head: s.latencyHead } = compact(s.latencies, s.latencyHead));
   };
 
   const measure = (s: RuleState): { value: number; samples: number; threshold: number; clear: number } => {
@@ -197,7 +215,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       const samples = s.traces.size;
       return { value: samples === 0 ? 0 : s.hits / samples, samples, threshold: r.threshold, clear: r.clearBelow };
     }
-    const sorted = s.latencies.map(([, ms]) => ms).sort((a, b) => a - b);
+    const sorted = s.latencies.slice(s.latencyHead).map(([, ms]) => ms).sort((a, b) => a - b);
     const value = sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.ceil(r.quantile * sorted.length) - 1)] as number);
     return { value, samples: sorted.length, threshold: r.thresholdMs, clear: r.clearBelowMs };
   };
@@ -257,7 +275,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         const matches = r.kinds.includes(event.kind);
         if (r.type === 'rate') {
           const t = s.traces.get(event.traceId);
-          if (!t) s.traces.set(event.traceId, { at: now, hit: matches });
+          if (!t) {
+            s.traces.set(event.traceId, { at: now, hit: matches });
+            s.order.push(event.traceId);
+          }
           if (matches && t?.hit !== true) {
             if (t) t.hit = true;
             s.hits++;

@@ -65,6 +65,32 @@ describe('alert rules', () => {
     expect(clock.pending()).toBe(0);
   });
 
+  it('keeps the newest maxSamples turns, and an engine full of them still costs little per event', () => {
+    const clock = createManualClock(0);
+    const engine = createAlertEngine({ clock, rules: [rate], maxSamples: 100 });
+    const feed = (kinds: DecisionKind[]) => turn(kinds).forEach((e) => engine.observe(e));
+    // 100 fallbacks fire the rule; 100 clean turns after them push every fallback out of the window.
+    for (let i = 0; i < 100; i++) feed(['route', 'fallback']);
+    expect(engine.active()).toMatchObject([{ rule: 'fallback_rate', value: 1, samples: 100 }]);
+    for (let i = 0; i < 74; i++) feed(['route', 'reply']);
+    // 26 of the newest 100 are fallbacks: above the clearing bound (25 %), still firing.
+    expect(engine.active()).toMatchObject([{ value: 0.26, samples: 100 }]);
+    feed(['route', 'reply']);
+    expect(engine.active()).toMatchObject([{ value: 0.25, samples: 100 }]);
+    feed(['route', 'reply']);
+    expect(engine.active()).toEqual([]);
+    engine.close();
+
+    // Full at the default 10,000 samples per rule, 60,000 more events take tens of ms. (Walking
+    // the window's map from its start, over the entries it had deleted, took about a second.)
+    const big = createAlertEngine({ clock });
+    for (let i = 0; i < 20_000; i++) turn(['route', 'reply'], { latencyMs: 5 }).forEach((e) => big.observe(e));
+    const started = performance.now();
+    for (let i = 0; i < 30_000; i++) turn(['route', 'reply'], { latencyMs: 5 }).forEach((e) => big.observe(e));
+    expect(performance.now() - started).toBeLessThan(400);
+    big.close();
+  });
+
   it('watches a latency quantile, and ignores timer steps, alerts and inspection', () => {
     const clock = createManualClock(0);
     const engine = createAlertEngine({
