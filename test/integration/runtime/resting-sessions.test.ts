@@ -51,6 +51,11 @@ describe('resting sessions', () => {
     expect(again.frames[0]?.text).toBe('echo 1: two');
     expect((await say(runtime, a, 'm3', 'three')).frames[0]?.text).toBe('echo 2: three');
     expect(runtime.describe(a)).toMatchObject({ live: true, resting: false });
+    // A signal wakes a resting session too.
+    clock.advance(1_500);
+    expect(runtime.describe(b)).toMatchObject({ resting: true });
+    expect((await runtime.send(b, { type: 'signal.poke' })).frames[0]?.text).toBe('poked');
+    expect(runtime.describe(b)).toMatchObject({ resting: false });
     expect(runtime.stats().hydrations).toBe(0);
   });
 
@@ -105,6 +110,23 @@ describe('resting sessions', () => {
     expect(on.runtime.stats()).toMatchObject({ live: 0, resting: 0 });
     expect((await say(on.runtime, other, 'm1', 'back')).frames[0]?.text).toBe('echo 0: back');
     expect(id).not.toBe('');
+  });
+
+  it('survive a restart while resting: the next runtime carries on from what LMDB holds', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const clock = createManualClock(1_700_000_000_000);
+    const first = createRuntime({ dataDir: t.dir, machine: createTestMachine(), clock, sealer: 'none', restAfterMs: 1_000 });
+    const id = (await first.open({ tenant, user: userId('a') })).sessionId;
+    await say(first, id, 'm1', 'one');
+    await say(first, id, 'm2', 'two');
+    clock.advance(2_000);
+    expect(first.stats().resting).toBe(1);
+    await first.close();
+    const second = createRuntime({ dataDir: t.dir, machine: createTestMachine(), clock, sealer: 'none', restAfterMs: 1_000 });
+    cleanups.push(() => second.close());
+    expect((await say(second, id, 'm3', 'three')).frames[0]?.text).toBe('echo 2: three');
+    expect(second.replay(id, 0).map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('keep the support agent in the middle of its flow (a slot asked for before the rest is filled after it)', async () => {
