@@ -333,10 +333,18 @@ export function createRuntime(
     restTimer = undefined;
     if (closed) return;
     const cutoff = clock.now() - opts.restAfterMs;
+    // A few milliseconds of the event loop per pass: when thousands of sessions fall quiet at once,
+    // they rest over several passes instead of holding up everyone's turns in one.
+    const until = performance.now() + REST_PASS_MS;
+    let more = false;
     for (const id of awake) {
       const host = ready.get(id);
       if (!host) continue;
       if (host.lastActiveAt > cutoff) break;
+      if (performance.now() > until) {
+        more = true;
+        break;
+      }
       // A timer about to fire is left to the running actor.
       if (host.wakeAt !== undefined && host.wakeAt <= cutoff + opts.restAfterMs + WAKE_LEAD_MS) continue;
       if (!host.rest()) continue;
@@ -344,7 +352,7 @@ export function createRuntime(
       // Its timers now fire through the wake index, like a passivated session's.
       if (host.wakeAt !== undefined) armWake(host.wakeAt);
     }
-    restTimer = clock.setTimeout(restSweep, restEvery);
+    restTimer = clock.setTimeout(restSweep, more ? REST_PASS_PAUSE_MS : restEvery);
   };
   const restEvery = Math.max(10, Math.floor(opts.restAfterMs / 2));
 
@@ -576,6 +584,9 @@ export function createRuntime(
 const WAKE_BATCH = 1000;
 const WAKE_BACKLOG_STEP_MS = 100;
 const WAKE_LEAD_MS = 1000;
+/** Event-loop time one pass of the rest sweep may take, and the pause before the next when it ran out. */
+const REST_PASS_MS = 5;
+const REST_PASS_PAUSE_MS = 5;
 
 /** Masks personal data in every string of a decision event's data and reason. */
 function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) => DecisionEvent {

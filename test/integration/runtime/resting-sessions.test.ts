@@ -112,6 +112,21 @@ describe('resting sessions', () => {
     expect(id).not.toBe('');
   });
 
+  it('rest a few milliseconds of the event loop at a time when thousands fall quiet at once', async () => {
+    const { clock, runtime } = setup({ maxLiveSessions: 10_000 });
+    const count = 5_000;
+    for (let i = 0; i < count; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => runtime.open({ tenant, user: userId(`q${i + j}`) })));
+    }
+    // The first pass that finds them quiet stops after its budget; the next ones, 5 ms apart, go on.
+    clock.advance(1_000);
+    const afterOnePass = runtime.stats().resting;
+    expect(afterOnePass).toBeGreaterThan(0);
+    expect(afterOnePass).toBeLessThan(count);
+    clock.advance(1_000);
+    expect(runtime.stats().resting).toBe(count);
+  });
+
   it('survive a restart while resting: the next runtime carries on from what LMDB holds', async () => {
     const t = tempDir();
     cleanups.push(t.remove);
