@@ -308,16 +308,31 @@ export function createRuntime(
     }
   };
 
+  /** Where the idle sweep stopped when a pass ran out of time (a Map's iterator survives changes). */
+  let sweepCursor: Iterator<[SessionId, SessionHost]> | undefined;
   const sweep = (): void => {
     sweepTimer = undefined;
     if (closed) return;
     const now = clock.now();
-    for (const [id, pending] of live) {
-      void pending.then((host) => {
-        if (host.mailbox.size === 0 && now - host.lastActiveAt >= opts.idleTimeoutMs) return passivateHost(id, host);
-        return undefined;
-      }).catch((err: unknown) => logger.warn({ err, session: id }, 'idle passivation failed'));
+    // Bounded passes, like the rest sweep: one pass over 100,000 live sessions at once held the
+    // event loop for over 100 ms, and passivations started together run their steps together.
+    const until = performance.now() + SWEEP_PASS_MS;
+    let started = 0;
+    sweepCursor ??= ready.entries();
+    for (let n = 0; ; n++) {
+      if (started >= PASSIVATIONS_PER_PASS || ((n & 63) === 63 && performance.now() > until)) {
+        sweepTimer = clock.setTimeout(sweep, SWEEP_PASS_PAUSE_MS);
+        return;
+      }
+      const next = sweepCursor.next();
+      if (next.done) break;
+      const [id, host] = next.value;
+      if (host.mailbox.size === 0 && now - host.lastActiveAt >= opts.idleTimeoutMs) {
+        started++;
+        passivateHost(id, host).catch((err: unknown) => logger.warn({ err, session: id }, 'idle passivation failed'));
+      }
     }
+    sweepCursor = undefined;
     if (now - lastPrune > 3_600_000) {
       lastPrune = now;
       events.prune().catch((err: unknown) => logger.warn({ err }, 'pruning the decision trace failed'));
@@ -587,6 +602,10 @@ const WAKE_LEAD_MS = 1000;
 /** Event-loop time one pass of the rest sweep may take, and the pause before the next when it ran out. */
 const REST_PASS_MS = 5;
 const REST_PASS_PAUSE_MS = 5;
+/** The same for the idle sweep, which also starts at most so many passivations per pass. */
+const SWEEP_PASS_MS = 5;
+const SWEEP_PASS_PAUSE_MS = 5;
+const PASSIVATIONS_PER_PASS = 256;
 
 /** Masks personal data in every string of a decision event's data and reason. */
 function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) => DecisionEvent {

@@ -154,6 +154,20 @@ describe('passivation policy', () => {
     expect((await say(rt, sessionId, 'm2', 'two')).frames[0]?.text).toBe('echo 1: two');
   });
 
+  it('passivates a crowd of idle sessions a few hundred at a time, not all in one event-loop turn', async () => {
+    const s = setup();
+    const rt = s.open({ idleTimeoutMs: 10_000, maxLiveSessions: 5_000, restAfterMs: 0 });
+    for (let i = 0; i < 1_000; i += 250) await Promise.all(Array.from({ length: 250 }, (_, j) => rt.open({ tenant, user: userId(`idle${i + j}`) })));
+    // The sweep at 10 s finds all 1,000 idle; its first pass starts 256 passivations and stops.
+    s.clock.advance(10_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rt.stats()).toMatchObject({ live: 1_000 - 256, passivations: 256 });
+    // The next passes follow 5 ms apart.
+    s.clock.advance(100);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rt.stats()).toMatchObject({ live: 0, passivations: 1_000 });
+  });
+
   it('keeps at most maxLiveSessions live, least recently used first', async () => {
     const s = setup();
     const rt = s.open({ maxLiveSessions: 2 });
