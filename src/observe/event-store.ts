@@ -49,6 +49,9 @@ export interface EventStoreOptions {
   readonly sealer?: Sealer;
 }
 
+/** Trace batches removed per commit when pruning. */
+const PRUNE_SLICE = 1000;
+
 /** An event inside a sealed batch: `reason` and `data` are item `b` of its tenant's blob. */
 type BlobEvent = Omit<DecisionEvent, 'reason' | 'data'> & { readonly reason: ''; readonly data: Record<string, never>; readonly b: number };
 
@@ -195,13 +198,17 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     async prune() {
       const cutoff = options.clock.now() - retentionMs;
       let removed = 0;
-      const writes: Promise<unknown>[] = [];
-      for (const { key, value } of db.getRange({ start: [0], end: [cutoff] })) {
-        writes.push(observeWrite(db.remove(key)));
-        removed += sizeOf(value as StoredValue);
+      // In slices, each committed before the next is read: an hour of trace at a busy server is
+      // millions of batches, and removing them in one loop would hold the event loop for seconds.
+      for (;;) {
+        const writes: Promise<unknown>[] = [];
+        for (const { key, value } of db.getRange({ start: [0], end: [cutoff], limit: PRUNE_SLICE })) {
+          writes.push(observeWrite(db.remove(key)));
+          removed += sizeOf(value as StoredValue);
+        }
+        await Promise.all(writes);
+        if (writes.length < PRUNE_SLICE) return removed;
       }
-      await Promise.all(writes);
-      return removed;
     },
     async forgetUser(tenant, user) {
       const writes: Promise<unknown>[] = [];

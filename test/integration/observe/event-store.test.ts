@@ -62,6 +62,27 @@ describe('decision trace', () => {
     expect(store.query({}).map((e) => e.kind)).toEqual(['reply']);
   });
 
+  it('prunes a backlog larger than one slice completely, and counts every event it removed', async () => {
+    const { env, clock } = storage(1_000_000);
+    const store = createEventStore({ env, clock, retentionMs: 1000 });
+    const base = { tenant: tenantId('t'), session: 's' as never, user: userId('u'), traceId: 'x', reason: 'r', data: {} };
+    // 2,500 batches of two events each, a millisecond apart: more than two slices of 1,000.
+    for (let i = 0; i < 2_500; i++) {
+      store.append({ ...base, kind: 'route', time: clock.now() });
+      store.append({ ...base, kind: 'reply', time: clock.now() });
+      store.flush();
+      clock.advance(1);
+    }
+    await env.flushed();
+    clock.advance(10_000);
+    store.append({ ...base, kind: 'reply', time: clock.now() });
+    store.flush();
+    await env.flushed();
+    expect(await store.prune()).toBe(5_000);
+    expect(store.query({}).length).toBe(1);
+    expect(await store.prune()).toBe(0);
+  });
+
   it('answers with events not written yet, in order and once, while their batch waits or commits', async () => {
     const { env, clock } = storage(2_000_000);
     const store = createEventStore({ env, clock });
