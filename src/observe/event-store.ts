@@ -3,7 +3,7 @@
  * `events` database under `[time, n]` so that time-range queries are range scans. Writes are
  * batched with the turns' commits but never awaited: the trace must not slow the agents.
  */
-import type { Database } from 'lmdb';
+import type { Database, Key } from 'lmdb';
 import { KeelError } from '../errors.js';
 import type { Clock, DecisionEvent, DecisionKind, Sealer } from '../ports.js';
 import { observeWrite, type LmdbEnv } from '../store/lmdb-env.js';
@@ -49,7 +49,7 @@ export interface EventStoreOptions {
   readonly sealer?: Sealer;
 }
 
-/** Trace batches removed per commit when pruning. */
+/** Trace batches removed (pruning) or read (erasure) per commit. */
 const PRUNE_SLICE = 1000;
 
 /** An event inside a sealed batch: `reason` and `data` are item `b` of its tenant's blob. */
@@ -211,20 +211,35 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       }
     },
     async forgetUser(tenant, user) {
-      const writes: Promise<unknown>[] = [];
       let removed = 0;
-      for (const { key, value } of db.getRange({})) {
-        const all = value as StoredValue;
-        const theirs = countUserOf(all, tenant, user);
-        if (theirs === 0) continue;
-        // The rest is opened and sealed again; events whose tenant key is gone could not be read
-        // anyway and are dropped with the rewrite.
-        const kept = unpack(all, (e) => !(e.tenant === tenant && e.user === user));
-        removed += theirs;
-        writes.push(observeWrite(kept.length === 0 ? db.remove(key) : db.put(key, pack(kept))));
+      // The whole trace is read, in slices with a commit between them, so an erasure does not
+      // hold the event loop for the seconds a month of trace takes to read.
+      let after: Key | undefined;
+      for (;;) {
+        const writes: Promise<unknown>[] = [];
+        let read = 0;
+        let first = true;
+        for (const { key, value } of db.getRange({ ...(after !== undefined ? { start: after } : {}), limit: PRUNE_SLICE + 1 })) {
+          // The slice starts at the last key of the previous one when that batch is still there.
+          const again = first && after !== undefined && JSON.stringify(key) === JSON.stringify(after);
+          first = false;
+          if (again) continue;
+          read++;
+          after = key;
+          const all = value as StoredValue;
+          const theirs = countUserOf(all, tenant, user);
+          if (theirs > 0) {
+            // The rest is opened and sealed again; events whose tenant key is gone could not be
+            // read anyway and are dropped with the rewrite.
+            const kept = unpack(all, (e) => !(e.tenant === tenant && e.user === user));
+            removed += theirs;
+            writes.push(observeWrite(kept.length === 0 ? db.remove(key) : db.put(key, pack(kept))));
+          }
+          if (read >= PRUNE_SLICE) break;
+        }
+        await Promise.all(writes);
+        if (read < PRUNE_SLICE) return removed;
       }
-      await Promise.all(writes);
-      return removed;
     },
   };
 }

@@ -246,9 +246,20 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
         }
         return out;
       }
+      if (filter.tenant !== undefined) {
+        // A tenant's sessions from the owner index: not a scan of every stored session.
+        for (const key of owners.getKeys({ start: [filter.tenant] })) {
+          const [t, u, id] = key as [string, string, SessionId];
+          if (t !== filter.tenant) break;
+          if (filter.user !== undefined && u !== filter.user) continue;
+          const record = sessions.get(id) as SessionRecord | undefined;
+          if (record) out.push({ id, record });
+          if (out.length >= limit) break;
+        }
+        return out;
+      }
       for (const { key, value } of sessions.getRange({})) {
         const record = value as SessionRecord;
-        if (filter.tenant !== undefined && record.tenant !== filter.tenant) continue;
         if (filter.user !== undefined && record.user !== filter.user) continue;
         out.push({ id: key as SessionId, record });
         if (out.length >= limit) break;

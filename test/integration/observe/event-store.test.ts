@@ -83,6 +83,26 @@ describe('decision trace', () => {
     expect(await store.prune()).toBe(0);
   });
 
+  it('erases a user from a trace longer than one slice: batches of theirs removed, shared ones rewritten', async () => {
+    const { env, clock } = storage(1_000_000);
+    const store = createEventStore({ env, clock });
+    const ev = (user: string) => ({ kind: 'reply' as const, time: clock.now(), tenant: tenantId('acme'), session: `s-${user}` as never, user: userId(user), traceId: 'x', reason: 'r', data: {} });
+    // 2,500 batches: alice alone in every third, alice and bob in every third, bob alone in the rest.
+    for (let i = 0; i < 2_500; i++) {
+      if (i % 3 !== 2) store.append(ev('alice'));
+      if (i % 3 !== 0) store.append(ev('bob'));
+      store.flush();
+      clock.advance(1);
+    }
+    await env.flushed();
+    const alices = store.query({ user: userId('alice'), limit: 10_000 }).length;
+    const bobs = store.query({ user: userId('bob'), limit: 10_000 }).length;
+    expect(await store.forgetUser(tenantId('acme'), userId('alice'))).toBe(alices);
+    expect(store.query({ user: userId('alice'), limit: 10_000 })).toEqual([]);
+    expect(store.query({ user: userId('bob'), limit: 10_000 })).toHaveLength(bobs);
+    expect([...env.db('events').getKeys({})]).toHaveLength(2_500 - 834);
+  });
+
   it('answers with events not written yet, in order and once, while their batch waits or commits', async () => {
     const { env, clock } = storage(2_000_000);
     const store = createEventStore({ env, clock });
