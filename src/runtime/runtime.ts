@@ -350,7 +350,7 @@ export function createRuntime(
     const cutoff = clock.now() - opts.restAfterMs;
     // A few milliseconds of the event loop per pass: when thousands of sessions fall quiet at once,
     // they rest over several passes instead of holding up everyone's turns in one.
-    const until = performance.now() + REST_PASS_MS;
+    const until = performance.now() + SWEEP_PASS_MS;
     let more = false;
     for (const id of awake) {
       const host = ready.get(id);
@@ -367,7 +367,7 @@ export function createRuntime(
       // Its timers now fire through the wake index, like a passivated session's.
       if (host.wakeAt !== undefined) armWake(host.wakeAt);
     }
-    restTimer = clock.setTimeout(restSweep, more ? REST_PASS_PAUSE_MS : restEvery);
+    restTimer = clock.setTimeout(restSweep, more ? SWEEP_PASS_PAUSE_MS : restEvery);
   };
   const restEvery = Math.max(10, Math.floor(opts.restAfterMs / 2));
 
@@ -599,10 +599,10 @@ export function createRuntime(
 const WAKE_BATCH = 1000;
 const WAKE_BACKLOG_STEP_MS = 100;
 const WAKE_LEAD_MS = 1000;
-/** Event-loop time one pass of the rest sweep may take, and the pause before the next when it ran out. */
-const REST_PASS_MS = 5;
-const REST_PASS_PAUSE_MS = 5;
-/** The same for the idle sweep, which also starts at most so many passivations per pass. */
+/**
+ * Event-loop time one pass of a sweep (rest, idle) may take, the pause before the next pass when
+ * it ran out, and how many passivations one pass of the idle sweep may start.
+ */
 const SWEEP_PASS_MS = 5;
 const SWEEP_PASS_PAUSE_MS = 5;
 const PASSIVATIONS_PER_PASS = 256;
