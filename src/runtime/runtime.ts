@@ -596,8 +596,8 @@ export function createRuntime(
  * Sessions woken per pass over the wake index, the pause between passes over a backlog, and how
  * long before its first timer is due a passivated or resting session is brought back.
  */
-const WAKE_BATCH = 1000;
-const WAKE_BACKLOG_STEP_MS = 100;
+const WAKE_BATCH = 100;
+const WAKE_BACKLOG_STEP_MS = 10;
 const WAKE_LEAD_MS = 1000;
 /**
  * Event-loop time one pass of a sweep (rest, idle) may take, the pause before the next pass when
