@@ -152,7 +152,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
     }
     const health = createHealthWindow({ clock, windowMs: o.healthWindowMs });
     // The window starts full: what happened just before the first page opened counts too.
-    for (const e of runtime.events.query({ tenant: tenant as TenantId, since: clock.now() - o.healthWindowMs, kinds: ['reply', 'fallback', 'escalate', 'error', 'handoff'], limit: 20_000 })) health.observe(e);
+    for (const e of runtime.events.query({ tenant: tenant as TenantId, since: clock.now() - o.healthWindowMs, kinds: ['reply', 'fallback', 'escalate', 'error', 'handoff'], limit: 20_000, maxBatches: o.maxScanBatches })) health.observe(e);
     t = { clients: new Set(), rows, health };
     tenants.set(tenant, t);
     return t;
@@ -280,22 +280,23 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
         if (!s) return fail(c, 'unknown_session', 'no such session');
         c.watching = s.sessionId;
         c.stopInspect = runtime.inspect(s.sessionId);
-        const events = runtime.events.query({ tenant: tenant as TenantId, session: s.sessionId, reverse: true, limit: DETAIL_EVENTS }).reverse().map(view);
+        // Read back from now to the session's start at most, and a bounded number of batches.
+        const events = runtime.events.query({ tenant: tenant as TenantId, session: s.sessionId, since: s.createdAt, reverse: true, limit: DETAIL_EVENTS, maxBatches: o.maxScanBatches }).reverse().map(view);
         c.out.push('reply', { type: 'session.detail', session: rowOf(s), events }, 'detail');
         return;
       }
       case 'query': {
         const limit = Math.min(f.limit ?? o.maxQueryEvents, o.maxQueryEvents);
-        const events = runtime.events.query({
+        const { events, complete } = runtime.events.queryPage({
           tenant: tenant as TenantId, since: f.since, ...(f.until !== undefined ? { until: f.until } : {}),
           ...(f.session !== undefined ? { session: f.session as SessionId } : {}), ...(f.user !== undefined ? { user: f.user as UserId } : {}),
-          ...(f.kinds !== undefined ? { kinds: f.kinds } : {}), limit: limit + 1,
+          ...(f.kinds !== undefined ? { kinds: f.kinds } : {}), limit: limit + 1, maxBatches: o.maxScanBatches,
         });
-        c.out.push('reply', { type: 'query.result', id: f.id, events: events.slice(0, limit).map(view), truncated: events.length > limit }, `reply:${f.id}`);
+        c.out.push('reply', { type: 'query.result', id: f.id, events: events.slice(0, limit).map(view), truncated: events.length > limit || !complete }, `reply:${f.id}`);
         return;
       }
       case 'report': {
-        const report = buildReport({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS });
+        const report = buildReport({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10 });
         c.out.push('reply', { type: 'report.result', id: f.id, report }, `reply:${f.id}`);
         return;
       }

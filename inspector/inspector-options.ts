@@ -23,6 +23,12 @@ export interface InspectorOptions {
   readonly maxListedSessions: number;
   /** Events returned by one history query. Default 2000. */
   readonly maxQueryEvents: number;
+  /**
+   * Stored trace batches one query of the inspector reads at most (history, session detail,
+   * report, health): a narrow filter over a long period would otherwise read the whole trace on
+   * the server's event loop, about 2 µs a batch. A query cut short says `truncated`. Default 20000.
+   */
+  readonly maxScanBatches: number;
   /** Longest inbound frame, in characters. Default 16 KiB. */
   readonly maxFrameChars: number;
   /** Longest `text` of an operator signal. Default 2000. */
@@ -43,6 +49,7 @@ export const defaultInspectorOptions: Readonly<InspectorOptions> = Object.freeze
   authTimeoutMs: 10_000,
   maxListedSessions: 500,
   maxQueryEvents: 2000,
+  maxScanBatches: 20_000,
   maxFrameChars: 16 * 1024,
   maxSignalTextChars: 2000,
   maxClients: 100,
@@ -51,7 +58,7 @@ export const defaultInspectorOptions: Readonly<InspectorOptions> = Object.freeze
 
 const POSITIVE_INTEGERS = [
   'maxQueuedFrames', 'maxBufferedBytes', 'drainCheckMs', 'healthWindowMs', 'healthIntervalMs', 'authTimeoutMs',
-  'maxListedSessions', 'maxQueryEvents', 'maxFrameChars', 'maxSignalTextChars', 'maxClients',
+  'maxListedSessions', 'maxQueryEvents', 'maxScanBatches', 'maxFrameChars', 'maxSignalTextChars', 'maxClients',
 ] as const;
 
 /**

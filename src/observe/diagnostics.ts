@@ -11,6 +11,8 @@ import type { TenantId } from '../types.js';
 /** Anything that answers event queries (the runtime's `events`, an event store). */
 export interface EventSource {
   query(query: EventQuery): DecisionEvent[];
+  /** When present, used instead of `query` to learn whether a `maxBatches` bound stopped the scan. */
+  queryPage?(query: EventQuery): { readonly events: DecisionEvent[]; readonly complete: boolean };
 }
 
 /** Options of {@link buildReport}. */
@@ -25,6 +27,8 @@ export interface ReportOptions {
   readonly abandonAfterMs?: number;
   /** Events read at most; `truncated` tells when there were more. Default 200000. */
   readonly maxEvents?: number;
+  /** Stored batches read at most (see `EventQuery.maxBatches`); `truncated` when it stops the scan. Default: no bound. */
+  readonly maxBatches?: number;
   /** Rows per table. Default 10. */
   readonly top?: number;
 }
@@ -122,7 +126,12 @@ function resolveReportOptions(options: ReportOptions): Readonly<Required<Omit<Re
  */
 export function buildReport(options: ReportOptions): DiagnosticsReport {
   const o = resolveReportOptions(options);
-  const events = o.events.query({ since: o.since, until: o.until, limit: o.maxEvents, ...(o.tenant !== undefined ? { tenant: o.tenant as TenantId } : {}) });
+  const q: EventQuery = {
+    since: o.since, until: o.until, limit: o.maxEvents,
+    ...(o.tenant !== undefined ? { tenant: o.tenant as TenantId } : {}), ...(o.maxBatches !== undefined ? { maxBatches: o.maxBatches } : {}),
+  };
+  const page = o.events.queryPage ? o.events.queryPage(q) : { events: o.events.query(q), complete: true };
+  const events = page.events;
   const count = <K>(m: Map<K, number>, k: K, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
 
   const intents = new Map<string, { routed: number; fallbacks: number; escalations: number; errors: number; troubled: Set<string> }>();
@@ -249,7 +258,7 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
     events: events.length,
     sessions: sessions.size,
     turns: turns.size,
-    truncated: events.length >= o.maxEvents,
+    truncated: events.length >= o.maxEvents || !page.complete,
     intents: [...intents]
       .map(([intent, { troubled, ...r }]) => ({ intent, ...r, troubleRate: Math.min(1, rate(troubled.size, Math.max(r.routed, 1))) }))
       .filter((r) => r.fallbacks + r.escalations + r.errors > 0)

@@ -21,6 +21,12 @@ export interface EventQuery {
   readonly limit?: number;
   /** Newest first. Default false. */
   readonly reverse?: boolean;
+  /**
+   * Stored batches (one tick's events each) read at most before the scan stops: a narrow filter
+   * over a long period reads every batch in it, about 2 µs each, all on the event loop. Default:
+   * no bound. {@link EventStore.queryPage} says whether the scan stopped early.
+   */
+  readonly maxBatches?: number;
 }
 
 export interface EventStore {
@@ -28,6 +34,8 @@ export interface EventStore {
   /** Writes the events appended in this tick now (before closing or an erasure). */
   flush(): void;
   query(query: EventQuery): DecisionEvent[];
+  /** {@link query}, saying whether the scan read every batch it had to (false when `maxBatches` stopped it). */
+  queryPage(query: EventQuery): { readonly events: DecisionEvent[]; readonly complete: boolean };
   /** Removes events older than `retentionMs`; returns how many. */
   prune(): Promise<number>;
   /** Removes every event of one user (erasure). */
@@ -160,6 +168,38 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     (q.session === undefined || e.session === q.session) &&
     (q.user === undefined || e.user === q.user) &&
     (q.kinds === undefined || q.kinds.includes(e.kind));
+  const queryPage = (q: EventQuery): { events: DecisionEvent[]; complete: boolean } => {
+    const limit = q.limit ?? 1000;
+    const maxBatches = q.maxBatches ?? Number.POSITIVE_INFINITY;
+    let batches = 0;
+    let complete = true;
+    const out: DecisionEvent[] = [];
+    const start = [q.since ?? 0];
+    const end = [q.until ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+    const range = q.reverse ? db.getRange({ start: end, end: start, reverse: true }) : db.getRange({ start, end });
+    const since = q.since ?? 0;
+    const until = q.until ?? Number.MAX_SAFE_INTEGER;
+    const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
+    // Not in LMDB yet, and the newest: after the stored events, or first when newest come first.
+    const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
+    if (q.reverse) out.push(...recent.reverse().slice(0, limit));
+    outer: for (const { key, value } of range) {
+      if (out.length >= limit) break;
+      if (++batches > maxBatches) {
+        complete = false;
+        break;
+      }
+      // Committed while its put has not resolved yet: it is already in `recent`.
+      if (unwritten.has((key as [number, number])[1])) continue;
+      const events = unpack(value as StoredValue, (e) => wanted(e as DecisionEvent));
+      for (const e of q.reverse ? events.reverse() : events) {
+        out.push(e);
+        if (out.length >= limit) break outer;
+      }
+    }
+    if (!q.reverse) out.push(...recent.slice(0, limit - out.length));
+    return { events: out, complete };
+  };
   return {
     append(event) {
       // A batch is keyed by its first event's time, so it must not span a jump of the clock.
@@ -170,31 +210,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       batch.push(event);
     },
     flush,
-    query(q) {
-      const limit = q.limit ?? 1000;
-      const out: DecisionEvent[] = [];
-      const start = [q.since ?? 0];
-      const end = [q.until ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
-      const range = q.reverse ? db.getRange({ start: end, end: start, reverse: true }) : db.getRange({ start, end });
-      const since = q.since ?? 0;
-      const until = q.until ?? Number.MAX_SAFE_INTEGER;
-      const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
-      // Not in LMDB yet, and the newest: after the stored events, or first when newest come first.
-      const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
-      if (q.reverse) out.push(...recent.reverse().slice(0, limit));
-      outer: for (const { key, value } of range) {
-        if (out.length >= limit) break;
-        // Committed while its put has not resolved yet: it is already in `recent`.
-        if (unwritten.has((key as [number, number])[1])) continue;
-        const events = unpack(value as StoredValue, (e) => wanted(e as DecisionEvent));
-        for (const e of q.reverse ? events.reverse() : events) {
-          out.push(e);
-          if (out.length >= limit) break outer;
-        }
-      }
-      if (!q.reverse) out.push(...recent.slice(0, limit - out.length));
-      return out;
-    },
+    query: (q) => queryPage(q).events,
+    queryPage,
     async prune() {
       const cutoff = options.clock.now() - retentionMs;
       let removed = 0;

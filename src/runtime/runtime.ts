@@ -87,6 +87,7 @@ export interface SessionSummary {
   readonly live: boolean;
   /** Live and at rest: its actor stopped after `restAfterMs` quiet, built again by its next event. */
   readonly resting: boolean;
+  readonly createdAt: number;
   readonly updatedAt: number;
 }
 
@@ -136,7 +137,7 @@ export interface Runtime {
   /** The hash-chained audit trail. */
   readonly audit: AuditLog;
   /** The persisted decision trace ("what did the agent do last week, for this user?"). */
-  readonly events: Pick<EventStore, 'query'>;
+  readonly events: Pick<EventStore, 'query' | 'queryPage'>;
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
   readonly effects: EffectLedger;
   readonly options: Readonly<RuntimeOptions>;
@@ -414,7 +415,7 @@ export function createRuntime(
 
   const summary = (id: SessionId, record: SessionRecord): SessionSummary => ({
     sessionId: id, tenant: record.tenant, user: record.user, channel: record.channel, state: record.state,
-    seq: record.seq, live: live.has(id), resting: ready.get(id)?.resting === true, updatedAt: record.updatedAt,
+    seq: record.seq, live: live.has(id), resting: ready.get(id)?.resting === true, createdAt: record.createdAt, updatedAt: record.updatedAt,
   });
 
   return {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, createRuntime, tenantId, userId } from '../../../src/index.js';
+import { buildReport } from '../../../src/observe/diagnostics.js';
 import { createEventStore } from '../../../src/observe/event-store.js';
 import { createAesSealer } from '../../../src/security/aes-sealer.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
@@ -81,6 +82,29 @@ describe('decision trace', () => {
     expect(await store.prune()).toBe(5_000);
     expect(store.query({}).length).toBe(1);
     expect(await store.prune()).toBe(0);
+  });
+
+  it('bounds the batches a query reads, and says when the bound cut the scan short', async () => {
+    const { env, clock } = storage(1_000_000);
+    const store = createEventStore({ env, clock });
+    const ev = (session: string) => ({ kind: 'reply' as const, time: clock.now(), tenant: tenantId('acme'), session: session as never, user: userId('u'), traceId: 'x', reason: 'r', data: {} });
+    store.append(ev('old'));
+    store.flush();
+    for (let i = 0; i < 2_000; i++) {
+      clock.advance(1);
+      store.append(ev('busy'));
+      store.flush();
+    }
+    await env.flushed();
+    // The old session's one event lies behind 2,000 batches of another: a bounded scan stops first.
+    expect(store.queryPage({ session: 'old' as never, reverse: true, maxBatches: 500 })).toEqual({ events: [], complete: false });
+    const all = store.queryPage({ session: 'old' as never, reverse: true });
+    expect(all.complete).toBe(true);
+    expect(all.events).toHaveLength(1);
+    // A bound the scan never reaches changes nothing.
+    expect(store.queryPage({ session: 'busy' as never, reverse: true, limit: 10, maxBatches: 500 })).toMatchObject({ complete: true, events: { length: 10 } });
+    const report = buildReport({ events: store, since: 0, until: clock.now(), maxBatches: 100 });
+    expect(report).toMatchObject({ truncated: true, events: 100 });
   });
 
   it('erases a user from a trace longer than one slice: batches of theirs removed, shared ones rewritten', async () => {
