@@ -14,6 +14,7 @@
  */
 import { DECISION_KINDS, type DecisionKind } from '../src/ports.js';
 import { isValidId } from '../src/types.js';
+import { typeLabel } from '../src/server/frame-json.js';
 
 /** Operator commands the inspector may send, with the fields each one carries. */
 export const OPERATOR_SIGNALS = Object.freeze({
@@ -112,6 +113,6 @@ export function parseInspectorFrame(text: string, maxSignalTextChars: number): I
       return { type: 'signal', id, sessionId: f.sessionId, event: { type, ...(field !== undefined && value !== undefined ? { [field]: value } : {}) } };
     }
     default:
-      return fail(`unknown frame type ${JSON.stringify(String(f.type)).slice(0, 40)}`);
+      return fail(`unknown frame type ${JSON.stringify(typeLabel(f.type)).slice(0, 40)}`);
   }
 }

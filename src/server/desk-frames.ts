@@ -6,7 +6,7 @@
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import { isValidId, type Json } from '../types.js';
-import { authToken, own, readFrameObject } from './frame-json.js';
+import { authToken, own, readFrameObject, typeLabel } from './frame-json.js';
 
 /** Frames a desk client sends. `id` (optional on all but `say`) is echoed in the answer. */
 export type DeskClientFrame =
@@ -132,7 +132,7 @@ export function parseDeskFrame(data: string, limits: DeskFrameLimits): ParsedDes
   const obj = read.obj;
   const type = own(obj, 'type');
   const rawId = own(obj, 'id');
-  if (rawId !== undefined && !isValidId(rawId)) return fail('bad_frame', `${String(type)}.id must be 1-128 characters [A-Za-z0-9._:@-]`);
+  if (rawId !== undefined && !isValidId(rawId)) return fail('bad_frame', `${typeLabel(type)}.id must be 1-128 characters [A-Za-z0-9._:@-]`);
   const id = rawId as string | undefined;
   const withId = id === undefined ? {} : { id };
   if (type === 'auth') {

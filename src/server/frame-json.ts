@@ -57,3 +57,17 @@ export function authToken(obj: Record<string, unknown>, maxTokenChars: number): 
   if (token.length > maxTokenChars) return { ok: false, message: 'auth.token is too long' };
   return { ok: true, token };
 }
+
+/**
+ * Names a client's `type` field in an error message without converting it: a JSON object such as
+ * `{"toString":""}` makes `String(value)` throw.
+ *
+ * @example
+ * ```ts
+ * typeLabel('say'); // 'say'
+ * typeLabel({ toString: '' }); // 'object'
+ * ```
+ */
+export function typeLabel(value: unknown): string {
+  return typeof value === 'string' ? value : value === null ? 'null' : typeof value;
+}

@@ -29,6 +29,8 @@ describe('inspector frames', () => {
     expect(parse({ type: 'signal', id: 's', sessionId: 's-1', event: { type: 'operator.say', text: ' ' } })).toMatchObject({ error: expect.stringContaining('text') });
     expect(parse({ type: 'signal', id: 's', sessionId: 's-1', event: { type: 'operator.say', text: 'x'.repeat(101) } })).toMatchObject({ error: expect.stringContaining('100') });
     expect(parse({ type: 'explode' })).toMatchObject({ error: expect.stringContaining('unknown frame type') });
+    // A type whose `toString` is not a function cannot be converted to a string: it is named, not converted.
+    expect(parse({ type: { toString: '' } })).toMatchObject({ error: 'unknown frame type "object"' });
   });
 
   it('resolves options and names the bad one', () => {

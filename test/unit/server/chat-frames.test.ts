@@ -23,6 +23,8 @@ describe('parseClientFrame', () => {
       ['{"type":"message","text":"hi"}', /id/], ['{"type":"message","id":"m","text":""}', /empty/],
       ['{"type":"message","id":"m","text":5}', /text/], ['{"type":"message","id":" m","text":"x"}', /id/],
       ['{"__proto__":{"type":"auth"},"token":"x"}', /type/],
+      // An object whose `toString` is not a function cannot be converted to a string.
+      ['{"type":{"toString":""},"id":false}', /type|id/], ['{"type":"message","id":{"toString":""},"text":"x"}', /id/],
     ];
     for (const [input, why] of cases) {
       const out = parseClientFrame(input, limits);

@@ -23,6 +23,8 @@ describe('parseDeskFrame', () => {
       ['{"type":"take","sessionId":"../x","id":"t1"}', /sessionId/, 't1'], ['{"type":"say","sessionId":"s"}', /id is required/],
       ['{"type":"say","sessionId":"s","id":"a","text":"  "}', /text/, 'a'], ['{"type":"close","sessionId":"s","summary":3}', /summary/],
       ['{"type":"take","sessionId":"s","id":" bad"}', /id/], ['{"__proto__":{"type":"take"},"sessionId":"s"}', /type/],
+      // Found by the fuzz below: a type whose `toString` is not a function once made naming it throw.
+      ['{"type":{"toString":""},"id":false}', /object\.id/], ['{"type":{"toString":""},"sessionId":"s"}', /type/],
     ];
     for (const [input, why, id] of cases) {
       const out = parseDeskFrame(input, limits);
