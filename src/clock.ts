@@ -71,3 +71,23 @@ export function createManualClock(startMs = 0): ManualClock {
     pending: () => timers.size,
   };
 }
+
+/**
+ * A budget of real time for one pass of a loop on the event loop: `spent()` turns true once `ms`
+ * have passed since the budget was made, so that long work goes in passes with the loop free
+ * between them. Reading the time costs a little: with `every` > 1 it is read on every `every`-th
+ * call only (for loops whose steps are cheap).
+ *
+ * @example
+ * ```ts
+ * const spent = passBudget(5, { every: 64 });
+ * for (const item of items) { if (spent()) return later(); work(item); }
+ * ```
+ */
+export function passBudget(ms: number, options: { readonly every?: number; readonly now?: () => number } = {}): () => boolean {
+  const now = options.now ?? (() => performance.now());
+  const every = options.every ?? 1;
+  const until = now() + ms;
+  let calls = 0;
+  return () => ++calls % every === 0 && now() >= until;
+}

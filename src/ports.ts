@@ -198,5 +198,7 @@ export type HandoffStatus = 'requested' | 'queued' | 'accepted' | 'with_agent' |
 
 /** Hand-off statuses during which the conversation is in human hands: asked for, waiting, taken. */
 export const HANDOFF_OPEN: ReadonlySet<string> = new Set<HandoffStatus>(['requested', 'queued', 'accepted', 'with_agent']);
+/** Hand-off statuses in which one human agent holds the conversation. */
+export const HANDOFF_HELD: ReadonlySet<string> = new Set<HandoffStatus>(['accepted', 'with_agent']);
 /** Hand-off statuses after which the conversation is no longer with a human (nor waiting for one). */
 export const HANDOFF_ENDED: ReadonlySet<string> = new Set<HandoffStatus>(['completed', 'unavailable', 'failed']);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { AnyStateMachine } from 'xstate';
+import { passBudget } from '../clock.js';
 import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
 import type { Logger } from '../observe/logger.js';
@@ -317,11 +318,11 @@ export function createRuntime(
     const now = clock.now();
     // Bounded passes, like the rest sweep: one pass over 100,000 live sessions at once held the
     // event loop for over 100 ms, and passivations started together run their steps together.
-    const until = performance.now() + SWEEP_PASS_MS;
+    const spent = passBudget(SWEEP_PASS_MS, { every: 64 });
     let started = 0;
     sweepCursor ??= ready.entries();
-    for (let n = 0; ; n++) {
-      if (started >= PASSIVATIONS_PER_PASS || ((n & 63) === 63 && performance.now() > until)) {
+    for (;;) {
+      if (started >= PASSIVATIONS_PER_PASS || spent()) {
         sweepTimer = clock.setTimeout(sweep, SWEEP_PASS_PAUSE_MS);
         return;
       }
@@ -348,21 +349,21 @@ export function createRuntime(
   const restSweep = (): void => {
     restTimer = undefined;
     if (closed) return;
-    const cutoff = clock.now() - opts.restAfterMs;
+    const now = clock.now();
     // A few milliseconds of the event loop per pass: when thousands of sessions fall quiet at once,
     // they rest over several passes instead of holding up everyone's turns in one.
-    const until = performance.now() + SWEEP_PASS_MS;
+    const spent = passBudget(SWEEP_PASS_MS);
     let more = false;
     for (const id of awake) {
       const host = ready.get(id);
       if (!host) continue;
-      if (host.lastActiveAt > cutoff) break;
-      if (performance.now() > until) {
+      if (now - host.lastActiveAt < opts.restAfterMs) break;
+      if (spent()) {
         more = true;
         break;
       }
       // A timer about to fire is left to the running actor.
-      if (host.wakeAt !== undefined && host.wakeAt <= cutoff + opts.restAfterMs + WAKE_LEAD_MS) continue;
+      if (host.wakeAt !== undefined && host.wakeAt <= now + WAKE_LEAD_MS) continue;
       if (!host.rest()) continue;
       awake.delete(id);
       // Its timers now fire through the wake index, like a passivated session's.

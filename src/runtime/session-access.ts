@@ -5,7 +5,7 @@
  */
 import { KeelError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
-import { HANDOFF_OPEN } from '../ports.js';
+import { HANDOFF_HELD, HANDOFF_OPEN } from '../ports.js';
 import { systemActor, type AuditLog } from '../security/audit-log.js';
 import type { SessionFrame } from '../sessions/session-frames.js';
 import type { Identity, SessionId } from '../types.js';
@@ -37,8 +37,6 @@ export interface SessionAccessOptions {
   readonly handoffOf: (id: SessionId) => { readonly status: string; readonly agentUser?: string } | undefined;
 }
 
-/** Hand-off statuses in which one human agent holds the conversation. */
-const HELD: ReadonlySet<string> = new Set(['accepted', 'with_agent']);
 /** Signals any agent of the tenant may send whoever holds the conversation: decisions on held tool calls. */
 const ANY_AGENT_SIGNALS: ReadonlySet<string> = new Set(['operator.approve', 'operator.reject']);
 
@@ -79,7 +77,7 @@ export function createSessionAccess(options: SessionAccessOptions): SessionAcces
         const handoff = action === 'signal' && ANY_AGENT_SIGNALS.has(eventType ?? '') ? undefined : handoffOf(id);
         if (action !== 'signal' && !HANDOFF_OPEN.has(handoff?.status ?? '')) {
           [why, rule] = ['human agents reach a conversation only while it is handed to humans', 'handoff'];
-        } else if (handoff && HELD.has(handoff.status) && handoff.agentUser !== undefined && handoff.agentUser !== as.user) {
+        } else if (handoff && HANDOFF_HELD.has(handoff.status) && handoff.agentUser !== undefined && handoff.agentUser !== as.user) {
           [why, rule] = ['another agent has taken this conversation', 'handoff_taken'];
         }
       }

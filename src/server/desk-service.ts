@@ -11,7 +11,7 @@
  *   after that the conversation goes back to the assistant, which offers a ticket or a callback.
  *   When a tenant's last agent is gone, its queue is answered the same way: nobody waits for no one.
  */
-import { HANDOFF_ENDED, type Clock } from '../ports.js';
+import { HANDOFF_ENDED, HANDOFF_HELD, type Clock } from '../ports.js';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { can } from '../security/roles.js';
@@ -139,7 +139,7 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
     queueWatch.set(session, runtime.subscribe(session, (frames) => {
       for (const f of frames) {
         if (f.type !== 'handoff' || claims.get(session)) continue;
-        if (HANDOFF_ENDED.has(f.status ?? '') || f.status === 'accepted' || f.status === 'with_agent') desk.take(session);
+        if (HANDOFF_ENDED.has(f.status ?? '') || HANDOFF_HELD.has(f.status ?? '')) desk.take(session);
       }
     }));
   };

@@ -8,6 +8,8 @@
  * drained below the low-water mark.
  */
 
+import { passBudget } from '../clock.js';
+
 /** A socket that can stop and resume reading (`ws` WebSocket). */
 export interface PausableSocket {
   pause(): void;
@@ -74,7 +76,7 @@ export function createInboundQueue(options: InboundQueueOptions = {}): InboundQu
 
   const drain = (): void => {
     scheduled = false;
-    const until = now() + sliceMs;
+    const spent = passBudget(sliceMs, { now });
     while (count > 0) {
       const handle = items[head]!;
       items[head] = undefined;
@@ -85,7 +87,7 @@ export function createInboundQueue(options: InboundQueueOptions = {}): InboundQu
       } catch (err) {
         options.onError?.(err);
       }
-      if (now() >= until) break;
+      if (spent()) break;
     }
     if (paused.size > 0 && count <= lowWater) {
       for (const socket of paused) socket.resume();

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { passBudget } from '../clock.js';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../observe/logger.js';
 import type { Clock } from '../ports.js';
@@ -141,9 +142,9 @@ export function createWsEndpoint(args: WsEndpointArgs): WsEndpoint {
     }
     // A ping is a write to the socket: 5,000 of them in one loop held the event loop for 58 ms,
     // so a heartbeat goes in passes of a few milliseconds.
-    const until = performance.now() + HEARTBEAT_PASS_MS;
-    for (let n = 1; ; n++) {
-      if ((n & 63) === 0 && performance.now() > until) {
+    const spent = passBudget(HEARTBEAT_PASS_MS, { every: 64 });
+    for (;;) {
+      if (spent()) {
         heartbeat = clock.setTimeout(() => beat(intervalMs), 1);
         return;
       }

@@ -410,18 +410,11 @@ class LiveSession implements SessionHost {
 
   /** Builds a resting session's actor again so that its due timers fire. */
   wake(): Promise<void> {
-    // At once when nothing runs: the re-armed timers then count from now, not from a later tick.
-    if (this.mailbox.size === 0) {
-      try {
-        if (!this.#broken) this.#running();
-        return Promise.resolve();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.mailbox.runInternal(async () => {
+    const build = async (): Promise<void> => {
       if (!this.#broken) this.#running();
-    });
+    };
+    // At once when nothing runs: the re-armed timers then count from now, not from a later tick.
+    return this.mailbox.size === 0 ? build() : this.mailbox.runInternal(build);
   }
 
   #onEmitted(e: AgentEmitted): void {
@@ -477,7 +470,7 @@ class LiveSession implements SessionHost {
     }
     // LMDB holds the last committed snapshot; the failed actor's state is dropped.
     this.#build(this.#committedSnapshot());
-    this.#book?.rearm(this.#committedTimers, this.#ctx.clock.now());
+    this.#rearm(this.#ctx.clock.now());
     this.#outbox = [{ type: 'agent.reply', text: this.#ctx.failureReply, meta: { failed: true } }];
   }
 
