@@ -7,6 +7,7 @@ import type { Database } from 'lmdb';
 import type { Sealer } from '../ports.js';
 import type { SessionId, TenantId, UserId } from '../types.js';
 import { observeWrite, translateCommitError, type LmdbEnv } from './lmdb-env.js';
+import { createResumeGate } from './resume-gate.js';
 
 /** A delayed event pending in a session, re-armed on hydration. */
 export interface StoredTimer {
@@ -159,6 +160,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     }
     return undefined;
   };
+  const resume = createResumeGate();
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
@@ -275,6 +277,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
         throw await translateCommitError(failed.reason, env.dir);
       }
       await env.flushed();
+      await resume();
     },
     sealJson: (tenant, value) => sealer.seal(tenant, encoder.encode(JSON.stringify(value))),
     openJson: <T>(tenant: TenantId, sealed: Uint8Array) => JSON.parse(decoder.decode(sealer.open(tenant, sealed))) as T,
