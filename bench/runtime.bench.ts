@@ -166,7 +166,9 @@ async function heapPerSession(count: number, mode: 'running' | 'resting', settle
  */
 async function wakeCost(count: number, rounds: number): Promise<{ runningCpuUs: number; restingCpuUs: number }> {
   const t = tmp();
-  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: silentLogger, restAfterMs: 50, maxLiveSessions: count + 10 });
+  // Long enough that no session rests again before its round has ended: the turns of one commit
+  // go on 32 per macrotask, so a round of 1,000 takes longer than one macrotask.
+  const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: silentLogger, restAfterMs: 1000, maxLiveSessions: count + 10 });
   const ids: string[] = [];
   for (let i = 0; i < count; i += 500) {
     ids.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => runtime.open({ tenant, user: userId(`w${i + j}`) })))).map((o) => o.sessionId));

@@ -121,8 +121,15 @@ export function createAesSealer(options: AesSealerOptions): AesSealer {
   });
 }
 
+// The AAD is built in one scratch buffer (setAAD copies it): no two allocations per seal and open.
+let scratch = Buffer.allocUnsafe(256);
+
 function aad(header: Buffer, tenant: TenantId): Buffer {
-  return Buffer.concat([header, Buffer.from(tenant, 'utf8')]);
+  const need = HEADER_BYTES + Buffer.byteLength(tenant, 'utf8');
+  if (need > scratch.length) scratch = Buffer.allocUnsafe(need * 2);
+  header.copy(scratch, 0, 0, HEADER_BYTES);
+  scratch.write(tenant, HEADER_BYTES, 'utf8');
+  return scratch.subarray(0, need);
 }
 
 function refused(reason: OpenFailure, message: string, cause?: unknown): KeelError<'forbidden'> {

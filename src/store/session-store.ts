@@ -160,7 +160,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     }
     return undefined;
   };
-  const resume = createResumeGate();
+  const resume = createResumeGate(Number(process.env.KEEL_RESUME ?? 32) || Number.MAX_SAFE_INTEGER);
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
@@ -181,9 +181,9 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       const first = records[0];
       if (!first) return Promise.resolve();
       const texts: string[] = [];
-      const metas = records.map(({ text, ...rest }) => {
-        texts.push(text);
-        return rest;
+      const metas = records.map((r) => {
+        texts.push(r.text);
+        return withoutText(r);
       });
       const stored: StoredGroup = { records: metas, sealed: sealer.seal(tenant, encoder.encode(JSON.stringify(texts))) };
       return observeWrite(journal.put([id, first.seq], stored));
@@ -282,6 +282,19 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     sealJson: (tenant, value) => sealer.seal(tenant, encoder.encode(JSON.stringify(value))),
     openJson: <T>(tenant: TenantId, sealed: Uint8Array) => JSON.parse(decoder.decode(sealer.open(tenant, sealed))) as T,
   };
+}
+
+/**
+ * A record's fields but its text, in the record's order; absent fields stay absent. Built field by
+ * field: rest destructuring (`{ text, ...rest }`) took V8's slow generic copy, about 3 µs a record.
+ */
+function withoutText(r: JournalRecord): Omit<JournalRecord, 'text'> {
+  const out: Record<string, unknown> = { seq: r.seq, dir: r.dir, type: r.type };
+  if (r.messageId !== undefined) out.messageId = r.messageId;
+  if (r.state !== undefined) out.state = r.state;
+  if (r.meta !== undefined) out.meta = r.meta;
+  out.time = r.time;
+  return out as unknown as Omit<JournalRecord, 'text'>;
 }
 
 /**
