@@ -160,7 +160,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     }
     return undefined;
   };
-  const resume = createResumeGate(Number(process.env.KEEL_RESUME ?? 32) || Number.MAX_SAFE_INTEGER);
+  const resume = createResumeGate();
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
