@@ -41,8 +41,8 @@ export function startBenchServer(kind: BenchServerKind, options: { dataDir?: str
   const child = fork(serverScript, ['--kind', kind, ...(options.dataDir ? ['--data-dir', options.dataDir] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...(options.env ?? {}) },
-    // The flag `keel serve` runs with, for both servers; KEEL_BENCH_SERVER_ARGS="--cpu-prof" profiles them.
-    execArgv: ['--max-semi-space-size=64', ...(process.env.KEEL_BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== '')],
+    // KEEL_BENCH_SERVER_ARGS="--cpu-prof" profiles the servers.
+    execArgv: (process.env.KEEL_BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== ''),
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
