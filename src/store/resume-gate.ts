@@ -36,12 +36,29 @@ export function createResumeGate(perTask: number = RESUME_SLICE): () => Promise<
     head = 0;
     scheduled = false;
   };
-  return () =>
-    new Promise<void>((resolve) => {
+  // The first `perTask` callers of a macrotask go on at once, with no hop: a commit that answers
+  // few turns (heavy turns, light load) is not delayed.
+  let goneOn = 0;
+  let counting = false;
+  const resetCount = (): void => {
+    goneOn = 0;
+    counting = false;
+  };
+  return () => {
+    if (head === queue.length && goneOn < perTask) {
+      goneOn++;
+      if (!counting) {
+        counting = true;
+        setImmediate(resetCount);
+      }
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
       queue.push(resolve);
       if (!scheduled) {
         scheduled = true;
         setImmediate(drain);
       }
     });
+  };
 }
