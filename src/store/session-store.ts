@@ -161,6 +161,17 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     return undefined;
   };
   const resume = createResumeGate();
+  // One flush wait per transaction, shared by its turns: keyed by the promise lmdb-js gives every
+  // write of that transaction, so a turn never waits on a flush taken before its own writes.
+  let flushKey: Promise<unknown> | undefined;
+  let flushWait: Promise<void> = Promise.resolve();
+  const flushedAfter = (transaction: Promise<unknown>): Promise<void> => {
+    if (transaction !== flushKey) {
+      flushKey = transaction;
+      flushWait = env.flushed();
+    }
+    return flushWait;
+  };
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
@@ -269,14 +280,23 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       return out;
     },
     async commit(writes) {
-      const results = await Promise.allSettled(writes);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
+      // lmdb-js answers every unconditional write of one transaction with the same promise: a
+      // turn's writes usually need one await, and every turn of the transaction one flush wait.
+      const first = writes[0];
+      const shared = first !== undefined && writes.every((w) => w === first);
+      let failure: { reason: unknown } | undefined;
+      if (shared) {
+        await first.then(undefined, (reason: unknown) => void (failure = { reason }));
+      } else {
+        const rejected = (await Promise.allSettled(writes)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (rejected) failure = { reason: rejected.reason };
+      }
+      if (failure) {
         // The same failed transaction also rejects the flush; observe it so nothing goes unhandled.
         env.flushed().catch(() => undefined);
-        throw await translateCommitError(failed.reason, env.dir);
+        throw await translateCommitError(failure.reason, env.dir);
       }
-      await env.flushed();
+      await (shared ? flushedAfter(first) : env.flushed());
       await resume();
     },
     sealJson: (tenant, value) => sealer.seal(tenant, encoder.encode(JSON.stringify(value))),
