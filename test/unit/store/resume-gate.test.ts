@@ -1,23 +1,12 @@
 /** The resume gate: FIFO, at most `perTask` callers per macrotask. */
 import { describe, expect, it } from 'vitest';
 import { createResumeGate } from '../../../src/store/resume-gate.js';
-
-/** Counts macrotasks: the value each caller sees tells which macrotask it resumed in. */
-function ticker(): { readonly now: () => number; readonly stop: () => void } {
-  let tick = 0;
-  let on = true;
-  const step = (): void => {
-    tick++;
-    if (on) setImmediate(step);
-  };
-  setImmediate(step);
-  return { now: () => tick, stop: () => void (on = false) };
-}
+import { macrotaskTicker } from '../../support/macrotask-ticker.js';
 
 describe('createResumeGate', () => {
   it('resumes callers in order, at most perTask per macrotask', async () => {
     const gate = createResumeGate(4);
-    const clock = ticker();
+    const clock = macrotaskTicker();
     const order: number[] = [];
     const ticks: number[] = [];
     await Promise.all(
