@@ -223,6 +223,29 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
 
   const healthFrame = (t: TenantView, liveSessions: number) => ({ type: 'health', ...t.health.snapshot(), liveSessions, listedSessions: t.rows.size, at: clock.now() });
 
+  /**
+   * A session that rests emits no decision event (the trace stays as small as the turns), so the
+   * list learns it here, once per health tick: rows shown live and awake are read again, at most
+   * `maxListedSessions` per tenant someone watches, and those now resting go out as `session` frames.
+   */
+  const refreshResting = (t: TenantView): void => {
+    for (const row of t.rows.values()) {
+      if (!row.live || row.resting) continue;
+      let resting = false;
+      try {
+        resting = runtime.describe(row.sessionId)?.resting === true;
+      } catch {
+        // A runtime that is closing describes nothing.
+      }
+      if (!resting) continue;
+      const next: InspectorSessionRow = { ...row, resting: true };
+      // Replacing a key keeps its place in the map (the list's recency order) and its iteration.
+      t.rows.set(row.sessionId, next);
+      const text = JSON.stringify({ type: 'session', session: next });
+      for (const c of t.clients) c.out.pushText('session', text, `session:${row.sessionId}`);
+    }
+  };
+
   const pushHealth = (): void => {
     healthTimer = undefined;
     if (closed) return;
@@ -234,6 +257,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
     }
     const alertsText = tenants.size > 0 ? JSON.stringify(alertsFrame()) : '';
     for (const t of tenants.values()) {
+      if (t.clients.size > 0) refreshResting(t);
       const healthText = JSON.stringify(healthFrame(t, live));
       for (const c of t.clients) {
         c.out.pushText('health', healthText, 'health');
