@@ -161,17 +161,6 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     return undefined;
   };
   const resume = createResumeGate();
-  // One flush wait per transaction, shared by its turns: keyed by the promise lmdb-js gives every
-  // write of that transaction, so a turn never waits on a flush taken before its own writes.
-  let flushKey: Promise<unknown> | undefined;
-  let flushWait: Promise<void> = Promise.resolve();
-  const flushedAfter = (transaction: Promise<unknown>): Promise<void> => {
-    if (transaction !== flushKey) {
-      flushKey = transaction;
-      flushWait = env.flushed();
-    }
-    return flushWait;
-  };
   return {
     getSession: (id) => sessions.get(id) as SessionRecord | undefined,
     putSession: (id, record) => observeWrite(sessions.put(id, record)),
@@ -280,8 +269,9 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       return out;
     },
     async commit(writes) {
-      // lmdb-js answers every unconditional write of one transaction with the same promise: a
-      // turn's writes usually need one await, and every turn of the transaction one flush wait.
+      // lmdb-js answers every unconditional write of one transaction with the same promise, and
+      // (with `separateFlushed`) hangs the sync of that transaction on it: a turn's writes usually
+      // need one await for the commit and one for their own sync, shared by the transaction's turns.
       const first = writes[0];
       const shared = first !== undefined && writes.every((w) => w === first);
       let failure: { reason: unknown } | undefined;
@@ -296,7 +286,9 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
         env.flushed().catch(() => undefined);
         throw await translateCommitError(failure.reason, env.dir);
       }
-      await (shared ? flushedAfter(first) : env.flushed());
+      const own = shared ? (first as { flushed?: Promise<unknown> }).flushed : undefined;
+      // Writes spread over transactions (or a promise without its own sync) wait for the latest one.
+      await (own ?? env.flushed());
       await resume();
     },
     sealJson: (tenant, value) => sealer.seal(tenant, encoder.encode(JSON.stringify(value))),
