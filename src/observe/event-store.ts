@@ -233,17 +233,13 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     async forgetUser(tenant, user) {
       let removed = 0;
       // The whole trace is read, in slices with a commit between them, so an erasure does not
-      // hold the event loop for the seconds a month of trace takes to read.
+      // hold the event loop for the seconds a month of trace takes to read. A slice starts at the
+      // last key of the previous one: that batch, if still there, no longer holds the user's events.
       let after: Key | undefined;
       for (;;) {
         const writes: Promise<unknown>[] = [];
         let read = 0;
-        let first = true;
-        for (const { key, value } of db.getRange({ ...(after !== undefined ? { start: after } : {}), limit: PRUNE_SLICE + 1 })) {
-          // The slice starts at the last key of the previous one when that batch is still there.
-          const again = first && after !== undefined && JSON.stringify(key) === JSON.stringify(after);
-          first = false;
-          if (again) continue;
+        for (const { key, value } of db.getRange({ ...(after !== undefined ? { start: after } : {}), limit: PRUNE_SLICE })) {
           read++;
           after = key;
           const all = value as StoredValue;
@@ -255,7 +251,6 @@ export function createEventStore(options: EventStoreOptions): EventStore {
             removed += theirs;
             writes.push(observeWrite(kept.length === 0 ? db.remove(key) : db.put(key, pack(kept))));
           }
-          if (read >= PRUNE_SLICE) break;
         }
         await Promise.all(writes);
         if (read < PRUNE_SLICE) return removed;

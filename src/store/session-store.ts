@@ -139,10 +139,11 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
   const wakes: Database = env.db('timers');
   const owners: Database = env.db('owners');
   buildOwnerIndexOnce(env, sessions, owners);
-  const ownedBy = function* (tenant: TenantId, user: UserId): Generator<SessionId> {
-    for (const key of owners.getKeys({ start: [tenant, user] })) {
+  /** Session ids from the owner index: one user's, or a whole tenant's without `user`. */
+  const ownedBy = function* (tenant: TenantId, user?: UserId): Generator<SessionId> {
+    for (const key of owners.getKeys({ start: user === undefined ? [tenant] : [tenant, user] })) {
       const [t, u, id] = key as [string, string, SessionId];
-      if (t !== tenant || u !== user) return;
+      if (t !== tenant || (user !== undefined && u !== user)) return;
       yield id;
     }
   };
@@ -240,20 +241,9 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
     listSessions(filter = {}) {
       const out: Array<{ id: SessionId; record: SessionRecord }> = [];
       const limit = filter.limit ?? 1000;
-      if (filter.tenant !== undefined && filter.user !== undefined) {
-        for (const id of ownedBy(filter.tenant, filter.user)) {
-          const record = sessions.get(id) as SessionRecord | undefined;
-          if (record) out.push({ id, record });
-          if (out.length >= limit) break;
-        }
-        return out;
-      }
       if (filter.tenant !== undefined) {
-        // A tenant's sessions from the owner index: not a scan of every stored session.
-        for (const key of owners.getKeys({ start: [filter.tenant] })) {
-          const [t, u, id] = key as [string, string, SessionId];
-          if (t !== filter.tenant) break;
-          if (filter.user !== undefined && u !== filter.user) continue;
+        // A tenant's (or one user's) sessions from the owner index: not a scan of every stored session.
+        for (const id of ownedBy(filter.tenant, filter.user)) {
           const record = sessions.get(id) as SessionRecord | undefined;
           if (record) out.push({ id, record });
           if (out.length >= limit) break;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createManualClock, createRuntime, isKeelError, tenantId, userId, type Runtime, type SessionFrame } from '../../../src/index.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
@@ -160,12 +160,11 @@ describe('passivation policy', () => {
     for (let i = 0; i < 1_000; i += 250) await Promise.all(Array.from({ length: 250 }, (_, j) => rt.open({ tenant, user: userId(`idle${i + j}`) })));
     // The sweep at 10 s finds all 1,000 idle; its first pass starts 256 passivations and stops.
     s.clock.advance(10_000);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(rt.stats()).toMatchObject({ live: 1_000 - 256, passivations: 256 });
+    // The next pass waits for the (manual) clock, so waiting longer for this one cannot run it.
+    await vi.waitFor(() => expect(rt.stats()).toMatchObject({ live: 1_000 - 256, passivations: 256 }), { timeout: 5_000 });
     // The next passes follow 5 ms apart.
     s.clock.advance(100);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(rt.stats()).toMatchObject({ live: 0, passivations: 1_000 });
+    await vi.waitFor(() => expect(rt.stats()).toMatchObject({ live: 0, passivations: 1_000 }), { timeout: 5_000 });
   });
 
   it('keeps at most maxLiveSessions live, least recently used first', async () => {

@@ -16,6 +16,13 @@ const start = keelPerTest(defer, { defaultAgent: true });
 
 const queueOf = (f: Frame) => f.entries as Array<Record<string, unknown>>;
 
+/** The agent waits for the one queued conversation and takes it. */
+async function takeQueued(agent: Awaited<ReturnType<typeof openDesk>>, sessionId: string): Promise<void> {
+  await agent.next((f) => f.type === 'queue' && queueOf(f).length === 1);
+  agent.send({ type: 'take', sessionId });
+  await agent.next((f) => f.type === 'taken');
+}
+
 describe('human hand-off over /chat and /desk', () => {
   it('a customer asks for a human, an agent takes it, they talk both ways, and the assistant takes over again', async () => {
     const h = await start();
@@ -102,9 +109,7 @@ describe('human hand-off over /chat and /desk', () => {
     defer(() => ann.close());
     ann.send({ type: 'message', id: 'm1', text: 'I want to talk to a human' });
     await ann.next(isReplyTo('m1'));
-    await sam.next((f) => f.type === 'queue' && queueOf(f).length === 1);
-    sam.send({ type: 'take', sessionId: ann.sessionId });
-    await sam.next((f) => f.type === 'taken');
+    await takeQueued(sam, ann.sessionId);
     sam.send({ type: 'close', sessionId: ann.sessionId, id: 'c1', summary: 'refund explained' });
     expect(await sam.next((f) => f.type === 'ended')).toMatchObject({ id: 'c1', status: 'completed' });
     expect(await ann.next((f) => f.type === 'handoff' && f.status === 'completed')).toMatchObject({ meta: { summary: 'refund explained' } });
@@ -125,9 +130,7 @@ describe('human hand-off over /chat and /desk', () => {
     ann.send({ type: 'message', id: 'm2', text: 'I want to talk to a human' });
     await ann.next((f) => f.type === 'handoff' && f.status === 'queued');
     expect(h.runtime.replay(ann.sessionId, 0, samAs).some((f) => f.type === 'ack' && f.id === 'm1')).toBe(true);
-    await sam.next((f) => f.type === 'queue' && queueOf(f).length === 1);
-    sam.send({ type: 'take', sessionId: ann.sessionId });
-    await sam.next((f) => f.type === 'taken');
+    await takeQueued(sam, ann.sessionId);
     await ann.next((f) => f.type === 'handoff' && f.status === 'with_agent');
     expect(h.runtime.replay(ann.sessionId, 0, samAs).length).toBeGreaterThan(0);
 
@@ -151,9 +154,7 @@ describe('human hand-off over /chat and /desk', () => {
     // Queued, it is the whole desk's to pick.
     expect(h.runtime.replay(ann.sessionId, 0, kimAs).some((f) => f.type === 'ack' && f.id === 'm1')).toBe(true);
 
-    await sam.next((f) => f.type === 'queue' && queueOf(f).length === 1);
-    sam.send({ type: 'take', sessionId: ann.sessionId });
-    await sam.next((f) => f.type === 'taken');
+    await takeQueued(sam, ann.sessionId);
     const withAgent = await ann.next((f) => f.type === 'handoff' && f.status === 'with_agent');
     // The customer learns the agent's name, not their user id.
     expect(withAgent.meta).not.toHaveProperty('agentUser');
