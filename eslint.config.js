@@ -21,6 +21,11 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS preloads (`node --require`) can only require.
+    files: ['**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/**/*.ts', 'machines/**/*.ts', 'actors/**/*.ts', 'inspector/*.ts'],
     ignores: ['src/cli/**'],
     rules: { 'no-console': 'error' },

@@ -36,7 +36,7 @@ import { defaultMemoryStoreOptions } from '../src/memory/memory-store-options.js
 import { createLocalEmbedder } from '../src/memory/local-embedder.js';
 import { createUserMemory } from '../src/memory/user-memory.js';
 import { seededRandom } from '../src/routing/linear-trainers.js';
-import { createAesSealer } from '../src/security/aes-sealer.js';
+import { createTenantSealer } from '../src/security/tenant-sealer.js';
 import { createTenantKeyStore } from '../src/security/tenant-keys.js';
 import { openEnv } from '../src/store/lmdb-env.js';
 import { tenantId, userId } from '../src/types.js';
@@ -94,7 +94,7 @@ queries.length = Math.min(queries.length, queryCount);
 // The store, as the runtime builds it: LMDB, per-tenant AES-GCM keys, local embedder, HNSW worker.
 const dir = mkdtempSync(join(tmpdir(), 'keel-bench-recall-'));
 const env = openEnv({ dir, mapSizeBytes: 4 * 1024 * 1024 * 1024 });
-const sealer = createAesSealer({ keys: createTenantKeyStore({ dir, clock: systemClock }) });
+const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir, clock: systemClock }) });
 const embedder = createLocalEmbedder();
 const memory = createUserMemory({
   env, sealer, clock: systemClock, indexDir: join(dir, 'memory-index'), embedder,

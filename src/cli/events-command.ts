@@ -6,7 +6,7 @@
 import { systemClock } from '../clock.js';
 import { parseSince } from '../observe/diagnostics.js';
 import { createEventStore, type EventStore } from '../observe/event-store.js';
-import { createAesSealer } from '../security/aes-sealer.js';
+import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { DECISION_KINDS, type DecisionEvent, type DecisionKind } from '../ports.js';
 import type { LmdbEnv } from '../store/lmdb-env.js';
@@ -46,7 +46,7 @@ Options:
  * ```
  */
 export function traceOf(env: LmdbEnv, dir: string, processEnv: Readonly<Record<string, string | undefined>>): Pick<EventStore, 'query'> {
-  return createEventStore({ env, clock: systemClock, sealer: createAesSealer({ keys: createTenantKeyStore({ dir, env: processEnv }) }) });
+  return createEventStore({ env, clock: systemClock, sealer: createTenantSealer({ keys: createTenantKeyStore({ dir, env: processEnv }) }) });
 }
 
 /**

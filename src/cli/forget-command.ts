@@ -10,7 +10,7 @@ import { systemClock } from '../clock.js';
 import { createUserMemory } from '../memory/user-memory.js';
 import { createEventStore } from '../observe/event-store.js';
 import { eraseUser } from '../runtime/user-erasure.js';
-import { createAesSealer } from '../security/aes-sealer.js';
+import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createAuditLog } from '../security/audit-log.js';
 import { createSessionTokenMeter } from '../security/session-token-meter.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
@@ -69,7 +69,7 @@ export const forgetCommand: CliCommand = defineCommand({
 
     return withData(async (env) => {
       const clock = systemClock;
-      const sealer = createAesSealer({ keys: createTenantKeyStore({ dir, env: io.env, clock }) });
+      const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir, env: io.env, clock }) });
       const memory = createUserMemory({ env, sealer, clock, indexDir: join(dir, 'memory-index') });
       try {
         const audit = createAuditLog({ env, clock });

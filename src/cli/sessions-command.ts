@@ -2,7 +2,7 @@
  * `keel sessions`: lists sessions and shows one session's transcript, straight from the data
  * directory. LMDB allows readers in other processes, so this works while `keel serve` runs.
  */
-import { createAesSealer } from '../security/aes-sealer.js';
+import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createRedactor } from '../security/redact.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { frameOf } from '../sessions/session-frames.js';
@@ -51,7 +51,7 @@ export const sessionsCommand: CliCommand = defineCommand({
     if (action === 'show' && (id === undefined || !isValidId(id))) throw new UsageError('show needs a session id');
 
     return withData((env) => {
-      const store = createSessionStore(env, createAesSealer({ keys: createTenantKeyStore({ dir, env: io.env }) }));
+      const store = createSessionStore(env, createTenantSealer({ keys: createTenantKeyStore({ dir, env: io.env }) }));
       if (action === 'list') {
         list(store, io, { tenant: values.tenant, user: values.user, limit, json: values.json === true });
         return 0;

@@ -10,7 +10,7 @@ import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
 import type { Logger } from '../observe/logger.js';
 import { createEventStore, type EventStore } from '../observe/event-store.js';
-import { createAesSealer } from '../security/aes-sealer.js';
+import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createAuditLog, systemActor, type AuditLog } from '../security/audit-log.js';
 import { viewFrames } from '../security/frame-view.js';
 import { createRedactor } from '../security/redact.js';
@@ -167,7 +167,7 @@ export function createRuntime(
   const opts = resolveRuntimeOptions(rest);
   const { clock, logger } = opts;
   const env: LmdbEnv = openEnv({ dir: opts.dataDir });
-  const sealer = opts.sealer === 'none' ? plainSealer : (opts.sealer ?? createAesSealer({ keys: createTenantKeyStore({ dir: opts.dataDir, clock }) }));
+  const sealer = opts.sealer === 'none' ? plainSealer : (opts.sealer ?? createTenantSealer({ keys: createTenantKeyStore({ dir: opts.dataDir, clock }) }));
   const redactText = opts.redactText === 'none' ? undefined : (opts.redactText ?? createRedactor().text);
   const store: SessionStore = createSessionStore(env, sealer);
   const audit = createAuditLog({ env, clock });

@@ -110,7 +110,7 @@ interface KeyFile {
  * @example
  * ```ts
  * const keys = createTenantKeyStore({ dir: './.keel' }); // KEEL_MASTER_KEY wraps the keys when set
- * const sealer = createAesSealer({ keys });
+ * const sealer = createTenantSealer({ keys });
  * keys.deleteTenantKey(tenantId('acme')); // everything sealed for acme is now unreadable
  * ```
  */

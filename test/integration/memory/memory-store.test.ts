@@ -7,7 +7,7 @@ import { hnswIndexFiles } from '../../../src/memory/hnsw-index.js';
 import { createLocalEmbedder } from '../../../src/memory/local-embedder.js';
 import { memoryKeys } from '../../../src/memory/memory-records.js';
 import { createUserMemory } from '../../../src/memory/user-memory.js';
-import { createAesSealer } from '../../../src/security/aes-sealer.js';
+import { createTenantSealer } from '../../../src/security/tenant-sealer.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { tenantId, userId } from '../../../src/types.js';
 import { indexBytes, openMemoryFixture, storedVectorBytes, type MemoryFixture } from './support/memory-fixture.js';
@@ -218,5 +218,5 @@ describe('memory store: the index is a cache', () => {
 });
 
 function sealerOf(f: MemoryFixture) {
-  return createAesSealer({ keys: createTenantKeyStore({ dir: f.dir, clock: f.clock }) });
+  return createTenantSealer({ keys: createTenantKeyStore({ dir: f.dir, clock: f.clock }) });
 }

@@ -57,7 +57,7 @@ describe('user context store', () => {
   it('never loses an update when many sessions of one user write at the same time', async () => {
     fixture = await openMemoryFixture();
     // Two stores over one environment stand for two sessions (web and phone) updating together.
-    const sealer = (await import('../../../src/security/aes-sealer.js')).createAesSealer({
+    const sealer = (await import('../../../src/security/tenant-sealer.js')).createTenantSealer({
       keys: (await import('../../../src/security/tenant-keys.js')).createTenantKeyStore({ dir: fixture.dir, clock: fixture.clock }),
     });
     const a = fixture.memory.contexts;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { runCli } from '../../../src/cli/cli-main.js';
-import { createAesSealer } from '../../../src/security/aes-sealer.js';
+import { createTenantSealer } from '../../../src/security/tenant-sealer.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { createManualClock, createRuntime, tenantId, userId, type Runtime } from '../../../src/index.js';
 import type { DecisionEvent } from '../../../src/ports.js';
@@ -139,7 +139,7 @@ describe('keel events and keel report', () => {
     const wrapped = tempDir('keel-cli-trace-wrapped-');
     try {
       const masterKey = randomBytes(32).toString('hex');
-      const sealer = createAesSealer({ keys: createTenantKeyStore({ dir: wrapped.dir, env: { KEEL_MASTER_KEY: masterKey } }) });
+      const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir: wrapped.dir, env: { KEEL_MASTER_KEY: masterKey } }) });
       const own = createRuntime({ dataDir: wrapped.dir, machine: createTestMachine(), sealer });
       const { sessionId } = await own.open({ tenant: tenantId('acme'), user: userId('carol') });
       await own.send(sessionId, { type: 'user.message', id: 'w1', text: 'hello' });

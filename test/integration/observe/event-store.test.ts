@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, createRuntime, tenantId, userId } from '../../../src/index.js';
 import { buildReport } from '../../../src/observe/diagnostics.js';
 import { createEventStore } from '../../../src/observe/event-store.js';
-import { createAesSealer } from '../../../src/security/aes-sealer.js';
+import { createTenantSealer } from '../../../src/security/tenant-sealer.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { openEnv } from '../../../src/store/lmdb-env.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
@@ -158,7 +158,7 @@ describe('decision trace', () => {
   it('seals the events of a tick once per tenant, and an erasure seals the rest again without the user', async () => {
     const { dir, env, clock } = storage(1_000_000);
     let seals = 0;
-    const aes = createAesSealer({ keys: createTenantKeyStore({ dir, env: {} }) });
+    const aes = createTenantSealer({ keys: createTenantKeyStore({ dir, env: {} }) });
     const sealer = { seal: (tenant: never, bytes: Uint8Array) => (seals++, aes.seal(tenant, bytes)), open: aes.open };
     const store = createEventStore({ env, clock, sealer });
     const ev = (tenant: string, user: string, reason: string) => ({

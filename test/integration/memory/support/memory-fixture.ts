@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createManualClock, type ManualClock } from '../../../../src/clock.js';
 import type { Sealer } from '../../../../src/ports.js';
-import { createAesSealer } from '../../../../src/security/aes-sealer.js';
+import { createTenantSealer } from '../../../../src/security/tenant-sealer.js';
 import { createTenantKeyStore } from '../../../../src/security/tenant-keys.js';
 import { openEnv, type LmdbEnv } from '../../../../src/store/lmdb-env.js';
 import { plainSealer } from '../../../../src/store/session-store.js';
@@ -37,7 +37,7 @@ export async function openMemoryFixture(options: MemoryOptions = {}, config: { p
   const temp = tempDir('keel-memory-');
   const clock = createManualClock(1_700_000_000_000);
   const indexDir = join(temp.dir, 'memory-index');
-  const sealerFor = (): Sealer => (config.plain ? plainSealer : createAesSealer({ keys: createTenantKeyStore({ dir: temp.dir, clock }) }));
+  const sealerFor = (): Sealer => (config.plain ? plainSealer : createTenantSealer({ keys: createTenantKeyStore({ dir: temp.dir, clock }) }));
   const open = (o: MemoryOptions) => {
     const env = openEnv({ dir: temp.dir });
     return { env, memory: createUserMemory({ env, sealer: sealerFor(), clock, indexDir, ...o }) };
