@@ -30,6 +30,10 @@ export type { OtelTracing, OtelTracingOptions, TracerLike, SpanLike } from './ob
 export { buildReport, formatReport, parseSince } from './observe/diagnostics.js';
 export type { DiagnosticsReport, ReportOptions } from './observe/diagnostics.js';
 export type { EventQuery } from './observe/event-store.js';
+export { createTenantSealer, defaultSealerCipher, resolveSealerOptions } from './security/tenant-sealer.js';
+export type { TenantSealer, TenantSealerOptions, SealerCipher, OpenFailure } from './security/tenant-sealer.js';
+export { createTenantKeyStore, defaultTenantKeyOptions } from './security/tenant-keys.js';
+export type { TenantKeyStore, TenantKeyStoreOptions } from './security/tenant-keys.js';
 export { createLocalEmbedder, defaultLocalEmbedderOptions } from './memory/local-embedder.js';
 export type { LocalEmbedder, LocalEmbedderOptions } from './memory/local-embedder.js';
 export type { UserMemory, MemoryOptions, MemoryErasure } from './memory/user-memory.js';

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRuntime, tenantId, userId } from '../../../src/index.js';
+import { createRuntime, createTenantKeyStore, createTenantSealer, tenantId, userId } from '../../../src/index.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
 
@@ -45,6 +45,27 @@ describe('secure defaults', () => {
     await plain.send(s2.sessionId, { type: 'user.message', id: 'm1', text: secret });
     await plain.close();
     expect(rawBytes(t2.dir)).toContain('Marmaduke');
+  });
+
+  it('serves a data directory sealed with AES-256-GCM (as by earlier versions) after the default became XChaCha20-Poly1305', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const tenant = tenantId('acme');
+    const before = createRuntime({ dataDir: t.dir, machine: createTestMachine(), sealer: createTenantSealer({ keys: createTenantKeyStore({ dir: t.dir }), cipher: 'aes-256-gcm' }) });
+    const { sessionId } = await before.open({ tenant, user: userId('u') });
+    await before.send(sessionId, { type: 'user.message', id: 'm1', text: 'my dog is called Marmaduke' });
+    await before.close();
+
+    const after = createRuntime({ dataDir: t.dir, machine: createTestMachine() });
+    cleanups.push(() => after.close());
+    // The old snapshot hydrates (the counter goes on) and the old journal opens.
+    expect((await after.send(sessionId, { type: 'user.message', id: 'm2', text: 'and my cat Tibbles' })).frames[0]?.text).toBe('echo 1: and my cat Tibbles');
+    expect(after.replay(sessionId, 0).map((f) => f.text)).toEqual(['my dog is called Marmaduke', 'echo 0: my dog is called Marmaduke', 'and my cat Tibbles', 'echo 1: and my cat Tibbles']);
+    expect((await after.send(sessionId, { type: 'user.message', id: 'm1', text: 'my dog is called Marmaduke' })).frames[0]?.text).toBe('echo 0: my dog is called Marmaduke');
+    await after.close();
+    const raw = rawBytes(t.dir);
+    expect(raw).not.toContain('Marmaduke');
+    expect(raw).not.toContain('Tibbles');
   });
 
   it('erases a user: nothing of theirs is readable afterwards, even after a restart, and the erasure is audited', async () => {
