@@ -17,6 +17,7 @@ import type { JournalRecord, SessionRecord, SessionStore, StoredTimer } from '..
 import type { Json, SessionId, TenantId, UserId } from '../types.js';
 import { createMailbox, type Mailbox } from './mailbox.js';
 import { frameOf, stateToString, type SessionFrame, type TurnOutcome } from './session-frames.js';
+import { persistedSnapshotOf } from './persisted-snapshot.js';
 import { createTimerBook, type TimerBook } from './timer-book.js';
 
 /** Migrates a persisted snapshot between machine versions; return undefined to restart the flow. */
@@ -399,7 +400,7 @@ class LiveSession implements SessionHost {
     const scheduled = this.#book?.capture(this.#ctx.clock.now()) ?? [];
     const committed = this.#committedTimers;
     if (scheduled.length !== committed.length || scheduled.some((t) => !committed.some((c) => c.id === t.id))) return false;
-    this.#restingSnapshot = JSON.stringify(actor.getPersistedSnapshot());
+    this.#restingSnapshot = JSON.stringify(persistedSnapshotOf(actor));
     actor.stop();
     this.#tracer.detach();
     this.#tracerOn = false;
@@ -504,7 +505,7 @@ class LiveSession implements SessionHost {
   #persistWrites(records: readonly JournalRecord[], inbound?: JournalRecord): Promise<unknown>[] {
     const { store, clock } = this.#ctx;
     const actor = this.#running();
-    const snapshot = actor.getPersistedSnapshot();
+    const snapshot = persistedSnapshotOf(actor);
     const now = clock.now();
     const timers = this.#book?.capture(now) ?? [];
     const state = stateToString(actor.getSnapshot().value);
