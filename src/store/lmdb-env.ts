@@ -12,6 +12,31 @@ import { KeelError } from '../errors.js';
 export const DB_NAMES = ['sessions', 'journal', 'messages', 'users', 'memories', 'events', 'audit', 'effects', 'timers', 'meta', 'owners'] as const;
 export type DbName = (typeof DB_NAMES)[number];
 
+/**
+ * Where each database keeps the msgpack record structures its values share (lmdb-js
+ * `sharedStructuresKey`). Without it, msgpackr defines every object's structure inside every value
+ * (its keys, as strings) and builds that definition again on each write: a turn's four writes
+ * spent about a tenth of its CPU time there. With it, a value names its structure in one byte; a
+ * new structure is saved once, in a transaction of its own. Values written before (each carrying
+ * its own definitions) still read: msgpackr restores the shared structures after such a value.
+ * Range reads skip this key; LMDB's entry counts include it ({@link countEntries}).
+ */
+export const STRUCTURES_KEY: unique symbol = Symbol.for('keel.structures');
+
+/**
+ * The number of entries of `db` from LMDB's statistics (no scan), not counting the shared
+ * structures entry.
+ *
+ * @example
+ * ```ts
+ * countEntries(env.db('sessions')); // 0 for a new environment
+ * ```
+ */
+export function countEntries(db: Database): number {
+  const all = (db.getStats() as { entryCount?: number }).entryCount ?? 0;
+  return db.doesExist(STRUCTURES_KEY) ? all - 1 : all;
+}
+
 /** An opened environment with its named databases. */
 export interface LmdbEnv {
   readonly root: RootDatabase;
@@ -77,7 +102,7 @@ export function openEnv(options: OpenEnvOptions): LmdbEnv {
     db(name) {
       let db = dbs.get(name);
       if (!db) {
-        db = root.openDB({ name });
+        db = root.openDB({ name, sharedStructuresKey: STRUCTURES_KEY });
         dbs.set(name, db);
       }
       return db;

@@ -6,7 +6,7 @@
 import type { Database } from 'lmdb';
 import type { Sealer } from '../ports.js';
 import type { SessionId, TenantId, UserId } from '../types.js';
-import { observeWrite, translateCommitError, type LmdbEnv } from './lmdb-env.js';
+import { countEntries, observeWrite, translateCommitError, type LmdbEnv } from './lmdb-env.js';
 import { createResumeGate } from './resume-gate.js';
 
 /** A delayed event pending in a session, re-armed on hydration. */
@@ -231,7 +231,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       }
       return undefined;
     },
-    countAll: () => (sessions.getStats() as { entryCount?: number }).entryCount ?? 0,
+    countAll: () => countEntries(sessions),
     putOwner: (id, tenant, user) => observeWrite(owners.put([tenant, user, id], 1)),
     countSessions(tenant, user, atMost = Number.MAX_SAFE_INTEGER) {
       let n = 0;
