@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { open } from 'lmdb';
 import { createRuntime, silentLogger, tenantId, userId, type Runtime } from '../src/index.js';
+import { STRUCTURES_KEY } from '../src/store/lmdb-env.js';
 import { createTestMachine } from '../test/fixtures/test-machines.js';
 import { machineLoad, markdownTable, median, num, writeSection } from './support/bench-report.js';
 
@@ -90,14 +91,16 @@ async function baselinePuts(concurrency: number, bytes: Uint8Array): Promise<num
 /**
  * The storage alone: each "turn" writes what a keel turn stores (a journal group under
  * [session, seq], a message-id entry under [session, messageId], the session record under its id;
- * same sizes, same key shapes, three named databases) and awaits the flush.
+ * same sizes, same key shapes, three named databases sharing their record structures) and awaits
+ * the flush.
  */
 async function baselineTurnWrites(concurrency: number): Promise<number> {
   const t = tmp();
   const root = open({ path: join(t.dir, 'baseline-turns.mdb'), maxDbs: 8 });
-  const sessions = root.openDB({ name: 'sessions' });
-  const journal = root.openDB({ name: 'journal' });
-  const messages = root.openDB({ name: 'messages' });
+  // Stored as keel stores them: each database shares its record structures (lmdb-env.ts).
+  const sessions = root.openDB({ name: 'sessions', sharedStructuresKey: STRUCTURES_KEY });
+  const journal = root.openDB({ name: 'journal', sharedStructuresKey: STRUCTURES_KEY });
+  const messages = root.openDB({ name: 'messages', sharedStructuresKey: STRUCTURES_KEY });
   const sealedTexts = randomBytes(90);
   const sealedSnapshot = randomBytes(150);
   let turns = 0;

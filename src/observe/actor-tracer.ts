@@ -38,7 +38,11 @@ export interface ActorTracerOptions {
 
 /** The tracer of one session; it follows whichever actor the session currently runs. */
 export interface ActorTracer {
-  /** Follows `actor` (and its invoked children); stops following the previous one. */
+  /**
+   * Follows `actor` (and its invoked children); stops following the previous one. Children the
+   * actor already has are timed from now: the session host attaches right after the step that
+   * started them.
+   */
   attach(actor: AnyActor): void;
   /** Adds the latency, outcome and arguments of the tool call that `data` is about, if known. */
   enrich(kind: DecisionKind, data: Record<string, Json>): Record<string, Json>;
@@ -50,6 +54,8 @@ export interface ActorTracer {
    * the end of the step, when the actor already stands in the step's target state.
    */
   state(): string | undefined;
+  /** True when no invoked actor is being timed and no tool call waits for its decision. */
+  idle(): boolean;
   /** Stops following. Idempotent. */
   detach(): void;
 }
@@ -129,9 +135,14 @@ class SessionTracer implements ActorTracer {
   attach(actor: AnyActor): void {
     this.detach();
     this.#root = actor;
-    this.#lastMicroState = undefined;
-    this.#stepStart = undefined;
     this.#subscription = actor.system.inspect((ev: InspectionEvent) => this.#observe(ev));
+    const snapshot = actor.getSnapshot() as { value?: unknown; children?: Record<string, unknown> };
+    this.#lastMicroState = stateToString(snapshot.value);
+    for (const id in snapshot.children) this.#startSpan(snapshot.children[id] as { sessionId: string; options?: { input?: unknown } });
+  }
+
+  idle(): boolean {
+    return (this.#spans === undefined || this.#spans.size === 0) && this.#pendingTool === undefined;
   }
 
   enrich(kind: DecisionKind, data: Record<string, Json>): Record<string, Json> {
@@ -158,6 +169,14 @@ class SessionTracer implements ActorTracer {
     this.#root = undefined;
     this.#spans = undefined;
     this.#pendingTool = undefined;
+    this.#lastMicroState = undefined;
+    this.#stepStart = undefined;
+  }
+
+  #startSpan(ref: { sessionId: string; options?: { input?: unknown } }): void {
+    const actor = srcOf(ref);
+    (this.#spans ??= new Map()).set(ref.sessionId, { actor, startedAt: this.#options.clock.now(), input: ref.options?.input });
+    if (this.#options.inspecting()) this.#inspect('actor.started', { actor });
   }
 
   // Callers check `inspecting()` first: most sessions are not inspected, and the event's data is
@@ -205,10 +224,7 @@ class SessionTracer implements ActorTracer {
     switch (ev.type) {
       case '@xstate.actor': {
         if (ev.actorRef === current) return;
-        const ref = ev.actorRef as unknown as { sessionId: string; options?: { input?: unknown } };
-        const actor = srcOf(ref);
-        (this.#spans ??= new Map()).set(ref.sessionId, { actor, startedAt: this.#options.clock.now(), input: ref.options?.input });
-        if (this.#options.inspecting()) this.#inspect('actor.started', { actor });
+        this.#startSpan(ev.actorRef as unknown as { sessionId: string; options?: { input?: unknown } });
         return;
       }
       case '@xstate.event': {

@@ -323,10 +323,28 @@ class LiveSession implements SessionHost {
     return snap.status !== 'active' || !snap.hasTag(BUSY_TAG);
   }
 
+  /**
+   * Follows the actor with the tracer while there is something to see: the session is inspected,
+   * or the actor has invoked children (tool calls and model steps, whose latency and outcome the
+   * trace records). XState builds an inspection event for every event, microstep, action and
+   * snapshot while anything follows it: about a tenth of a simple turn's CPU time, for nothing
+   * when no child runs. Children started in a step while the tracer was off are picked up right
+   * after that step (`#onStep`), before any of them can finish.
+   */
   #ensureTracing(target: AnyActor | undefined = this.#actor): void {
-    if (!target || this.#tracerOn || !(invokesActors(this.#ctx.machine) || this.#ctx.inspecting?.(this.id) === true)) return;
+    if (!target || this.#tracerOn) return;
+    const inspecting = this.#ctx.inspecting?.(this.id) === true;
+    if (!inspecting && !(invokesActors(this.#ctx.machine) && hasChildren(target))) return;
     this.#tracerOn = true;
     this.#tracer.attach(target);
+  }
+
+  /** Stops following once nothing is left to see: not inspected, no child, no tool call pending. */
+  #relaxTracing(): void {
+    const actor = this.#actor;
+    if (!this.#tracerOn || !actor || hasChildren(actor) || !this.#tracer.idle() || this.#ctx.inspecting?.(this.id) === true) return;
+    this.#tracerOn = false;
+    this.#tracer.detach();
   }
 
   #build(snapshot: unknown, carried?: Record<string, unknown>): AnyActor {
@@ -435,6 +453,7 @@ class LiveSession implements SessionHost {
   }
 
   #onStep(): void {
+    if (!this.#tracerOn) this.#ensureTracing();
     const waiters = this.#settleWaiters;
     if (waiters && (this.#settled() || this.#failure !== undefined)) {
       this.#settleWaiters = undefined;
@@ -521,6 +540,7 @@ class LiveSession implements SessionHost {
       }),
     );
     if (state !== this.#lastState) this.#decide('transition', 'state changed', { from: this.#lastState, to: state });
+    this.#relaxTracing();
     this.#committedTimers = timers;
     if (nextWake !== this.#wakeAt) this.#ctx.onWakeChange(this.id, nextWake);
     this.#wakeAt = nextWake;
@@ -666,6 +686,13 @@ function tryMigrate(ctx: SessionHostContext, record: SessionRecord, snapshot: un
     log().warn({ err }, 'migration hook failed; flow restarted with context kept');
     return undefined;
   }
+}
+
+/** True when the actor has invoked or spawned children right now. */
+function hasChildren(actor: AnyActor): boolean {
+  const children = (actor.getSnapshot() as { children?: Record<string, unknown> }).children;
+  for (const _ in children) return true;
+  return false;
 }
 
 const invoking = new WeakMap<AnyStateMachine, boolean>();

@@ -39,15 +39,21 @@ function machine(options: { decide: boolean }) {
   });
 }
 
-async function run(decideInChart: boolean, inspecting = false) {
+async function run(decideInChart: boolean, inspecting = false, attach: 'before' | 'after the step' = 'before') {
   const clock = createManualClock(1000);
   const decisions: Decision[] = [];
   const tracer = createActorTracer({ clock, decide: (kind, reason, data, state) => decisions.push({ kind, reason, data, ...(state ? { state } : {}) }), inspecting: () => inspecting });
   const actor = createActor(machine({ decide: decideInChart }));
-  tracer.attach(actor);
+  if (attach === 'before') tracer.attach(actor);
   actor.on('agent.decision', (e) => decisions.push({ kind: e.kind, reason: e.reason, data: tracer.enrich(e.kind, { ...e.data }), ...(tracer.state() ? { state: tracer.state() } : {}) }));
   actor.start();
   actor.send({ type: 'go' });
+  if (attach === 'after the step') {
+    // As the session host does when no child ran: it follows the actor once a step started one.
+    expect(tracer.idle()).toBe(true);
+    tracer.attach(actor);
+    expect(tracer.idle()).toBe(false);
+  }
   // The tool takes 5 ms of real time; the manual clock says how long it took.
   clock.advance(40);
   await new Promise((r) => setTimeout(r, 30));
@@ -60,6 +66,17 @@ describe('actor tracer', () => {
     const { decisions, llm } = await run(true);
     expect(decisions).toEqual([{ kind: 'tool', reason: 'ok', state: 'calling', data: { tool: 'lookup_order', args: { orderId: '1042', address: '[redacted]' }, latencyMs: 40, outcome: 'ok', attempt: 1 } }]);
     expect(llm).toEqual([{ step: 'draft', provider: 'api.example', latencyMs: 0, endedAt: 1040 }]);
+  });
+
+  it('attached right after the step that started a tool call, still times it and adds it to the decision', async () => {
+    const { decisions, llm, tracer } = await run(true, false, 'after the step');
+    expect(decisions).toEqual([{ kind: 'tool', reason: 'ok', state: 'calling', data: { tool: 'lookup_order', args: { orderId: '1042', address: '[redacted]' }, latencyMs: 40, outcome: 'ok', attempt: 1 } }]);
+    expect(llm).toEqual([{ step: 'draft', provider: 'api.example', latencyMs: 0, endedAt: 1040 }]);
+    // Nothing left to time: the host may stop following, and the tracer then names no state.
+    expect(tracer.idle()).toBe(true);
+    expect(tracer.state()).toBe('drafting');
+    tracer.detach();
+    expect(tracer.state()).toBeUndefined();
   });
 
   it('traces a tool call the chart said nothing about, and simplified inspection when asked', async () => {
