@@ -43,7 +43,8 @@ export interface RuntimeOptions {
   readonly logger: Logger;
   /**
    * Encrypts snapshots and journal text at rest with per-tenant keys. Default: XChaCha20-Poly1305
-   * (AES-256-GCM where sodium-native cannot load; see `createTenantSealer`) with keys in `<dataDir>/tenant-keys.json` (mode 0600), wrapped by `KEEL_MASTER_KEY` when set.
+   * (AES-256-GCM where sodium-native cannot load; see `createTenantSealer`) with keys in
+   * `<dataDir>/tenant-keys.json` (mode 0600), wrapped by `KEEL_MASTER_KEY` when set.
    * `'none'` stores plaintext (only for data that is not personal).
    */
   readonly sealer?: Sealer | 'none';

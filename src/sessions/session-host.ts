@@ -410,10 +410,10 @@ class LiveSession implements SessionHost {
   rest(): boolean {
     const actor = this.#actor;
     if (!actor || this.#broken || this.#turn || this.mailbox.size > 0 || this.#spontaneousQueued || this.#settleWaiters || this.#outbox.length > 0 || this.#failure !== undefined) return false;
-    const snap = actor.getSnapshot() as { status: string; hasTag(tag: string): boolean; children?: Record<string, unknown> };
+    const snap = actor.getSnapshot() as { status: string; hasTag(tag: string): boolean };
     if (snap.status === 'active' && snap.hasTag(BUSY_TAG)) return false;
     // Invoked and spawned actors live in memory only.
-    if (Object.keys(snap.children ?? {}).length > 0) return false;
+    if (hasChildren(actor)) return false;
     // What is scheduled must be what was committed, or resting would lose a timer.
     const scheduled = this.#book?.capture(this.#ctx.clock.now()) ?? [];
     const committed = this.#committedTimers;
