@@ -43,6 +43,18 @@ describe('detectors', () => {
     expect(spansOf(findCards, 'ids 1234567812345678 and 4111111111111112')).toEqual([]);
   });
 
+  it('leaves UUIDs whole: digits inside an id are neither a card nor a phone, and a card after one is still found', () => {
+    // The last 16 digits of this session id pass the Luhn check.
+    const id = 'b335a7af-90e0-4023-9945-716151978129';
+    expect(luhnValid('9945716151978129')).toBe(true);
+    expect(redact.text(`session:${id}`)).toBe(`session:${id}`);
+    expect(redact.text(`session ${id.toUpperCase()} closed`)).toBe(`session ${id.toUpperCase()} closed`);
+    expect(spansOf(findPhones, `id 12345678-0207-9460-9581-234567890123`)).toEqual([]);
+    expect(redact.text(`${id} 4111 1111 1111 1111`)).toBe(`${id} [card]`);
+    // Not an id: the same digits outside a UUID's shape are masked.
+    expect(redact.text('ref 4023-9945-716151978129')).toBe('ref 4023-[card]');
+  });
+
   it('finds mod-97-valid IBANs, compact or grouped, and stops before the next word', () => {
     expect(spansOf(findIbans, 'pay DE89 3704 0044 0532 0130 00 today')).toEqual(['DE89 3704 0044 0532 0130 00']);
     expect(spansOf(findIbans, 'GB82WEST12345698765432.')).toEqual(['GB82WEST12345698765432']);
