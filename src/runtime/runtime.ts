@@ -312,6 +312,10 @@ export function createRuntime(
 
   /** Where the idle sweep stopped when a pass ran out of time (a Map's iterator survives changes). */
   let sweepCursor: Iterator<[SessionId, SessionHost]> | undefined;
+  // When the sweep under way began: the next one is due a period after that, however many passes
+  // this one took (each pass it is cut into would otherwise push every later sweep back).
+  let sweepStartedAt = 0;
+  const sweepEvery = Math.max(10, Math.floor(opts.idleTimeoutMs / 4));
   const sweep = (): void => {
     sweepTimer = undefined;
     if (closed) return;
@@ -320,7 +324,10 @@ export function createRuntime(
     // event loop for over 100 ms, and passivations started together run their steps together.
     const spent = passBudget(SWEEP_PASS_MS, { every: 64 });
     let started = 0;
-    sweepCursor ??= ready.entries();
+    if (!sweepCursor) {
+      sweepCursor = ready.entries();
+      sweepStartedAt = now;
+    }
     for (;;) {
       if (started >= PASSIVATIONS_PER_PASS || spent()) {
         sweepTimer = clock.setTimeout(sweep, SWEEP_PASS_PAUSE_MS);
@@ -339,7 +346,7 @@ export function createRuntime(
       lastPrune = now;
       events.prune().catch((err: unknown) => logger.warn({ err }, 'pruning the decision trace failed'));
     }
-    sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
+    sweepTimer = clock.setTimeout(sweep, Math.max(10, sweepStartedAt + sweepEvery - now));
   };
 
   /**
@@ -411,7 +418,7 @@ export function createRuntime(
 
   fireWakes();
   let lastPrune = clock.now();
-  sweepTimer = clock.setTimeout(sweep, Math.max(10, Math.floor(opts.idleTimeoutMs / 4)));
+  sweepTimer = clock.setTimeout(sweep, sweepEvery);
   if (opts.restAfterMs > 0) restTimer = clock.setTimeout(restSweep, restEvery);
 
   const summary = (id: SessionId, record: SessionRecord): SessionSummary => ({
