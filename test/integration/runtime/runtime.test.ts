@@ -158,10 +158,15 @@ describe('passivation policy', () => {
     const s = setup();
     const rt = s.open({ idleTimeoutMs: 10_000, maxLiveSessions: 5_000, restAfterMs: 0 });
     for (let i = 0; i < 1_000; i += 250) await Promise.all(Array.from({ length: 250 }, (_, j) => rt.open({ tenant, user: userId(`idle${i + j}`) })));
-    // The sweep at 10 s finds all 1,000 idle; its first pass starts 256 passivations and stops.
+    // The sweep at 10 s finds all 1,000 idle; its first pass starts at most 256 passivations and
+    // stops (fewer when its few milliseconds of event loop run out first, on a loaded machine).
     s.clock.advance(10_000);
+    await vi.waitFor(() => expect(rt.stats().passivations).toBeGreaterThan(0), { timeout: 5_000 });
     // The next pass waits for the (manual) clock, so waiting longer for this one cannot run it.
-    await vi.waitFor(() => expect(rt.stats()).toMatchObject({ live: 1_000 - 256, passivations: 256 }), { timeout: 5_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const first = rt.stats();
+    expect(first.passivations).toBeLessThanOrEqual(256);
+    expect(first.live).toBe(1_000 - first.passivations);
     // The next passes follow 5 ms apart.
     s.clock.advance(100);
     await vi.waitFor(() => expect(rt.stats()).toMatchObject({ live: 0, passivations: 1_000 }), { timeout: 5_000 });
