@@ -179,7 +179,9 @@ function fileKeyring(path: string, o: ResolvedKeyringOptions): TokenKeyring {
   let state: KeyFileState | undefined;
   let stamp: FileStamp | undefined;
 
-  const newKey = (): TokenKey => makeKey(randomBytes(9).toString('base64url'), new Uint8Array(randomBytes(32)), o.clock.now(), undefined);
+  // Hex key ids: a base64url id starts with '-' one time in 64, and `keel token --retire -x…`
+  // then reads as a missing value (the CLI needs `--retire=-x…` for such an id).
+  const newKey = (): TokenKey => makeKey(randomBytes(9).toString('hex'), new Uint8Array(randomBytes(32)), o.clock.now(), undefined);
 
   const adopt = (parsed: KeyFileState): KeyFileState => {
     // Reuse key objects whose content did not change, keeping their imported CryptoKey.

@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, runCli } from '../../../src/cli/cli-main.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
@@ -80,6 +82,35 @@ describe('keel CLI', () => {
     const c = await openChat(h, { token });
     c.send({ type: 'message', id: 'm', text: 'cli token' });
     await c.next(isReplyTo('m'));
+  });
+
+  it('retires signing keys by id: new ids are hex, and an older dash-led id is retired with --retire=ID', async () => {
+    const dir = dataDir();
+    const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const io = fakeIo({ env: { KEEL_DATA_DIR: dir } });
+      const code = await runCli(argv, io);
+      return { code, out: io.out(), err: io.err() };
+    };
+    const kids = [createTokenKeyring({ dir, env: {} }).current().kid];
+    for (let i = 0; i < 3; i++) {
+      expect((await run(['token', '--rotate'])).code).toBe(0);
+      kids.push(createTokenKeyring({ dir, env: {} }).current().kid);
+    }
+    for (const kid of kids) expect(kid).toMatch(/^[0-9a-f]{18}$/);
+    expect(await run(['token', '--retire', kids[0]!])).toMatchObject({ code: 0, err: expect.stringContaining(`retired key ${kids[0]}`) });
+
+    // A key file written by an earlier keel may hold a base64url id that starts with '-'.
+    const file = join(dir, 'token-keys.json');
+    const dashKid = `-${kids[1]!.slice(1)}`;
+    writeFileSync(file, readFileSync(file, 'utf8').replace(kids[1]!, dashKid), { mode: 0o600 });
+    expect((await run(['token', '--keys'])).out).toContain(dashKid);
+    const ambiguous = await run(['token', '--retire', dashKid]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.err).toContain("use '--retire=-XYZ'");
+    expect(await run(['token', `--retire=${dashKid}`])).toMatchObject({ code: 0, err: expect.stringContaining(`retired key ${dashKid}`) });
+    const left = (await run(['token', '--keys'])).out;
+    expect(left).not.toContain(dashKid);
+    expect(left).toContain(`${kids[3]} (current)`);
   });
 
   it('serves until stopped, then shuts down gracefully', async () => {
