@@ -26,6 +26,7 @@ export type IndexWorkerRequest =
   | { id: number; op: 'remove'; tenant: string; labels: number[]; scrub: boolean }
   | { id: number; op: 'search'; tenant: string; query: Float32Array; k: number; owner: number; efSearch: number }
   | { id: number; op: 'save'; tenant: string }
+  | { id: number; op: 'snapshot'; tenant: string; file: string }
   | { id: number; op: 'stats'; tenant: string }
   | { id: number; op: 'drop'; tenant: string };
 
@@ -275,11 +276,14 @@ export function indexWorkerMain(load: Load): void {
         const point = t.index.getPoint(label);
         let dot = 0;
         let pointNorm = 0;
+        let squared = 0;
         for (let j = 0; j < point.length; j++) {
           dot += point[j]! * q[j]!;
           pointNorm += point[j]! * point[j]!;
+          squared += (point[j]! - q[j]!) ** 2;
         }
-        const distance = t.spec.space === 'ip' ? 1 - dot : 1 - dot * inv * (pointNorm > 0 ? 1 / Math.sqrt(pointNorm) : 0);
+        // hnswlib's distances: squared L2, 1 - inner product, or 1 - cosine similarity.
+        const distance = t.spec.space === 'l2' ? squared : t.spec.space === 'ip' ? 1 - dot : 1 - dot * inv * (pointNorm > 0 ? 1 / Math.sqrt(pointNorm) : 0);
         scored.push([distance, label]);
       }
       scored.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -319,6 +323,18 @@ export function indexWorkerMain(load: Load): void {
     } finally {
       await Promise.all([fs.promises.rm(indexTmp, { force: true }), fs.promises.rm(ownersTmp, { force: true })]);
     }
+  };
+
+  // A copy for the host's search view: the graph written to `file` (the host reads and deletes
+  // it) and the owner table, as they stand after every mutation posted before.
+  const snapshot = (t: TenantIndex, file: string) => {
+    try {
+      t.index.writeIndexSync(file);
+    } catch (err) {
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    return { owners: t.owners.slice(), live: t.live };
   };
 
   const get = (tenant: string) => {
@@ -366,6 +382,10 @@ export function indexWorkerMain(load: Load): void {
         const t = get(msg.tenant);
         return afterTail(t, () => save(t));
       }
+      case 'snapshot': {
+        const t = get(msg.tenant);
+        return afterTail(t, () => snapshot(t, msg.file));
+      }
       case 'stats': {
         const t = get(msg.tenant);
         return afterTail(t, () => ({ live: t.live, count: t.index.getCurrentCount(), capacity: t.index.getMaxElements() }));
@@ -383,7 +403,11 @@ export function indexWorkerMain(load: Load): void {
 
   port.on('message', (msg: IndexWorkerRequest) => {
     handle(msg).then(
-      (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies IndexWorkerResponse),
+      (result) => {
+        // A snapshot's owner table is handed over, not copied.
+        const owners = (result as { owners?: unknown } | undefined)?.owners;
+        port.postMessage({ id: msg.id, ok: true, result } satisfies IndexWorkerResponse, owners instanceof Uint32Array ? [owners.buffer as ArrayBuffer] : []);
+      },
       (err: unknown) => {
         const e = err as { message?: string; code?: unknown };
         const error = { message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
