@@ -12,7 +12,7 @@ import { toKeelError } from '../errors.js';
 import type { Clock, Embedder, Sealer } from '../ports.js';
 import { observeWrite } from '../store/lmdb-env.js';
 import type { TenantId } from '../types.js';
-import type { HnswHit, HnswIndex, HnswIndexHost, HnswStats, IndexOpenStatus } from './hnsw-index.js';
+import type { HnswHit, HnswIndex, HnswIndexHost, HnswStats, IndexOpenStatus, SearchViewStats } from './hnsw-index.js';
 import { encodePayload, memoryKeys, openMemory, ownerTag, readTenantMeta, type SavedIndexMarker, type StoredMemory } from './memory-records.js';
 
 /** Options of {@link createHnswIndexCache}. */
@@ -48,6 +48,8 @@ interface TenantState {
 /** An index's size and how its file was found when it was opened (`loaded`, or why it was rebuilt). */
 export interface IndexStats extends HnswStats {
   readonly opened: IndexOpenStatus;
+  /** Where searches were answered: on the event loop (the index's search view) or by the worker. */
+  readonly searches: SearchViewStats;
 }
 
 /** One vector to index: its label, the user it belongs to, and the embedding. */
@@ -308,7 +310,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     async stats(tenant) {
       const state = await track(tenant);
       await state.built;
-      return { ...(await state.index.stats()), opened: state.index.status };
+      return { ...(await state.index.stats()), opened: state.index.status, searches: state.index.searchStats() };
     },
     async save(tenant) {
       const state = await track(tenant);
