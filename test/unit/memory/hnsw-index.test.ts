@@ -81,6 +81,26 @@ describe('hnsw index host: owners, deletions, files', () => {
     }
   });
 
+  it('gives the graph’s distances in every space when it scans an owner exactly', async () => {
+    for (const space of ['cosine', 'ip', 'l2'] as const) {
+      const labels = [0, 1, 2, 3, 4, 5];
+      const distances = async (exactScanMaxLabels: number) => {
+        // The searches run in the worker here, where the exact scan is.
+        const h = createHnswIndexHost({ dir: join(dir, `${space}-${exactScanMaxLabels}`), dimensions: DIM, space, exactScanMaxLabels, searchOnEventLoop: false });
+        try {
+          const index = await h.open(acme);
+          await index.add(batch(labels, [1, 1, 1, 2, 2, 2]));
+          return await index.search(unit(9), 3, { owner: 1 });
+        } finally {
+          await h.close();
+        }
+      };
+      const [graph, exact] = [await distances(0), await distances(100)];
+      expect(exact.map((h) => h.label), space).toEqual(graph.map((h) => h.label));
+      exact.forEach((h, i) => expect(h.distance, space).toBeCloseTo(graph[i]!.distance, 5));
+    }
+  });
+
   it('marks deletions, reuses a deleted label’s slot, and scrubs vectors on request', async () => {
     const index = await host.open(acme);
     await index.add(batch([0, 1, 2, 3], 1));
