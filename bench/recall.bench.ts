@@ -1,12 +1,14 @@
 /**
  * Recall benchmark: stores N memories of real customer sentences (CLINC150 and Banking77 training
  * texts, expanded by joining two sentences when N exceeds them) through the local embedder into
- * the memory store (LMDB, AES-GCM sealing, the HNSW index in its worker thread), then measures:
+ * the memory store (LMDB, sealing, the HNSW index built in its worker thread), then measures:
  *
  * - insert throughput of the bulk insert, until every memory is committed and indexed;
  * - the event loop's longest delay during that bulk insert (`perf_hooks.monitorEventLoopDelay`);
  * - recall latency (p50, p99) of `memories.recall` with k = 10: embed the query, search the index
- *   in the worker, re-read, unseal and re-score the candidates from LMDB;
+ *   (on the event loop, against the search view's copy), re-read, unseal and re-score the
+ *   candidates from LMDB; interleaved with the same recall in a second store whose searches go to
+ *   the worker (the baseline), with the same memories;
  * - recall@10 of those answers against an exact brute-force search over the same vectors, in the
  *   same run (ties with the 10th exact score count as found);
  * - the latency of another user's recall in the same tenant during the import;
@@ -18,12 +20,12 @@
  * 512 memories of another tenant before the bulk insert, as in a running server. Queries are CLINC150
  * validation texts, never stored. No test split is read.
  *
- *   npm run bench:recall -- [--n 100000] [--queries 500] [--data DIR] [--m 16] [--ef-construction 100] [--ef-search 128] [--worker-nice 10]
+ *   npm run bench:recall -- [--n 100000] [--queries 500] [--data DIR] [--m 16] [--ef-construction 100] [--ef-search 128] [--worker-nice 10] [--search-on-event-loop true|false]
  *
  * Prints a table, then as its last line one JSON object:
  * {"n", "recallAt10", "p50Ms", "p99Ms", "insertsPerSec", "maxEventLoopDelayMs"}.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
@@ -51,6 +53,7 @@ const { values: args } = parseArgs({
     'ef-construction': { type: 'string' },
     'ef-search': { type: 'string' },
     'worker-nice': { type: 'string' },
+    'search-on-event-loop': { type: 'string' },
     seed: { type: 'string', default: '7' },
   },
   strict: true,
@@ -64,6 +67,7 @@ const hnsw = {
   efConstruction: numberOr(args['ef-construction'], defaultHnswIndexHostOptions.efConstruction),
   efSearch: numberOr(args['ef-search'], defaultHnswIndexHostOptions.efSearch),
   workerNice: numberOr(args['worker-nice'], defaultHnswIndexHostOptions.workerNice),
+  searchOnEventLoop: args['search-on-event-loop'] !== 'false',
 };
 const K = 10;
 const { HierarchicalNSW } = hnswlib;
@@ -91,7 +95,7 @@ for (let i = queries.length - 1; i > 0; i--) {
 queries.length = Math.min(queries.length, queryCount);
 
 // ---------------------------------------------------------------------------------------------
-// The store, as the runtime builds it: LMDB, per-tenant AES-GCM keys, local embedder, HNSW worker.
+// The store, as the runtime builds it: LMDB, per-tenant keys, local embedder, HNSW worker.
 const dir = mkdtempSync(join(tmpdir(), 'keel-bench-recall-'));
 const env = openEnv({ dir, mapSizeBytes: 4 * 1024 * 1024 * 1024 });
 const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir, clock: systemClock }) });
@@ -101,6 +105,17 @@ const memory = createUserMemory({
   maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1,
   saveAfterChanges: 100_000_000, saveDelayMs: 86_400_000,
   index: { ...hnsw, initialCapacity: 1024 },
+});
+// The baseline store: the same options, but every search goes to the index worker (the design
+// before searches ran on the event loop). It gets the same memories after the measured import.
+const dirInWorker = mkdtempSync(join(tmpdir(), 'keel-bench-recall-worker-'));
+const envInWorker = openEnv({ dir: dirInWorker, mapSizeBytes: 4 * 1024 * 1024 * 1024 });
+const memoryInWorker = createUserMemory({
+  env: envInWorker, sealer: createTenantSealer({ keys: createTenantKeyStore({ dir: dirInWorker, clock: systemClock }) }), clock: systemClock,
+  indexDir: join(dirInWorker, 'memory-index'), embedder,
+  maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1,
+  saveAfterChanges: 100_000_000, saveDelayMs: 86_400_000,
+  index: { ...hnsw, initialCapacity: 1024, searchOnEventLoop: false },
 });
 const tenant = tenantId('bench');
 const user = userId('bench-user');
@@ -170,6 +185,8 @@ try {
   const saveStart = performance.now();
   await memory.memories.saveIndex(tenant);
   const saveMs = performance.now() - saveStart;
+  // The search view holds a copy of the graph about this size (hnswlib's file is its memory layout).
+  const indexFileBytes = statSync(hnswIndexFiles(join(dir, 'memory-index'), tenant).file).size;
 
   // -------------------------------------------------------------------------------------------
   // Queries through the store, each followed by one baseline round trip: a worker thread that
@@ -184,22 +201,48 @@ try {
     echo.once('message', () => resolve());
     echo.postMessage(0);
   });
-  for (const q of queries.slice(0, 20)) {
+  // The same memories into the baseline store, in the same order (not measured).
+  await memoryInWorker.memories.remember({ tenant, user: bob, text: 'My parcel to Leeds never came' });
+  for (let start = 0; start < n; start += slice) {
+    await memoryInWorker.memories.rememberMany(texts.slice(start, start + slice).map((text) => ({ tenant, user, text })));
+  }
+  await memoryInWorker.memories.indexStats(tenant);
+  await memoryInWorker.memories.saveIndex(tenant);
+  log('baseline store filled');
+
+  // Warm-up, until the search view has its copy of the index (a server that has answered a
+  // recall in this tenant before; the first recalls go to the worker meanwhile).
+  const warmStart = performance.now();
+  const searchesAtWarmUp = (await memory.memories.indexStats(tenant)).searches;
+  const viewLoaded = async () => !hnsw.searchOnEventLoop || (await memory.memories.indexStats(tenant)).searches.loaded;
+  for (let i = 0; i < 20 || !(await viewLoaded()); i++) {
+    const q = queries[i % queries.length]!;
     await memory.memories.recall({ tenant, user, query: q, k: K });
+    await memoryInWorker.memories.recall({ tenant, user, query: q, k: K });
     await roundTrip();
   }
+  const warmMs = performance.now() - warmStart;
+  const searchesBefore = (await memory.memories.indexStats(tenant)).searches;
+  // Interleaved per query: the event-loop search, the worker search, a bare round trip.
   const latencies: number[] = [];
+  const inWorker: number[] = [];
   const trips: number[] = [];
   const answers: Array<Array<{ memoryId: string; score: number }>> = [];
+  let sameAnswers = 0;
   for (const q of queries) {
     const t0 = performance.now();
     const hits = await memory.memories.recall({ tenant, user, query: q, k: K });
     const t1 = performance.now();
+    const viaWorker = await memoryInWorker.memories.recall({ tenant, user, query: q, k: K });
+    const t2 = performance.now();
     await roundTrip();
-    trips.push(performance.now() - t1);
+    trips.push(performance.now() - t2);
     latencies.push(t1 - t0);
+    inWorker.push(t2 - t1);
     answers.push(hits.map((h) => ({ memoryId: h.memoryId, score: h.score })));
+    if (hits.map((h) => h.text).join('\n') === viaWorker.map((h) => h.text).join('\n')) sameAnswers++;
   }
+  const searchesAfter = (await memory.memories.indexStats(tenant)).searches;
   await echo.terminate();
 
   // The HNSW search alone, on this thread, from the saved file: what a recall costs without the
@@ -216,6 +259,7 @@ try {
   }
   searchAlone.sort((a, b) => a - b);
   latencies.sort((a, b) => a - b);
+  inWorker.sort((a, b) => a - b);
   trips.sort((a, b) => a - b);
   const quantileOf = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
   const quantile = (p: number) => quantileOf(latencies, p);
@@ -263,12 +307,16 @@ try {
     ['event loop delay during bulk insert: max / p99', `${maxEventLoopDelayMs.toFixed(1)} ms / ${p99EventLoopDelayMs.toFixed(1)} ms`],
     ['  5 ms ticker: latest / ticks over 20 ms late', `${maxGapMs.toFixed(1)} ms / ${lateTicks}`],
     ['  longest GC pause meanwhile', `${maxGcMs.toFixed(1)} ms`],
-    ['index save (atomic, fsync)', `${saveMs.toFixed(0)} ms`],
+    ['index save (atomic, fsync); index file size', `${saveMs.toFixed(0)} ms; ${(indexFileBytes / 2 ** 20).toFixed(0)} MiB`],
     [`recall k=${K}: queries`, String(queries.length)],
-    ['recall latency p50 / p99', `${quantile(0.5).toFixed(3)} ms / ${quantile(0.99).toFixed(3)} ms`],
+    ['warm-up until the search view had its copy', `${warmMs.toFixed(0)} ms (${searchesBefore.inWorker - searchesAtWarmUp.inWorker} recalls answered by the worker meanwhile)`],
+    [`recall latency p50 / p99 (${hnsw.searchOnEventLoop ? 'search on the event loop, the default' : 'search in the worker: --search-on-event-loop false'})`, `${quantile(0.5).toFixed(3)} ms / ${quantile(0.99).toFixed(3)} ms`],
+    ['  searches answered on the event loop / by the worker', `${searchesAfter.onEventLoop - searchesBefore.onEventLoop} / ${searchesAfter.inWorker - searchesBefore.inWorker}`],
+    ['  baseline: the same recall, search in the worker, p50 / p99', `${quantileOf(inWorker, 0.5).toFixed(3)} ms / ${quantileOf(inWorker, 0.99).toFixed(3)} ms (same answers: ${sameAnswers}/${queries.length})`],
     ['  baseline: worker round trip with 0.25 ms of work, p50 / p99', `${tripQuantile(0.5).toFixed(3)} ms / ${tripQuantile(0.99).toFixed(3)} ms`],
     ['  baseline: the HNSW search alone on this thread, p50 / p99', `${quantileOf(searchAlone, 0.5).toFixed(3)} ms / ${quantileOf(searchAlone, 0.99).toFixed(3)} ms`],
     ['recall by another user of the tenant during the import: p50 / max', `${quantileOf(duringImport, 0.5).toFixed(1)} ms / ${duringImport.at(-1)!.toFixed(1)} ms (${duringImport.length} recalls)`],
+    ['  of them answered on the event loop / by the worker; search-view copies loaded', `${stats.searches.onEventLoop} / ${stats.searches.inWorker}; ${stats.searches.refreshes}`],
     ['exact brute-force scan per query (same thread)', `${(exactMs / queries.length).toFixed(1)} ms`],
     ['recall@10 vs exact', recallAt10.toFixed(4)],
   ];
@@ -284,7 +332,8 @@ try {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
-  await memory.close();
-  await env.close();
+  await Promise.all([memory.close(), memoryInWorker.close()]);
+  await Promise.all([env.close(), envInWorker.close()]);
   rmSync(dir, { recursive: true, force: true });
+  rmSync(dirInWorker, { recursive: true, force: true });
 }
