@@ -95,7 +95,7 @@ export function createSearchView(o: SearchViewOptions): SearchView {
   const delta = new Map<number, { owner: number; vector: Float32Array; seq: number }>();
   /** Labels whose graph entry no longer holds (removed or replaced since the snapshot), and when; every delta label is one. */
   const gone = new Map<number, number>();
-  /** Bumped by an erasure: a snapshot read meanwhile may hold what was erased, and is discarded. */
+  /** Bumped when the copy is dropped (an erasure, too many changes): a snapshot read meanwhile is discarded. */
   let generation = 0;
   let refreshing: Promise<void> | undefined;
   let refreshGeneration = 0;
