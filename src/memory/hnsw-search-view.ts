@@ -39,7 +39,7 @@ export interface SearchViewOptions {
   readonly snapshot: () => Promise<IndexSnapshot>;
 }
 
-/** How the view has been used, for tests and the decision trace. */
+/** How the view has been used (`memories.indexStats(tenant).searches`). */
 export interface SearchViewStats {
   /** A snapshot is loaded. */
   readonly loaded: boolean;
