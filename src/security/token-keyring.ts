@@ -179,9 +179,10 @@ function fileKeyring(path: string, o: ResolvedKeyringOptions): TokenKeyring {
   let state: KeyFileState | undefined;
   let stamp: FileStamp | undefined;
 
-  // Hex key ids: a base64url id starts with '-' one time in 64, and `keel token --retire -x…`
-  // then reads as a missing value (the CLI needs `--retire=-x…` for such an id).
-  const newKey = (): TokenKey => makeKey(randomBytes(9).toString('hex'), new Uint8Array(randomBytes(32)), o.clock.now(), undefined);
+  // Key ids start with a letter: a bare base64url id starts with '-' one time in 64, and
+  // `keel token --retire -x…` then reads as a missing value. Not hex: 18 hex characters hold a run
+  // of 13+ digits often enough that the audit trail's card detector would mask a few ids in 10,000.
+  const newKey = (): TokenKey => makeKey(`k${randomBytes(9).toString('base64url')}`, new Uint8Array(randomBytes(32)), o.clock.now(), undefined);
 
   const adopt = (parsed: KeyFileState): KeyFileState => {
     // Reuse key objects whose content did not change, keeping their imported CryptoKey.

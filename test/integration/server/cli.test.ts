@@ -84,7 +84,7 @@ describe('keel CLI', () => {
     await c.next(isReplyTo('m'));
   });
 
-  it('retires signing keys by id: new ids are hex, and an older dash-led id is retired with --retire=ID', async () => {
+  it('retires signing keys by id: new ids start with a letter, and an older dash-led id is retired with --retire=ID', async () => {
     const dir = dataDir();
     const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
       const io = fakeIo({ env: { KEEL_DATA_DIR: dir } });
@@ -96,7 +96,7 @@ describe('keel CLI', () => {
       expect((await run(['token', '--rotate'])).code).toBe(0);
       kids.push(createTokenKeyring({ dir, env: {} }).current().kid);
     }
-    for (const kid of kids) expect(kid).toMatch(/^[0-9a-f]{18}$/);
+    for (const kid of kids) expect(kid).toMatch(/^k[A-Za-z0-9_-]{12}$/);
     expect(await run(['token', '--retire', kids[0]!])).toMatchObject({ code: 0, err: expect.stringContaining(`retired key ${kids[0]}`) });
 
     // A key file written by an earlier keel may hold a base64url id that starts with '-'.
