@@ -6,6 +6,7 @@ import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock, type ManualClock } from '../../../src/clock.js';
 import { KeelError } from '../../../src/errors.js';
+import { createRedactor } from '../../../src/security/redact.js';
 import { createTokenKeyring, type TokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService, parseTtlMs, type TokenFailure, type TokenService } from '../../../src/security/tokens.js';
 
@@ -188,6 +189,19 @@ describe('token keyring and tokens', () => {
     expect(() => ring.rotate()).toThrow(KeelError);
     expect(() => createTokenKeyring({ env: { KEEL_TOKEN_SECRET: 'short' } })).toThrow(/32 bytes/);
     expect(inspect(ring.current())).not.toContain(a);
+  });
+
+  it('makes key ids a CLI flag and the audit trail take as they are: no leading dash, nothing redaction masks', () => {
+    // Hex ids would fail this in about 45 % of runs (the redactor alters about 12 in 10,000 of them,
+    // mostly as card numbers); bare base64url ids in nearly every run (one in 64 starts with '-').
+    const ring = createTokenKeyring({ dir, clock, env: {}, graceMs: 1 });
+    const redactor = createRedactor();
+    for (let i = 0; i < 500; i++) {
+      const kid = ring.rotate().kid;
+      expect(kid).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/);
+      expect(redactor.text(`token-key:${kid}`)).toBe(`token-key:${kid}`);
+      clock.advance(2);
+    }
   });
 
   it('refuses a key file that others can read', () => {
