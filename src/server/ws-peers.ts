@@ -20,6 +20,8 @@ import type { PeerSocket } from './ws-connection-base.js';
 
 /** Event-loop time one pass of a heartbeat may take; the rest of the peers follow 1 ms later. */
 const HEARTBEAT_PASS_MS = 5;
+/** How long a refused socket (bad origin, shutting down) may take to answer the close before it is cut. */
+const REFUSED_CLOSE_MS = 2_000;
 
 /** What an endpoint needs from the connection of one peer. */
 export interface PeerConnection {
@@ -232,14 +234,22 @@ export function createWsEndpoint(args: WsEndpointArgs): WsEndpoint {
       if (closing || peers.size >= args.maxConnections) return refuse(socket, 503, 'Service Unavailable');
       const originOk = isOriginAllowed(req.headers.origin, req.headers.host, args.allowedOrigins);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        if (!originOk) {
-          // Accepted only to say why: a browser cannot read the status of a refused handshake.
-          args.onRefused?.('forbidden');
-          ws.close(CLOSE_CODES.forbidden, closeReason(`forbidden: origin ${String(req.headers.origin)} is not allowed`));
-          return;
-        }
-        if (closing) {
-          ws.close(CLOSE_CODES.goingAway, 'server shutting down');
+        if (!originOk || closing) {
+          // A refused socket still reads until the peer's close frame: a protocol error meanwhile
+          // (an unmasked frame, one over the size limit) is an 'error' event, which with no
+          // listener would end the process. It is not counted as a peer, so it gets a short
+          // deadline instead of ws's 30 s closing timeout.
+          ws.on('error', (err) => logger.debug({ err }, `${name} refused socket error`));
+          const deadline = setTimeout(() => ws.terminate(), REFUSED_CLOSE_MS);
+          deadline.unref?.();
+          ws.once('close', () => clearTimeout(deadline));
+          if (!originOk) {
+            // Accepted only to say why: a browser cannot read the status of a refused handshake.
+            args.onRefused?.('forbidden');
+            ws.close(CLOSE_CODES.forbidden, closeReason(`forbidden: origin ${String(req.headers.origin)} is not allowed`));
+          } else {
+            ws.close(CLOSE_CODES.goingAway, 'server shutting down');
+          }
           return;
         }
         accept(ws, req, socket);

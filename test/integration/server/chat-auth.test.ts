@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../../src/index.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
@@ -100,6 +102,40 @@ describe('chat authentication', () => {
     same.close();
     listed.close();
   });
+
+  it('survives a protocol error on a socket it refused for its origin, and cuts a refused socket that never answers', async () => {
+    const h = await keel();
+    const port = Number(new URL(h.url).port);
+    /** A raw handshake from a foreign origin; resolves with the socket once the 101 has arrived. */
+    const refusedSocket = async () => {
+      const raw = net.connect(port, '127.0.0.1');
+      raw.on('error', () => undefined);
+      const closed = new Promise<number>((resolve) => raw.once('close', () => resolve(Date.now())));
+      await once(raw, 'connect');
+      raw.write(`GET /chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n\r\n`);
+      let head = '';
+      await new Promise<void>((resolve) => raw.on('data', (d: Buffer) => {
+        head += d.toString('latin1');
+        if (head.includes('\r\n\r\n')) resolve();
+      }));
+      expect(head).toMatch(/^HTTP\/1\.1 101/);
+      return { raw, closed };
+    };
+    const rude = await refusedSocket();
+    const silent = await refusedSocket();
+    const silentSince = Date.now();
+    // An unmasked frame from a client is a protocol error on the server's side, raised while the
+    // server waits for this refused peer's close frame; with no listener it would end the process.
+    rude.raw.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+    await rude.closed;
+    // The silent one never answers the close: cut after a short deadline, not ws's 30 s.
+    expect((await silent.closed) - silentSince).toBeLessThan(10_000);
+    const c = connect(h.wsUrl, { token: await h.token() });
+    await c.opened;
+    c.send({ type: 'hello' });
+    expect((await c.next()).type).toBe('ready');
+    c.close();
+  }, 20_000);
 
   it('uses the data directory keyring when no verifier is given', async () => {
     const h = await keel({ defaultVerifier: true });
