@@ -116,7 +116,9 @@ export function createDeskConnection(args: DeskConnectionArgs): DeskConnection {
         const handler = member;
         if (!handler) return;
         // One command at a time, in order: "say" then "release" must reach the customer in that order.
-        chain = chain.then(() => handler.handle(frame)).catch((err: unknown) => base.log.error({ err }, 'desk command failed'));
+        // A command still queued when the agent's socket closes is dropped: an agent who is gone
+        // must not take a conversation or approve a held call after leaving.
+        chain = chain.then(() => (member === handler ? handler.handle(frame) : undefined)).catch((err: unknown) => base.log.error({ err }, 'desk command failed'));
       },
       released() {
         member?.leave();

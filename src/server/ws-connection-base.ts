@@ -206,6 +206,10 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
   const dispatch = (data: string, isBinary: boolean): void => {
     if (isBinary) {
       protocol.counted?.('invalid');
+      if (!signedIn) {
+        signIns?.failed('malformed', endpoint);
+        return close(CLOSE_CODES.unauthorized, 'unauthorized: the first frame must be {"type":"auth","token":...} (frames are JSON text, not binary)');
+      }
       return send(protocol.errorFrame('bad_frame', 'frames are JSON text, not binary'));
     }
     const parsed = protocol.parse(data, limits);

@@ -34,6 +34,17 @@ describe('chat authentication', () => {
     expect(closed.reason).toMatch(/authenticate first/);
   });
 
+  it('closes 4401 when the first frame is binary', async () => {
+    const h = await keel();
+    const c = connect(h.wsUrl);
+    await c.opened;
+    c.ws.send(Buffer.from('{"type":"auth","token":"x"}'));
+    const closed = await c.closed;
+    expect(closed.code).toBe(CLOSE_CODES.unauthorized);
+    expect(closed.reason).toMatch(/not binary/);
+    expect(c.frames).toEqual([]);
+  });
+
   it('closes 4401 for a token with a bad signature, in a header or a frame', async () => {
     const h = await keel();
     const token = await h.token();

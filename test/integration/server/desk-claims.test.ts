@@ -77,6 +77,27 @@ describe('/desk claims and availability', () => {
     });
   });
 
+  it('drops the commands an agent had queued when their socket closes: nobody is taken by an agent who is gone', async () => {
+    const h = await start({ server: { deskReconnectGraceMs: 5000 } });
+    const kim = await joinDesk(h, 'kim');
+    const customers = await Promise.all(['ann', 'ben', 'cid', 'dee'].map((u) => customer(h, u)));
+    for (const c of customers) await c.say('h1', 'I want to talk to a human');
+    await expect.poll(() => lastQueue(kim).length, POLL).toBe(4);
+    const sam = await joinDesk(h, 'sam');
+    // Four takes in one burst, then the socket is cut: the first may be under way when the close
+    // arrives (and is then released with the agent); the others were only queued.
+    for (const c of customers) sam.send({ type: 'take', sessionId: c.sessionId, id: `t-${c.sessionId}` });
+    const gone = new Promise((resolve) => sam.ws.once('close', resolve));
+    sam.ws.terminate();
+    await gone;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const accepted = customers.filter((c) => handoffs(c, 'accepted').length > 0);
+    expect(accepted.length).toBeLessThanOrEqual(1);
+    // The others are still waiting for an agent who is here.
+    await expect.poll(() => lastQueue(kim).length, POLL).toBeGreaterThanOrEqual(3);
+    expect(h.runtime.audit.read({ limit: 1000 }).filter((r) => r.action === 'handoff.accepted' && r.actor.user === 'sam').length).toBeLessThanOrEqual(1);
+  });
+
   it('keeps the conversation for an agent who reconnects in time, with what the customer said meanwhile', async () => {
     const h = await start({ server: { deskReconnectGraceMs: 20_000 } });
     const first = await joinDesk(h, 'sam');
