@@ -14,9 +14,9 @@ import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { can } from '../security/roles.js';
 import type { SignInAudit } from '../security/sign-in-audit.js';
-import type { Identity } from '../types.js';
 import { CLOSE_CODES, closeReason } from './close-codes.js';
 import type { TokenVerifier } from './server-options.js';
+import { MAX_TIMER_MS, type VerifiedIdentity } from './ws-connection-base.js';
 import { createWsEndpoint, type AcceptedPeer, type PeerConnection } from './ws-peers.js';
 
 /** How long closing waits for inspector pages to close before terminating them. */
@@ -78,9 +78,19 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
       if (!connection) refuse(CLOSE_CODES.authTimeout, 'unauthorized', `no auth frame within ${o.authTimeoutMs} ms`);
     }, o.authTimeoutMs);
     timer.unref();
+    // A token that expires while its page is open closes the page with 4401 at the expiry, as on
+    // /chat and /desk: the live trace and operator signals end with the grant.
+    let expiry: unknown;
+    let disposed = false;
+    const armExpiry = (expiresAt: number): void => {
+      if (disposed) return;
+      const wait = expiresAt - o.clock.now();
+      if (wait <= 0) return refuse(CLOSE_CODES.unauthorized, 'unauthorized', 'the token has expired');
+      expiry = o.clock.setTimeout(() => armExpiry(expiresAt), Math.min(wait, MAX_TIMER_MS));
+    };
     const authenticate = async (token: string): Promise<void> => {
       authenticating = true;
-      let identity: Identity;
+      let identity: VerifiedIdentity;
       try {
         identity = await args.verifyToken(token);
       } catch (err) {
@@ -98,6 +108,7 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
       clearTimeout(timer);
       signIns.succeeded(identity, 'inspector');
       connection = hub.connect(socket, identity);
+      if (identity.expiresAt !== undefined) armExpiry(identity.expiresAt);
     };
     if (peer.headerToken !== undefined) void authenticate(peer.headerToken);
     return {
@@ -112,7 +123,9 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
       },
       close: (code, reason) => socket.close(code, reason),
       dispose() {
+        disposed = true;
         clearTimeout(timer);
+        if (expiry !== undefined) o.clock.clearTimeout(expiry);
         connection?.dispose();
       },
     };

@@ -105,7 +105,8 @@ export interface ConnectionBase {
 }
 
 /** setTimeout cannot wait longer than this (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647;
+/** The longest delay a timer takes; a later expiry is re-armed in steps. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /** The token service refuses longer tokens unparsed (its `maxTokenBytes` default). */
 const MAX_TOKEN_CHARS = 4096;

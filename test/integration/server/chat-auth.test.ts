@@ -97,6 +97,21 @@ describe('chat authentication', () => {
     expect(await c.closed).toMatchObject({ code: CLOSE_CODES.unauthorized, reason: expect.stringMatching(/expired/) });
   });
 
+  it('closes the inspector page with 4401 when its token expires while connected', async () => {
+    const clock = createManualClock(Date.now());
+    const h = await keel({ server: { clock } });
+    const tokens = createTokenService({ keyring: createTokenKeyring({ dir: h.dir, env: {} }), clock });
+    const token = await tokens.issueToken({ tenant: 'acme', user: 'eng', role: 'engineer', ttlMs: 10_000 });
+    const page = connect(`${h.url.replace(/^http/, 'ws')}/inspector/ws`, { token });
+    await page.opened;
+    await page.next((f) => f.type === 'welcome');
+    clock.advance(9_000);
+    page.send({ type: 'sessions' });
+    await page.next((f) => f.type === 'sessions');
+    clock.advance(1_500);
+    expect(await page.closed).toMatchObject({ code: CLOSE_CODES.unauthorized, reason: expect.stringMatching(/expired/) });
+  });
+
   it('refuses a browser origin that is not allowed with 4403, and accepts same-origin and listed ones', async () => {
     const h = await keel({ server: { allowedOrigins: ['https://shop.example'] } });
     const token = await h.token();
