@@ -75,8 +75,11 @@ export interface HnswIndexCache {
    * inserts posted before it, and an unbounded backlog would make it wait for the whole import.
    */
   backlogAtMost(tenant: TenantId, maxEntries: number): Promise<void>;
-  /** Posts deletions, like {@link postAdd}; `scrub` overwrites the vectors first (erasure). */
-  postRemove(tenant: TenantId, generation: number, labels: readonly number[], scrub?: boolean): void;
+  /**
+   * Posts deletions, like {@link postAdd}. The vectors are overwritten first, so a deleted memory's
+   * vector never outlives it in the index or its files; `erasure` also drops the search view's copy.
+   */
+  postRemove(tenant: TenantId, generation: number, labels: readonly number[], erasure?: boolean): void;
   /** Candidate labels among one user's vectors, or undefined when the index cannot answer now. */
   search(tenant: TenantId, user: string, query: Float32Array, k: number): Promise<HnswHit[] | undefined>;
   /** The tenant's index size, after every change posted so far is applied (a barrier). */
@@ -291,10 +294,10 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       const backlog = (s: TenantState) => s.adds.reduce((n, a) => n + a.entries, 0);
       while (state && resolved.get(tenant) === state && state.adds[0] && backlog(state) > maxEntries) await state.adds[0].applied;
     },
-    postRemove(tenant, generation, labels, scrub = false) {
+    postRemove(tenant, generation, labels, erasure = false) {
       const state = resolved.get(tenant);
       if (!state) return;
-      state.index.remove(labels, { scrub }).catch(() => invalidate(tenant, state));
+      state.index.remove(labels, { scrub: true, erasure }).catch(() => invalidate(tenant, state));
       noteChange(tenant, state, generation, labels.length);
     },
     async search(tenant, user, query, k) {

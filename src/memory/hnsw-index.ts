@@ -133,11 +133,13 @@ export interface HnswIndex {
   /** Adds or replaces vectors; a deleted label is reused in place. The batch's buffers are transferred (detached). */
   add(batch: HnswBatch): Promise<number>;
   /**
-   * Marks labels deleted so their slots can be reused; unknown labels are ignored. With `scrub`
-   * (erasure), each vector is first overwritten with a meaningless one, so the deleted point's
-   * data is gone from memory and from the next saved file too.
+   * Marks labels deleted so their slots can be reused; unknown labels are ignored. With `scrub`,
+   * each vector is first overwritten with a meaningless one, so the deleted point's data is gone
+   * from memory and from the next saved file too. `erasure` scrubs, and also drops the search
+   * view's copy of the graph at once (a user's erasure); a plain scrub (retention) leaves the copy,
+   * which never returns a deleted label and is replaced by the next one.
    */
-  remove(labels: readonly number[], options?: { scrub?: boolean }): Promise<number>;
+  remove(labels: readonly number[], options?: { scrub?: boolean; erasure?: boolean }): Promise<number>;
   /** The `k` nearest neighbours, best first, optionally among one owner's vectors only. */
   search(query: Float32Array, k: number, options?: { owner?: number; efSearch?: number }): Promise<HnswHit[]>;
   /** Writes the index atomically (temp file, fsync, rename) and returns the fingerprint to keep in LMDB. */
@@ -305,9 +307,10 @@ export function createHnswIndexHost(options: HnswIndexHostOptions): HnswIndexHos
         if (!closed) view?.added(batch.labels, batch.owners, batch.vectors);
         return call<number>({ op: 'add', tenant, labels: batch.labels, owners: batch.owners, vectors: batch.vectors }, buffers);
       },
-      remove(labels: readonly number[], removeOptions: { scrub?: boolean } = {}) {
-        if (!closed) view?.removed(labels, removeOptions.scrub === true);
-        return call<number>({ op: 'remove', tenant, labels: [...labels], scrub: removeOptions.scrub === true });
+      remove(labels: readonly number[], removeOptions: { scrub?: boolean; erasure?: boolean } = {}) {
+        const erasure = removeOptions.erasure === true;
+        if (!closed) view?.removed(labels, erasure);
+        return call<number>({ op: 'remove', tenant, labels: [...labels], scrub: erasure || removeOptions.scrub === true });
       },
       async search(query: Float32Array, k: number, searchOptions: { owner?: number; efSearch?: number } = {}) {
         if (query.length !== o.dimensions) throw new TypeError(`index search: expected a ${o.dimensions}-dimension query`);

@@ -116,8 +116,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     cache.postAdd(tenant, generation, entries);
   };
 
-  /** Inside a transaction: deletes memories (absent ones are skipped), frees their labels, posts the deletions. */
-  const remove = (tenant: TenantId, memoryIds: readonly string[], scrub: boolean): number => {
+  /**
+   * Inside a transaction: deletes memories (absent ones are skipped), frees their labels, posts the
+   * deletions (their vectors are overwritten in the index; `erasure` also drops the search copy).
+   */
+  const remove = (tenant: TenantId, memoryIds: readonly string[], erasure: boolean): number => {
     const labels: number[] = [];
     const perUser = new Map<string, number>();
     for (const memoryId of memoryIds) {
@@ -140,7 +143,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     const meta = metaOf(tenant);
     const generation = meta.generation + 1;
     db.putSync(memoryKeys.meta(tenant), { ...meta, generation, count: Math.max(0, meta.count - labels.length) } satisfies TenantMemoryMeta);
-    cache.postRemove(tenant, generation, labels, scrub);
+    cache.postRemove(tenant, generation, labels, erasure);
     return labels.length;
   };
 

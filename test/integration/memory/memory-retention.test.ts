@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { summariseExtractively } from '../../../src/memory/extractive-summary.js';
 import { createLocalEmbedder } from '../../../src/memory/local-embedder.js';
 import { tenantId, userId } from '../../../src/types.js';
-import { openMemoryFixture, type MemoryFixture } from './support/memory-fixture.js';
+import { indexBytes, openMemoryFixture, storedVectorBytes, type MemoryFixture } from './support/memory-fixture.js';
 
 const acme = tenantId('acme');
 const ada = userId('ada');
@@ -59,6 +59,29 @@ describe('memory retention', () => {
     expect(f.memory.memories.count(acme, ada)).toBe(3);
     const all = await f.memory.memories.recall({ tenant: acme, user: ada, query: 'boots jacket tent card rain', k: 10 });
     expect(all.map((h) => h.text).sort()).toEqual(SAYINGS.slice(-3).sort());
+  });
+
+  it('overwrites the vectors of the memories it removes, so a later erasure leaves none of them in the index files', async () => {
+    for (const retention of ['summarise', 'drop'] as const) {
+      fixture = await openMemoryFixture({ maxMemoriesPerUser: 3, summariseBatchSize: 2, retention }, { plain: true });
+      const f = fixture;
+      const texts = SAYINGS.slice(0, 4);
+      await say(f, ada, texts);
+      expect(f.memory.memories.count(acme, ada)).toBeLessThanOrEqual(3);
+      const embedder = createLocalEmbedder();
+      const needles = texts.map((t) => storedVectorBytes(embedder.embedSync(t)));
+      await f.memory.memories.saveIndex(acme);
+      // Removed by retention (the two oldest, folded into a summary; or the oldest, dropped): their
+      // vectors are gone from the saved file at once.
+      const saved = indexBytes(f.indexDir);
+      expect(needles.map((n) => saved.includes(n)), retention).toEqual(retention === 'summarise' ? [false, false, true, true] : [false, true, true, true]);
+      await f.memory.forget(acme, ada);
+      await f.reopen();
+      await f.memory.memories.indexStats(acme);
+      expect(needles.some((n) => indexBytes(f.indexDir).includes(n)), retention).toBe(false);
+      await f.close();
+      fixture = undefined;
+    }
   });
 
   it('keeps a tenant under its limit without mixing users in a summary', async () => {

@@ -130,13 +130,26 @@ describe('hnsw search view (searches on the event loop)', () => {
     expect(a.searchStats().onEventLoop).toBeGreaterThan(streamed.onEventLoop);
   });
 
+  it('keeps its copy when vectors are only scrubbed (retention), and never returns a removed one', async () => {
+    const [a, b] = await Promise.all([onLoop.open(acme), inWorker.open(acme)]);
+    await both(a, b, (i) => i.add(batch(range(0, 200), ownerOf)));
+    await a.search(vector(1), 1);
+    await until('the first copy', () => a.searchStats().loaded);
+    const removed = range(0, 200).filter((l) => l % 10 === 0);
+    await both(a, b, (i) => i.remove(removed, { scrub: true }));
+    expect(a.searchStats().loaded).toBe(true);
+    for (const l of removed) expect((await a.search(vector(l), 5)).map((h) => h.label)).not.toContain(l);
+    same(await a.search(vector(11), 5), await b.search(vector(11), 5));
+    expect(a.searchStats().loaded).toBe(true);
+  });
+
   it('drops its copy when vectors are erased, and never returns an erased one', async () => {
     const [a, b] = await Promise.all([onLoop.open(acme), inWorker.open(acme)]);
     await both(a, b, (i) => i.add(batch(range(0, 200), ownerOf)));
     await a.search(vector(1), 1);
     await until('the first copy', () => a.searchStats().loaded);
     const erased = range(0, 200).filter((l) => ownerOf(l) === 2);
-    await both(a, b, (i) => i.remove(erased, { scrub: true }));
+    await both(a, b, (i) => i.remove(erased, { erasure: true }));
     expect(a.searchStats().loaded).toBe(false);
     for (const l of erased) expect(await a.search(vector(l), 5, { owner: 2 })).toEqual([]);
     same(await a.search(vector(10), 5), await b.search(vector(10), 5));
