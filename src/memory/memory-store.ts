@@ -69,6 +69,13 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   });
   const inFlight = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
+  // Erasures of whole users begun in this process, by tenant and user. A write that started before
+  // one and commits after it is refused: nothing of a user is stored after their erasure by work
+  // that was already under way (a message being remembered, an import).
+  const erasures = new Map<string, number>();
+  const erasureMark = (tenant: TenantId, user: string): number => erasures.get(`${tenant}\u0000${user}`) ?? 0;
+  const erasedSince = (user: string): KeelError =>
+    new KeelError('forbidden', 'the user was erased while this memory was being stored; it was not kept', { details: { user } });
 
   const metaOf = (tenant: TenantId): TenantMemoryMeta => readTenantMeta(db, tenant);
   const userCount = (tenant: TenantId, user: string) => (db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0;
@@ -203,6 +210,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       const [prepared] = await prepare(tenant, [{ user, text: summary, kind: 'summary', session: null, time }]);
       await cache.ensure(tenant);
       await atomically(tenant, () => {
+        // The summary quotes these memories: if any of them went meanwhile (an erasure, another
+        // retention pass), it is not written, and nothing is removed; the next insert tries again.
+        if (memoryIds.some((memoryId) => db.get(memoryKeys.memory(tenant, memoryId)) === undefined)) return;
         remove(tenant, memoryIds, false);
         insert(tenant, [prepared!]);
       });
@@ -261,9 +271,15 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     remember(input) {
       return guard(async () => {
         const item = checkInput(input);
+        const mark = erasureMark(input.tenant, item.user);
         const [prepared] = await prepare(input.tenant, [{ ...item, time: clock.now() }]);
         await cache.ensure(input.tenant);
-        await atomically(input.tenant, () => insert(input.tenant, [prepared!]));
+        const kept = await atomically(input.tenant, () => {
+          if (erasureMark(input.tenant, item.user) !== mark) return false;
+          insert(input.tenant, [prepared!]);
+          return true;
+        });
+        if (!kept) throw erasedSince(item.user);
         await retention.enforce(input.tenant, item.user);
         return { memoryId: prepared!.memoryId, time: prepared!.record.time };
       });
@@ -273,9 +289,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         if (!Array.isArray(inputs)) throw new TypeError('memory: rememberMany needs an array');
         // Everything is checked before anything is written, in slices: a large import is not one long pause.
         const checked: Array<ReturnType<typeof checkInput> & { index: number; tenant: TenantId }> = [];
+        // Erasures as of the call: a user erased while the import runs gets nothing stored after it.
+        const marks = new Map<string, number>();
         for (let index = 0; index < inputs.length; index++) {
           if (index > 0 && index % CHECK_SLICE === 0) await yieldToLoop();
-          checked.push({ index, tenant: inputs[index]!.tenant, ...checkInput(inputs[index]!) });
+          const item = { index, tenant: inputs[index]!.tenant, ...checkInput(inputs[index]!) };
+          const key = `${item.tenant}\u0000${item.user}`;
+          if (!marks.has(key)) marks.set(key, erasureMark(item.tenant, item.user));
+          checked.push(item);
         }
         const results = new Array<{ memoryId: string; time: number }>(checked.length);
         const touched = new Map<string, { tenant: TenantId; user: string }>();
@@ -293,7 +314,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
             // At most two chunks wait for the index: the import goes at the index's pace, searches
             // meanwhile wait for little, and the event loop is not kept busy running ahead.
             await cache.backlogAtMost(tenant, o.bulkChunkSize);
-            committing = atomically(tenant, () => insert(tenant, prepared));
+            committing = atomically(tenant, () => {
+              const erased = prepared.find((p) => erasureMark(tenant, p.user) !== marks.get(`${tenant}\u0000${p.user}`));
+              if (erased) return erased.user;
+              insert(tenant, prepared);
+              return undefined;
+            }).then((erased) => {
+              if (erased !== undefined) throw erasedSince(erased);
+            });
             // Observed now, awaited at the next chunk or the end (a failure must not go unhandled meanwhile).
             committing.catch(() => undefined);
             prepared.forEach((p, i) => {
@@ -348,6 +376,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       return guard(async () => {
         checkScope(input.tenant, input.user);
         const { tenant, user, memoryId } = input;
+        if (memoryId === undefined) erasures.set(`${tenant}\u0000${user}`, erasureMark(tenant, user) + 1);
         await cache.ensure(tenant);
         return atomically(tenant, () => {
           if (memoryId !== undefined) {

@@ -129,9 +129,11 @@ export function createUserMemory(options: UserMemoryOptions): UserMemory {
       if (closing) throw new KeelError('runtime_closed', 'the memory is closed');
       if (!isValidId(tenant) || !isValidId(user)) throw new TypeError('memory: tenant and user must be valid ids');
       const erased = await memories.forget({ tenant, user });
-      // The scrubbed vectors are still in the last saved file until it is written again.
-      if (erased > 0) await memories.saveIndex(tenant);
       const context = await contexts.forget(tenant, user);
+      // Written again even when nothing was erased now: the last saved file may still hold vectors
+      // scrubbed since (by retention, or by an earlier erasure whose save failed). Last, so a failed
+      // save (a full disk) leaves the context erased too, and a retry saves again.
+      await memories.saveIndex(tenant);
       return { memories: erased, context };
     },
     close() {

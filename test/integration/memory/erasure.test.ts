@@ -10,7 +10,9 @@ import { DB_NAMES, openEnv } from '../../../src/store/lmdb-env.js';
 import { tenantId, userId } from '../../../src/types.js';
 import { fakeIo } from '../server/support/fake-io.js';
 import { startAgentFixture, type AgentFixture } from './support/agent-fixture.js';
-import { indexBytes, storedVectorBytes } from './support/memory-fixture.js';
+import { indexBytes, openMemoryFixture, storedVectorBytes, type MemoryFixture } from './support/memory-fixture.js';
+import type { Embedder } from '../../../src/ports.js';
+import { KeelError } from '../../../src/errors.js';
 
 const acme = tenantId('acme');
 const alice = userId('alice');
@@ -148,4 +150,80 @@ describe('erasure', () => {
     expect((await f.runtime.audit.verify()).ok).toBe(true);
     await expectAliceGone(f);
   });
+
+  describe('work under way when the erasure starts', () => {
+    let store: MemoryFixture | undefined;
+    afterEach(async () => {
+      await store?.close();
+      store = undefined;
+    });
+
+    /** The local embedder, holding its `held`-th call (1-based) until `release()`. */
+    function heldEmbedder(held: number) {
+      const local = createLocalEmbedder();
+      let calls = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let reached!: () => void;
+      const waiting = new Promise<void>((resolve) => (reached = resolve));
+      const embedder: Embedder = {
+        id: local.id,
+        dimensions: local.dimensions,
+        async embed(texts, signal) {
+          if (++calls === held) {
+            reached();
+            await gate;
+          }
+          return local.embed(texts, signal);
+        },
+      };
+      return { embedder, waiting, release };
+    }
+
+    it('a memory being stored when its user is erased is refused, not stored after the erasure', async () => {
+      const held = heldEmbedder(2);
+      store = await openMemoryFixture({ embedder: held.embedder }, { plain: true });
+      const memories = store.memory.memories;
+      await memories.remember({ tenant: acme, user: alice, text: 'my first order was a red tent' });
+      const late = memories.remember({ tenant: acme, user: alice, text: ALLERGY });
+      late.catch(() => undefined);
+      await held.waiting;
+      expect(await store.memory.forget(acme, alice)).toMatchObject({ memories: 1 });
+      held.release();
+      await expect(late).rejects.toSatisfy((err: unknown) => err instanceof KeelError && err.code === 'forbidden');
+      expect(memories.count(acme, alice)).toBe(0);
+      expect(await memories.recall({ tenant: acme, user: alice, query: 'allergic to wool', k: 5 })).toEqual([]);
+      // A memory stored after the erasure, by a call made after it, is kept as usual.
+      await memories.remember({ tenant: acme, user: alice, text: 'I am new here' });
+      expect(memories.count(acme, alice)).toBe(1);
+    });
+
+    it('a summary being written by retention when its user is erased is not written, and quotes nothing', async () => {
+      // Calls 1-4 embed the four messages; call 5 embeds retention's summary of the two oldest.
+      const held = heldEmbedder(5);
+      store = await openMemoryFixture({ embedder: held.embedder, maxMemoriesPerUser: 3, summariseBatchSize: 2 }, { plain: true });
+      const memories = store.memory.memories;
+      const texts = [ALLERGY, `I live at ${ADDRESS}`, 'my card ending 4242 was declined', 'please call me after six'];
+      for (const text of texts.slice(0, 3)) await memories.remember({ tenant: acme, user: alice, text });
+      const fourth = memories.remember({ tenant: acme, user: alice, text: texts[3]! });
+      await held.waiting;
+      await store.memory.forget(acme, alice);
+      held.release();
+      await fourth;
+      expect(memories.count(acme, alice)).toBe(0);
+      expect(await memories.recall({ tenant: acme, user: alice, query: 'allergic to wool', k: 5 })).toEqual([]);
+      await store.reopen();
+      expect(store.memory.memories.count(acme, alice)).toBe(0);
+      // Raw keys and values of every database, through the store's own environment.
+      const parts: Buffer[] = [];
+      for (const name of DB_NAMES) {
+        const db = store.env.root.openDB({ name, encoding: 'binary', keyEncoding: 'binary' });
+        for (const { key, value } of db.getRange()) parts.push(Buffer.from(key as Uint8Array), Buffer.from(value as Uint8Array));
+      }
+      const raw = Buffer.concat(parts);
+      expect(raw.includes('Quay') || raw.includes('4242') || raw.includes('after six')).toBe(false);
+      for (const text of ALICE_TEXTS) expect(raw.includes(text), text).toBe(false);
+    });
+  });
 });
+
