@@ -43,6 +43,12 @@ interface TenantState {
   built: Promise<void>;
   /** Inserts posted to the worker and not applied yet, oldest first (the worker applies them in order). */
   adds: Array<{ entries: number; applied: Promise<unknown> }>;
+  /**
+   * Labels whose removal was posted while the index was being rebuilt. The removal is posted from
+   * inside its transaction, before the commit, so the rebuild's reads may still see the record:
+   * these labels are never posted by the rebuild (a later occupant is posted by its own insert).
+   */
+  removedWhileBuilding: Set<number>;
 }
 
 /** An index's size and how its file was found when it was opened (`loaded`, or why it was rebuilt). */
@@ -125,7 +131,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       saved.dimensions === embedder.dimensions &&
       saved.live === meta.count;
     const index = await host.open(tenant, current ? { indexSha256: saved.indexSha256, ownersSha256: saved.ownersSha256, live: saved.live } : undefined);
-    const state: TenantState = { status: 'ready', index, generation: meta.generation, unsaved: 0, timer: undefined, saving: Promise.resolve(), built: Promise.resolve(), adds: [] };
+    const state: TenantState = { status: 'ready', index, generation: meta.generation, unsaved: 0, timer: undefined, saving: Promise.resolve(), built: Promise.resolve(), adds: [], removedWhileBuilding: new Set() };
     if (index.status !== 'loaded' && meta.count > 0) {
       state.status = 'building';
       state.built = rebuild(tenant, state).then(
@@ -161,7 +167,8 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       // deleted meanwhile, whose removal is already posted, must not come back into the index.
       const live = page.flatMap((p, i) => {
         const now = db.get(memoryKeys.memory(tenant, p.memoryId)) as StoredMemory | undefined;
-        return now && now.label === p.stored.label && now.time === p.stored.time ? [{ label: p.stored.label, user: p.stored.user, embedding: vectors[i]! }] : [];
+        const same = now && now.label === p.stored.label && now.time === p.stored.time && !state.removedWhileBuilding.has(p.stored.label);
+        return same ? [{ label: p.stored.label, user: p.stored.user, embedding: vectors[i]! }] : [];
       });
       // Not awaited at once: the worker keeps post order, so changes posted meanwhile queue behind
       // this batch. A few batches in flight keep the worker busy without queueing the whole tenant.
@@ -170,6 +177,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
       await yieldToLoop();
     }
     await state.index.stats(); // resolves after every batch posted above
+    state.removedWhileBuilding.clear();
     await saveNow(tenant, state);
   };
 
@@ -297,6 +305,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     postRemove(tenant, generation, labels, erasure = false) {
       const state = resolved.get(tenant);
       if (!state) return;
+      if (state.status === 'building') for (const label of labels) state.removedWhileBuilding.add(label);
       state.index.remove(labels, { scrub: true, erasure }).catch(() => invalidate(tenant, state));
       noteChange(tenant, state, generation, labels.length);
     },

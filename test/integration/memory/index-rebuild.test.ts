@@ -1,0 +1,60 @@
+// An index rebuilt from LMDB while memories are being removed: a removal is posted to the index
+// from inside its transaction, before the commit, so for a moment the rebuild still reads the
+// record. The rebuild must not bring such a label back (an erased user's vectors would return to
+// the index and its saved file). The window is held open here by posting the removal without
+// deleting the records, as a transaction callback does before its commit.
+import { rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHnswIndexCache } from '../../../src/memory/hnsw-index-cache.js';
+import { createHnswIndexHost } from '../../../src/memory/hnsw-index.js';
+import { createLocalEmbedder } from '../../../src/memory/local-embedder.js';
+import { memoryKeys, readTenantMeta } from '../../../src/memory/memory-records.js';
+import { openEnv } from '../../../src/store/lmdb-env.js';
+import { plainSealer } from '../../../src/store/session-store.js';
+import { tenantId, userId } from '../../../src/types.js';
+import { openMemoryFixture, type MemoryFixture } from './support/memory-fixture.js';
+
+const acme = tenantId('acme');
+const ada = userId('ada');
+const bob = userId('bob');
+
+let fixture: MemoryFixture | undefined;
+afterEach(async () => {
+  await fixture?.close();
+  fixture = undefined;
+});
+
+describe('index rebuild', () => {
+  it('never posts a label whose removal was posted while it ran, even before the removal commits', async () => {
+    fixture = await openMemoryFixture({ maxMemoriesPerUser: 10_000 }, { plain: true });
+    const f = fixture;
+    const inputs = Array.from({ length: 600 }, (_, i) => ({ tenant: acme, user: i % 2 ? ada : bob, text: `note ${i} about ${i % 2 ? 'wool allergy boots' : 'parcel door lyon'} number ${i}` }));
+    await f.memory.memories.rememberMany(inputs);
+    await f.memory.close();
+    await f.env.close();
+    rmSync(f.indexDir, { recursive: true, force: true });
+
+    const env = openEnv({ dir: f.dir });
+    const db = env.db('memories');
+    const embedder = createLocalEmbedder();
+    const host = createHnswIndexHost({ dir: f.indexDir, dimensions: embedder.dimensions });
+    const cache = createHnswIndexCache({ db, host, embedder, sealer: plainSealer, clock: f.clock, saveAfterChanges: 100_000, saveDelayMs: 86_400_000, rebuildBatchSize: 32 });
+    try {
+      await cache.ensure(acme); // no index file: a rebuild starts, a page at a time
+      const adaLabels = [...db.getRange(memoryKeys.userRange(acme, ada))].map(({ value }) => value as number);
+      expect(adaLabels).toHaveLength(300);
+      cache.postRemove(acme, readTenantMeta(db, acme).generation + 1, adaLabels, true);
+      await cache.whenReady(acme);
+      const stats = await cache.stats(acme);
+      expect(stats.opened).not.toBe('loaded');
+      expect(stats.live).toBe(300);
+      const query = embedder.embedSync('wool allergy boots');
+      expect(await cache.search(acme, ada, query, 10)).toEqual([]);
+      expect((await cache.search(acme, bob, query, 10))?.length).toBe(10);
+    } finally {
+      await cache.close();
+      await host.close();
+      await env.close();
+    }
+  });
+});
