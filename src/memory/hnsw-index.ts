@@ -211,6 +211,8 @@ export function createHnswIndexHost(options: HnswIndexHostOptions): HnswIndexHos
   let worker: Worker | undefined;
   let epoch = 0;
   let nextId = 1;
+  /** Numbers each opening of a tenant's index, so a late drop never closes a newer opening. */
+  let nextInstance = 1;
   let closing: Promise<void> | undefined;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; op: string }>();
   /** Views of open indexes: closing the host waits for the copies they are reading. */
@@ -273,7 +275,8 @@ export function createHnswIndexHost(options: HnswIndexHostOptions): HnswIndexHos
       sliceMs: o.sliceMs,
       randomSeed: o.randomSeed,
     };
-    const opened = await request<{ status: IndexOpenStatus; live: number }>({ op: 'open', tenant, spec, ...(expected ? { expected } : {}) });
+    const instance = nextInstance++;
+    const opened = await request<{ status: IndexOpenStatus; live: number }>({ op: 'open', tenant, instance, spec, ...(expected ? { expected } : {}) });
     const myEpoch = epoch;
     let closed: Promise<void> | undefined;
     let inWorker = 0;
@@ -338,7 +341,7 @@ export function createHnswIndexHost(options: HnswIndexHostOptions): HnswIndexHos
             await view.close();
             views.delete(view);
           }
-          if (epoch === myEpoch && !closing) await request<boolean>({ op: 'drop', tenant }).catch(() => undefined);
+          if (epoch === myEpoch && !closing) await request<boolean>({ op: 'drop', tenant, instance }).catch(() => undefined);
         })();
         return closed;
       },

@@ -21,14 +21,14 @@ import type * as HnswlibModule from 'hnswlib-node';
 
 /** A worker request; `tenant` picks one of the per-tenant indexes the worker holds. */
 export type IndexWorkerRequest =
-  | { id: number; op: 'open'; tenant: string; spec: IndexWorkerSpec; expected?: IndexWorkerFingerprint }
+  | { id: number; op: 'open'; tenant: string; instance: number; spec: IndexWorkerSpec; expected?: IndexWorkerFingerprint }
   | { id: number; op: 'add'; tenant: string; labels: Uint32Array; owners: Uint32Array; vectors: Float32Array }
   | { id: number; op: 'remove'; tenant: string; labels: number[]; scrub: boolean }
   | { id: number; op: 'search'; tenant: string; query: Float32Array; k: number; owner: number; efSearch: number }
   | { id: number; op: 'save'; tenant: string }
   | { id: number; op: 'snapshot'; tenant: string; file: string }
   | { id: number; op: 'stats'; tenant: string }
-  | { id: number; op: 'drop'; tenant: string };
+  | { id: number; op: 'drop'; tenant: string; instance: number };
 
 /** What the worker needs to create or load one tenant's index. */
 export interface IndexWorkerSpec {
@@ -101,6 +101,8 @@ export function indexWorkerMain(load: Load): void {
     scratch: number[];
     tail: Promise<unknown>;
     mutationsDone: Promise<unknown>;
+    /** Which opening of the tenant this is: a drop names the one it closes. */
+    instance?: number;
   }
   const tenants = new Map<string, TenantIndex>();
   let tmpSeq = 0;
@@ -363,6 +365,7 @@ export function indexWorkerMain(load: Load): void {
         if (previous) await previous.tail;
         const opened = await open(msg.spec, msg.expected);
         const state = opened.state ?? createEmpty(msg.spec);
+        state.instance = msg.instance;
         tenants.set(msg.tenant, state);
         return { status: opened.status, live: state.live };
       }
@@ -391,8 +394,9 @@ export function indexWorkerMain(load: Load): void {
         return afterTail(t, () => ({ live: t.live, count: t.index.getCurrentCount(), capacity: t.index.getMaxElements() }));
       }
       case 'drop': {
+        // Only the opening the drop names: a reopen that reached the worker first is left alone.
         const t = tenants.get(msg.tenant);
-        if (!t) return false;
+        if (!t || t.instance !== msg.instance) return false;
         await t.tail;
         // A reopen may have replaced the entry while we waited; only this index is dropped.
         if (tenants.get(msg.tenant) === t) tenants.delete(msg.tenant);

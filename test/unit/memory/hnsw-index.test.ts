@@ -49,6 +49,19 @@ describe('hnsw index host', () => {
     expect(hits[0]!.distance).toBeCloseTo(0, 5);
     expect((await index.stats()).capacity).toBeGreaterThanOrEqual(10);
   });
+
+  it('a close that reaches the worker after a reopen of the same tenant leaves the reopened index alone', async () => {
+    const first = await host.open(acme);
+    await first.add(batch([0, 1, 2], 1));
+    await first.search(unit(1), 1);
+    // Not awaited: the reopen is posted while the first index is still closing (its drop comes later).
+    const closing = first.close();
+    const second = await host.open(acme);
+    await closing;
+    expect(await second.add(batch([3, 4], 1))).toBe(2);
+    expect((await second.stats()).live).toBe(2);
+    expect((await second.search(unit(4), 1))[0]).toMatchObject({ label: 4 });
+  });
 });
 
 describe('hnsw index host: owners, deletions, files', () => {
