@@ -268,6 +268,19 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     state.index.close().catch(() => undefined);
   };
 
+  /**
+   * Inside a transaction: true when the tenant's memories changed in LMDB since the last change
+   * this process posted (another process committed between `ensure` and this transaction). The
+   * index cannot know that change, so it is dropped, and the next use rebuilds it from LMDB with
+   * this transaction's change too; posting would hide the foreign change for good, since the
+   * generation this process tracks would then be past it.
+   */
+  const foreignSince = (tenant: TenantId, state: TenantState, generation: number): boolean => {
+    if (generation - 1 <= state.generation) return false;
+    invalidate(tenant, state);
+    return true;
+  };
+
   return {
     async ensure(tenant) {
       const state = await track(tenant);
@@ -288,7 +301,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     },
     postAdd(tenant, generation, entries) {
       const state = resolved.get(tenant);
-      if (!state) return;
+      if (!state || foreignSince(tenant, state, generation)) return;
       if (entries.length > 0) {
         const add = { entries: entries.length, applied: state.index.add(batchOf(entries, embedder.dimensions)).catch(() => invalidate(tenant, state)) };
         state.adds.push(add);
@@ -304,7 +317,7 @@ export function createHnswIndexCache(options: HnswIndexCacheOptions): HnswIndexC
     },
     postRemove(tenant, generation, labels, erasure = false) {
       const state = resolved.get(tenant);
-      if (!state) return;
+      if (!state || foreignSince(tenant, state, generation)) return;
       if (state.status === 'building') for (const label of labels) state.removedWhileBuilding.add(label);
       state.index.remove(labels, { scrub: true, erasure }).catch(() => invalidate(tenant, state));
       noteChange(tenant, state, generation, labels.length);
