@@ -159,9 +159,25 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
       relay.hold();
       // Staff without `pii.view` (engineers, admins) see what the customer says redacted, live too.
       const owner = runtime.describe(id);
-      unsubscribe = runtime.subscribe(id, owner && mustRedactFor(who, owner)
+      const deliver = owner && mustRedactFor(who, owner)
         ? (frames: readonly SessionFrame[]) => relay.committed(viewFrames(frames, who, owner))
-        : relay.committed);
+        : relay.committed;
+      // A human agent may read a conversation only while it is handed to humans, and once one agent
+      // has taken it, only that agent: a hand-off frame can end this connection's right to read,
+      // which is checked again then (a refusal is audited), before the frame is shown.
+      unsubscribe = runtime.subscribe(id, who.role !== 'agent' ? deliver : (frames) => {
+        if (base.isClosed()) return;
+        if (frames.some((f) => f.type === 'handoff')) {
+          try {
+            runtime.replay(id, Number.MAX_SAFE_INTEGER, who);
+          } catch (err) {
+            const reason = err instanceof KeelError ? err.message : 'this conversation is no longer yours to read';
+            base.close(CLOSE_CODES.forbidden, `forbidden: ${reason}`);
+            return;
+          }
+        }
+        deliver(frames);
+      });
       // Hydrating a resumed session re-runs messages accepted but unanswered before a restart,
       // so their replies reach this client now rather than after its next message.
       if (frame.sessionId !== undefined) runtime.warm(id).catch((err: unknown) => base.log.warn({ err }, 'warming a resumed session failed'));

@@ -100,6 +100,25 @@ describe('/desk access', () => {
     expect(h.runtime.audit.read({ limit: 1000 }).some((r) => r.action === 'handoff.take' && r.outcome === 'denied' && r.actor.user === 'eve')).toBe(true);
   });
 
+  it("closes another agent's /chat view of a conversation with 4403 once an agent takes it, before they see anything more", async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    const ann = await queuedCustomer(h, 'ann');
+    // Eve, another agent of the tenant, follows the waiting conversation on /chat: allowed while it waits.
+    const eve = await openChat(h, { token: await h.token({ user: 'eve', role: 'agent' }), sessionId: ann.sessionId });
+    defer(() => eve.close());
+    const seenBefore = eve.frames.length;
+    sam.send({ type: 'take', sessionId: ann.sessionId, id: 't1' });
+    await sam.next((f) => f.type === 'taken');
+    expect(await eve.closed).toMatchObject({ code: 4403, reason: expect.stringMatching(/another agent has taken this conversation/) });
+    sam.send({ type: 'say', sessionId: ann.sessionId, id: 's1', text: 'Hi Ann, Sam here' });
+    await sam.next((f) => f.type === 'sent');
+    await ann.next((f) => f.type === 'reply' && f.text === 'Hi Ann, Sam here');
+    // Nothing of the taken conversation reached Eve.
+    expect(eve.frames.slice(seenBefore).filter((f) => f.type === 'reply' || f.type === 'handoff')).toEqual([]);
+    expect(h.runtime.audit.read({ limit: 1000 }).some((r) => r.action === 'session.read' && r.outcome === 'denied' && r.actor.user === 'eve')).toBe(true);
+  });
+
   it('lets an admin supervise with personal data masked, while an agent reads it as written', async () => {
     const h = await start();
     const sam = await openDesk(h, { user: 'sam' }, defer);
