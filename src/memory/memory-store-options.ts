@@ -43,7 +43,9 @@ export interface MemoryStoreOptions {
    * Memories committed per transaction by `rememberMany`; each chunk is one LMDB commit and one
    * batch for the index worker. An import posts a chunk only when at most one earlier chunk waits
    * for the worker, so the chunk bounds how long a search in the same tenant waits, and how much
-   * the event loop holds at once. Default 32 (the index, not the commits, sets an import's pace).
+   * the event loop holds at once. Default 8: the event loop's longest delay during a 100k import
+   * was 9.3-15.5 ms against 12.9-32.7 ms with chunks of 32, at 4 % of the import's rate
+   * (docs/benchmarks.md; the index, not the commits, sets an import's pace).
    */
   readonly bulkChunkSize?: number;
   /** HNSW parameters (`m`, `efConstruction`, `efSearch`, ...); `dir` and `dimensions` come from above. */
@@ -62,7 +64,7 @@ export const defaultMemoryStoreOptions = Object.freeze({
   saveAfterChanges: 1000,
   saveDelayMs: 30_000,
   rebuildBatchSize: 256,
-  bulkChunkSize: 32,
+  bulkChunkSize: 8,
 });
 
 /** Options with every default filled in. */
