@@ -25,6 +25,21 @@ afterEach(async () => {
   fixture = undefined;
 });
 
+/** The fixture's data directory opened again, with an index cache of its own over it (the store closed). */
+function openCache(f: MemoryFixture) {
+  const env = openEnv({ dir: f.dir });
+  const db = env.db('memories');
+  const embedder = createLocalEmbedder();
+  const host = createHnswIndexHost({ dir: f.indexDir, dimensions: embedder.dimensions });
+  const cache = createHnswIndexCache({ db, host, embedder, sealer: plainSealer, clock: f.clock, saveAfterChanges: 100_000, saveDelayMs: 86_400_000, rebuildBatchSize: 32 });
+  const close = async () => {
+    await cache.close();
+    await host.close();
+    await env.close();
+  };
+  return { db, embedder, cache, close };
+}
+
 describe('index rebuild', () => {
   it('never posts a label whose removal was posted while it ran, even before the removal commits', async () => {
     fixture = await openMemoryFixture({ maxMemoriesPerUser: 10_000 }, { plain: true });
@@ -35,11 +50,7 @@ describe('index rebuild', () => {
     await f.env.close();
     rmSync(f.indexDir, { recursive: true, force: true });
 
-    const env = openEnv({ dir: f.dir });
-    const db = env.db('memories');
-    const embedder = createLocalEmbedder();
-    const host = createHnswIndexHost({ dir: f.indexDir, dimensions: embedder.dimensions });
-    const cache = createHnswIndexCache({ db, host, embedder, sealer: plainSealer, clock: f.clock, saveAfterChanges: 100_000, saveDelayMs: 86_400_000, rebuildBatchSize: 32 });
+    const { db, embedder, cache, close } = openCache(f);
     try {
       await cache.ensure(acme); // no index file: a rebuild starts, a page at a time
       const adaLabels = [...db.getRange(memoryKeys.userRange(acme, ada))].map(({ value }) => value as number);
@@ -53,9 +64,7 @@ describe('index rebuild', () => {
       expect(await cache.search(acme, ada, query, 10)).toEqual([]);
       expect((await cache.search(acme, bob, query, 10))?.length).toBe(10);
     } finally {
-      await cache.close();
-      await host.close();
-      await env.close();
+      await close();
     }
   });
 
@@ -66,11 +75,7 @@ describe('index rebuild', () => {
     await f.memory.close();
     await f.env.close();
 
-    const env = openEnv({ dir: f.dir });
-    const db = env.db('memories');
-    const embedder = createLocalEmbedder();
-    const host = createHnswIndexHost({ dir: f.indexDir, dimensions: embedder.dimensions });
-    const cache = createHnswIndexCache({ db, host, embedder, sealer: plainSealer, clock: f.clock, saveAfterChanges: 100_000, saveDelayMs: 86_400_000, rebuildBatchSize: 32 });
+    const { db, embedder, cache, close } = openCache(f);
     try {
       await cache.ensure(acme); // this process's check: the index matches LMDB
       await cache.whenReady(acme);
@@ -99,9 +104,7 @@ describe('index rebuild', () => {
       const hits = (await cache.search(acme, ada, embedder.embedSync('wool allergy boots'), 40)) ?? [];
       expect(hits.map((h) => h.label)).not.toContain(gone!.label);
     } finally {
-      await cache.close();
-      await host.close();
-      await env.close();
+      await close();
     }
   });
 });
