@@ -268,8 +268,15 @@ export function createRuntime(
     counters.hydrations++;
     const hydrating = openSessionHost(hostContext, id, record);
     live.set(id, hydrating);
-    hydrating.then((host) => ready.set(id, host), () => drop(id));
-    void hydrating.then(() => enforceCap());
+    // Both handled here: a session that cannot be loaded (a deleted tenant key, a corrupt
+    // snapshot) fails its own caller only, never the process (an unhandled rejection would).
+    hydrating.then(
+      (host) => {
+        ready.set(id, host);
+        enforceCap();
+      },
+      () => drop(id),
+    );
     return hydrating;
   };
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createManualClock, createRuntime, isKeelError, tenantId, userId, type Runtime, type SessionFrame } from '../../../src/index.js';
+import { createManualClock, createRuntime, createTenantKeyStore, createTenantSealer, isKeelError, tenantId, userId, type Runtime, type SessionFrame } from '../../../src/index.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
 
@@ -130,6 +130,27 @@ describe('durable sessions', () => {
     expect(failed.frames[0]?.meta).toMatchObject({ failed: true });
     const after = await say(rt, sessionId, 'm3', 'two');
     expect(after.frames[0]?.text).toBe('echo 1: two');
+  });
+
+  it("fails only the caller when a session cannot be loaded (its tenant's key deleted), never the process", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
+    const s = setup();
+    const keys = createTenantKeyStore({ dir: s.dir, clock: s.clock });
+    const rt = s.open({ sealer: createTenantSealer({ keys }) });
+    const gone = await rt.open({ tenant: tenantId('gone'), user });
+    const kept = await rt.open({ tenant, user });
+    expect(await rt.passivate(gone.sessionId)).toBe(true);
+    expect(keys.deleteTenantKey(tenantId('gone'))).toBe(true);
+    // Loading it fails with a typed error, for this caller only; an unhandled rejection would
+    // end a process that has no other listener for them (keel's own rethrows).
+    await expect(rt.warm(gone.sessionId)).rejects.toSatisfy((err: unknown) => isKeelError(err, 'forbidden'));
+    await expect(say(rt, gone.sessionId, 'm2', 'two')).rejects.toSatisfy((err: unknown) => isKeelError(err, 'forbidden'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(unhandled).toEqual([]);
+    expect((await say(rt, kept.sessionId, 'k1', 'still here')).frames[0]?.text).toBe('echo 0: still here');
   });
 
   it('closes idempotently and refuses work afterwards', async () => {
