@@ -595,6 +595,11 @@ class LiveSession implements SessionHost {
         this.#ctx.publish(id, [inFrame]);
         hooks.onAccepted?.(inSeq);
         await this.#waitSettled();
+      } else if (accepted && !this.#settled() && this.#failure === undefined) {
+        // A message accepted before a restart, run again now: its answer is what the machine
+        // produces, however long that takes (an LLM or a tool step), not what it holds at this tick.
+        this.#pending = [...previousPending, inSeq];
+        await this.#waitSettled();
       }
       const records = this.#drain(messageId, clock.now());
       this.#pending = previousPending;

@@ -7,6 +7,7 @@ import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
 
 const child = fileURLToPath(new URL('../../../dist/test/fixtures/crash-child.js', import.meta.url));
+const rerunChild = fileURLToPath(new URL('../../../dist/test/fixtures/rerun-child.js', import.meta.url));
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -48,6 +49,31 @@ describe('crash safety', () => {
     // Messages acknowledged but not yet answered at the kill must have been answered after restart.
     expect(rerun).toBeGreaterThan(0);
   }, 90_000);
+
+  it('answers a message acknowledged before the kill with what the machine produces after the restart, however long its step takes', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    // The child's step takes a minute: killed once the message is acknowledged, it never answered.
+    await new Promise<void>((resolve, reject) => {
+      const proc = spawn(process.execPath, [rerunChild, t.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      proc.stderr.on('data', (d) => (stderr += String(d)));
+      proc.stdout.on('data', (d) => {
+        if (String(d).startsWith('ACCEPT') && !proc.killed) proc.kill('SIGKILL');
+      });
+      proc.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited with ${code}: ${stderr}`))));
+    });
+    // After the restart the step takes 50 ms: the answer is its result, not what the machine held
+    // when the message was run again.
+    const runtime = createRuntime({ dataDir: t.dir, machine: createTestMachine({ slowMs: 50 }) });
+    cleanups.push(() => runtime.close());
+    const replies = () => runtime.replay('rerun-1', 0).filter((f) => f.type === 'reply');
+    for (let i = 0; i < 200 && !replies().some((f) => f.text !== ''); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(replies().map((f) => ({ replyTo: f.replyTo, text: f.text }))).toEqual([{ replyTo: 'm1', text: 'done: slow one' }]);
+    const again = await runtime.send('rerun-1', { type: 'user.message', id: 'm1', text: 'slow one' });
+    expect(again.duplicate).toBe(true);
+    expect(again.frames.map((f) => f.text)).toEqual(['done: slow one']);
+  }, 30_000);
 });
 
 async function trialOnce(doneTarget: number): Promise<number> {
