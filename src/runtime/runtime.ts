@@ -255,7 +255,10 @@ export function createRuntime(
     handoffOf: (id) => store.lastHandoff(id),
   });
 
+  /** Sessions whose user is being erased: no host is started or used for them meanwhile. */
+  const erasing = new Set<SessionId>();
   const hostFor = (id: SessionId): Promise<SessionHost> => {
+    if (erasing.has(id)) return Promise.reject(new KeelError('unknown_session', 'no such session'));
     const existing = live.get(id);
     if (existing) {
       live.delete(id);
@@ -445,18 +448,26 @@ export function createRuntime(
         throw new KeelError('forbidden', 'only an admin of the tenant can erase a user');
       }
       const stores = { env, sessions: store, effects, llmTokens, events, memory, audit };
-      const erased = await eraseUser(stores, args, as ?? systemActor(args.tenant), {
-        async beforeSession(id) {
-          const pending = live.get(id);
-          if (pending) {
-            const host = await pending.catch(() => undefined);
-            drop(id);
-            await host?.passivate().catch(() => undefined);
-          }
-          subscribers.delete(id);
-        },
-      });
-      return erased;
+      // Marked before its host is stopped, until the erasure is over: a message arriving while a
+      // turn finishes must not start a second host that would write the session back.
+      const marked: SessionId[] = [];
+      try {
+        return await eraseUser(stores, args, as ?? systemActor(args.tenant), {
+          async beforeSession(id) {
+            erasing.add(id);
+            marked.push(id);
+            const pending = live.get(id);
+            if (pending) {
+              const host = await pending.catch(() => undefined);
+              drop(id);
+              await host?.passivate().catch(() => undefined);
+            }
+            subscribers.delete(id);
+          },
+        });
+      } finally {
+        for (const id of marked) erasing.delete(id);
+      }
     },
     options: { ...opts, machine },
     memory,

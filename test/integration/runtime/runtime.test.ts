@@ -153,6 +153,28 @@ describe('durable sessions', () => {
     expect((await say(rt, kept.sessionId, 'k1', 'still here')).frames[0]?.text).toBe('echo 0: still here');
   });
 
+  it('erases a session whose turn is under way without a second host writing it back', async () => {
+    const s = setup();
+    const effects = { calls: new Map<string, number>() };
+    const rt = createRuntime({ dataDir: s.dir, machine: createTestMachine({ slowMs: 300, effects }), clock: s.clock });
+    cleanups.push(() => rt.close());
+    const { sessionId } = await rt.open({ tenant, user });
+    const first = say(rt, sessionId, 'm1', 'slow one');
+    first.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const erasing = rt.forget({ tenant, user });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // A message while the erasure waits for the turn: refused, not run by a second host.
+    await expect(say(rt, sessionId, 'm2', 'hello')).rejects.toSatisfy((err: unknown) => isKeelError(err, 'unknown_session'));
+    expect((await erasing).sessions).toBe(1);
+    await first.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect([...effects.calls.values()]).toEqual([1]);
+    expect(rt.describe(sessionId)).toBeUndefined();
+    expect(rt.listSessions({ tenant, user })).toEqual([]);
+    await expect(say(rt, sessionId, 'm3', 'again')).rejects.toSatisfy((err: unknown) => isKeelError(err, 'unknown_session'));
+  });
+
   it('closes idempotently and refuses work afterwards', async () => {
     const s = setup();
     const rt = s.open();
