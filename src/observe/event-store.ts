@@ -114,8 +114,18 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       return { ...e, reason: '', data: NO_DATA, b: items.length - 1 };
     });
     const blobs: Record<string, Uint8Array> = {};
-    for (const [tenant, items] of byTenant) blobs[tenant] = sealer.seal(tenant as TenantId, encoder.encode(JSON.stringify(items)));
-    return { v: 2, events: packed, blobs } satisfies SealedBatch;
+    let failed: Set<string> | undefined;
+    for (const [tenant, items] of byTenant) {
+      try {
+        blobs[tenant] = sealer.seal(tenant as TenantId, encoder.encode(JSON.stringify(items)));
+      } catch (err) {
+        // Runs on its own tick: a throw would end the process. The tenant whose events cannot be
+        // sealed (its key store failing) loses this batch of its trace, reported; the others keep theirs.
+        (failed ??= new Set()).add(tenant);
+        options.onError?.(err);
+      }
+    }
+    return { v: 2, events: failed ? packed.filter((e) => !failed.has(e.tenant)) : packed, blobs } satisfies SealedBatch;
   };
   /**
    * The events of a stored batch that pass `keep`, opened; events whose tenant key is gone

@@ -155,6 +155,29 @@ describe('decision trace', () => {
     expect(reasons({})).toEqual(['stored-1', 'stored-2', 'flushed', 'waiting-1', 'waiting-2']);
   });
 
+  it("keeps serving when one tenant's events cannot be sealed: that tenant's batch is reported and dropped, the others' kept", async () => {
+    const { dir, env, clock } = storage(1_000_000);
+    const aes = createTenantSealer({ keys: createTenantKeyStore({ dir, env: {} }) });
+    const sealer = {
+      seal: (tenant: never, bytes: Uint8Array) => {
+        if (tenant === 'broken') throw new Error('key store unavailable');
+        return aes.seal(tenant, bytes);
+      },
+      open: aes.open,
+    };
+    const errors: unknown[] = [];
+    const store = createEventStore({ env, clock, sealer, onError: (err) => errors.push(err) });
+    const ev = (tenant: string, reason: string) => ({ kind: 'reply' as const, time: clock.now(), tenant: tenantId(tenant), session: `s-${tenant}` as never, user: userId('u'), traceId: 'x', reason, data: {} });
+    store.append(ev('acme', 'kept'));
+    store.append(ev('broken', 'lost'));
+    // The batch is written on its own tick (setImmediate): a throw there would end the process.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await env.flushed();
+    expect(errors.map((e) => (e as Error).message)).toEqual(['key store unavailable']);
+    expect(store.query({}).map((e) => e.reason)).toEqual(['kept']);
+  });
+
   it('seals the events of a tick once per tenant, and an erasure seals the rest again without the user', async () => {
     const { dir, env, clock } = storage(1_000_000);
     let seals = 0;
