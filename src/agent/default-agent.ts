@@ -117,6 +117,9 @@ const KNOWLEDGE_SYNONYMS: Readonly<Record<string, readonly string[]>> = {
   cost: ['price', 'fee', 'charge', 'how much'],
 };
 
+/** Tool names the audit trail takes as part of an action name (`tool.<name>`). */
+const TOOL_ACTION_NAME = /^[a-z][a-z0-9_]{0,58}$/;
+
 /**
  * Builds the default agent.
  *
@@ -153,15 +156,19 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
   const machine = (ports: RuntimePorts): AnyStateMachine => {
     const audit: ToolOutcomeListener = (input, outcome) => {
       const actor = { tenant: input.identity.tenant, user: input.identity.user, role: input.identity.role } as const;
+      // A name the audit trail cannot take as an action (a model proposing `Refund-All-Orders`) is
+      // still recorded, as `tool.unknown` with the name's safe characters: every refusal is audited.
+      const named = TOOL_ACTION_NAME.test(input.tool);
       void ports.audit
         ?.append({
           actor: actor as never,
-          action: `tool.${input.tool}`,
+          action: named ? `tool.${input.tool}` : 'tool.unknown',
           target: `session:${input.session}`,
           outcome: outcome.status === 'ok' ? 'ok' : outcome.status === 'denied' ? (outcome.code === 'approval_required' ? 'pending' : 'denied') : 'failed',
           details: {
             key: input.key,
             attempt: input.attempt,
+            ...(named ? {} : { tool: String(input.tool).slice(0, 64).replace(/[^A-Za-z0-9_.-]/g, '?') }),
             ...(outcome.status === 'denied' ? { code: outcome.code, reason: outcome.reason } : {}),
             ...(outcome.status === 'failed' ? { reason: outcome.reason } : {}),
             ...(input.approver ? { approver: `${input.approver.role}:${input.approver.user}` } : {}),

@@ -31,7 +31,7 @@ describe('a fully compromised model', () => {
         { id: 'c4', name: 'lookup_order', arguments: { orderId: '1042', tenant: 'globex', user: 'bob' } }, // undeclared arguments
         { id: 'c5', name: 'lookup_order', arguments: '{"orderId":"1042","__proto__":{"role":"admin"}}' },
         { id: 'c6', name: 'lookup_order', arguments: { orderId: "1042' OR '1'='1" } },
-        { id: 'c7', name: 'drop_all_orders', arguments: {} },
+        { id: 'c7', name: 'Drop-All-Orders!', arguments: {} }, // not even a name the audit trail takes as an action
         { id: 'c8', name: 'lookup_order', arguments: '{{{ not json' },
       ],
     });
@@ -62,8 +62,9 @@ describe('a fully compromised model', () => {
     const tools = k.audit().filter((r) => r.action.startsWith('tool.'));
     expect(tools.map((r) => `${r.action}:${r.outcome}`)).toEqual([
       'tool.lookup_order:denied', 'tool.lookup_order:denied', 'tool.request_refund:denied', 'tool.lookup_order:denied',
-      'tool.lookup_order:denied', 'tool.lookup_order:denied', 'tool.drop_all_orders:denied',
+      'tool.lookup_order:denied', 'tool.lookup_order:denied', 'tool.unknown:denied',
     ]);
+    expect(tools.at(-1)?.details).toMatchObject({ tool: 'Drop-All-Orders?', code: 'tool_denied' });
     expect(new Set(tools.map((r) => `${r.actor.tenant}/${r.actor.user}/${r.actor.role}`))).toEqual(new Set(['acme/alice/customer']));
     expect((await k.runtime.audit.verify()).ok).toBe(true);
 
