@@ -26,6 +26,9 @@ function isRejected(result: Json | undefined): boolean {
   return typeof result === 'object' && result !== null && !Array.isArray(result) && result.outcome === 'rejected';
 }
 
+/** What the customer hears when a high-impact call must wait for another one's approval. */
+const APPROVAL_BUSY = 'Another request of yours is already waiting for a colleague\'s approval; I can ask for this one once that is decided.';
+
 /**
  * Creates the tool-ladder steps of an agent.
  *
@@ -223,6 +226,14 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
       if (!frame || !task) return s.done();
       const input = callInput(ctx);
       const vars = taskVars(task, frame) as Record<string, Json>;
+      // One held call at a time. An approval names no call, so replacing the one an operator is
+      // looking at (a refund of €129) with a newer one (€900) would have the operator approve a
+      // call they never saw: the newer call is refused until the first is decided.
+      if (ctx.pendingApproval && ctx.pendingApproval.key !== input.key) {
+        s.decide('guard', 'approval_busy', { task: task.name, tool: frame.tool, waiting: ctx.pendingApproval.tool });
+        s.set({ active: { ...frame, outcome: 'denied' } });
+        return s.say(renderTemplate(APPROVAL_BUSY, vars)).done();
+      }
       s.set({ pendingApproval: { task: task.name, tool: frame.tool, args: input.args, key: input.key, vars }, active: { ...frame, outcome: 'pending_approval' } });
       s.decide('guard', 'awaiting_approval', { task: task.name, tool: frame.tool, reason: frame.failure?.message ?? '' });
       return s.say(renderTemplate(task.replies.approval ?? 'This needs a colleague\'s approval; I\'ve asked for it and will let you know here.', vars)).done();

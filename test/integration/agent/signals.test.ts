@@ -8,6 +8,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HandoffDesk } from '../../../actors/handoff.actor.js';
+import { openDemoStore } from '../../../src/index.js';
+import storeSeed from '../../../src/demo/store-seed.json' with { type: 'json' };
+import type { DemoSeed } from '../../../src/agent/demo-store.js';
+import { tempDir } from '../../support/temp-dir.js';
 import { startAgentHarness, until, type AgentHarness, type Conversation } from './support/agent-harness.js';
 
 let h: AgentHarness | undefined;
@@ -173,6 +177,28 @@ describe("operators' commands", () => {
     expect(records[1]!.details).toMatchObject({ approver: 'agent:sup-1' });
     expect((await c.send({ type: 'operator.approve', approver: { tenant: 'acme', user: 'sup-1', role: 'agent' } })).frames).toEqual([]);
     expect(c.decisions('signal').some((d) => d.reason === 'approval_event_ignored')).toBe(true);
+  });
+
+  it('holds one call at a time: a second high-impact call is refused while the first waits, so an approval runs only the call on the desk', async () => {
+    // Alice's order 1046, a second delivered order above the approval limit (€900).
+    const seed = structuredClone(storeSeed) as unknown as DemoSeed;
+    const big = seed.orders.find((o) => o.id === '1044')!;
+    const orders = [...seed.orders, { ...structuredClone(big), id: '1046', total: 900, items: [{ name: 'Expedition tent', qty: 1, price: 900 }] }];
+    const storeDir = tempDir('keel-store-');
+    const store = openDemoStore({ dataDir: storeDir.dir, seed: { ...seed, orders }, persist: false });
+    h = await startAgentHarness({ agent: { store } });
+    const c = await h.open('alice', 'acme');
+    await refundAboveLimit(c);
+    expect(c.decisions('guard').at(-1)).toMatchObject({ reason: 'awaiting_approval' });
+    await c.say('I also want a refund for order 1046, it is broken');
+    const second = await c.say('yes');
+    expect(second.text).toMatch(/already waiting for a colleague's approval/);
+    expect(c.decisions('guard').at(-1)).toMatchObject({ reason: 'approval_busy', data: { tool: 'request_refund', waiting: 'request_refund' } });
+    const approved = await c.send({ type: 'operator.approve', approver: { tenant: 'acme', user: 'sup-1', role: 'agent' } });
+    expect(approved.frames.map((f) => f.text)).toEqual([expect.stringMatching(/^Done: refund R-\d{5} of €129\.00 is requested\./)]);
+    expect(store.order('acme', '1044')?.status).toBe('refund_requested');
+    expect(store.order('acme', '1046')?.status).toBe('delivered');
+    storeDir.remove();
   });
 
   it('operator.reject drops the held refund and tells the customer why', async () => {
