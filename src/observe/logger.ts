@@ -27,7 +27,11 @@ export interface LoggerOptions {
 }
 
 /** Field names whose values are secrets and never logged. */
-const SECRET_PATHS = ['token', 'secret', 'apiKey', 'authorization', 'password', '*.token', '*.apiKey', '*.authorization', 'headers.authorization'];
+const SECRET_PATHS = ['token', 'secret', 'apiKey', 'authorization', 'password', '*.token', '*.secret', '*.apiKey', '*.authorization', '*.password', 'headers.authorization'];
+/** The same names at any depth, censored while each line is scrubbed. */
+const SECRET_KEY = /^(?:token|secret|apikey|api_key|authorization|password|cookie)$/i;
+/** Objects nested deeper than this are replaced, not printed unscrubbed. */
+const MAX_DEPTH = 8;
 
 /**
  * Creates the process logger: JSON lines, secrets censored, personal data masked in every string
@@ -43,11 +47,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const redactText = options.redactText === 'none' ? undefined : (options.redactText ?? createRedactor().text);
   const scrub = (value: unknown, depth: number): unknown => {
     if (typeof value === 'string') return redactText ? redactText(value) : value;
-    if (depth > 4 || value === null || typeof value !== 'object') return value;
+    if (value === null || typeof value !== 'object') return value;
+    if (depth > MAX_DEPTH) return '[nested too deep]';
     if (value instanceof Error) return { type: value.name, message: redactText ? redactText(value.message) : value.message, code: (value as { code?: unknown }).code };
     if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) && v !== undefined ? '[secret]' : scrub(v, depth + 1);
     return out;
   };
   const root = pino(
