@@ -156,7 +156,7 @@ class LiveSession implements SessionHost {
     this.#seq = existing?.seq ?? 0;
     this.#pending = existing?.pending ?? [];
     this.#committedTimers = existing?.timers ?? [];
-    this.#wakeAt = earliest(this.#committedTimers);
+    this.#wakeAt = existing?.wakeAt ?? earliest(this.#committedTimers);
     this.#lastState = existing?.state ?? '';
     this.#lastActiveAt = ctx.clock.now();
     // Inspection tells the trace what the chart cannot know: tool latencies, arguments, LLM time.
@@ -559,7 +559,7 @@ class LiveSession implements SessionHost {
     const due = this.#wakeAt === undefined ? now : Math.min(this.#wakeAt, now);
     const writes = store.setWake(this.id, this.#wakeAt, due);
     this.#wakeAt = due;
-    writes.push(store.putSession(this.id, { ...record, seq: this.#seq, pending: this.#pending, updatedAt: now }));
+    writes.push(store.putSession(this.id, { ...record, seq: this.#seq, pending: this.#pending, updatedAt: now, wakeAt: due }));
     return writes;
   }
 

@@ -39,6 +39,12 @@ export interface SessionRecord {
   readonly state: string;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * The session's entry in the wake index when it is not its earliest timer's: a turn under way
+   * holds one due at once (so that a restart answers it), and whoever runs the session next must
+   * move that entry, not the timer's. Absent otherwise.
+   */
+  readonly wakeAt?: number;
 }
 
 /** One journal record: an accepted inbound message or an outbound frame. Text is sealed. */
@@ -172,6 +178,7 @@ export function createSessionStore(env: LmdbEnv, sealer: Sealer): SessionStore {
       for (const key of journal.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) writes.push(observeWrite(journal.remove(key)));
       for (const key of messages.getKeys({ start: [id, ''], end: [id, '\uffff'] })) writes.push(observeWrite(messages.remove(key)));
       for (const t of record?.timers ?? []) writes.push(observeWrite(wakes.remove([t.deadline, id])));
+      if (record?.wakeAt !== undefined) writes.push(observeWrite(wakes.remove([record.wakeAt, id])));
       if (record) writes.push(observeWrite(owners.remove([record.tenant, record.user, id])));
       writes.push(observeWrite(sessions.remove(id)));
       await this.commit(writes);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, type SessionFrame } from '../../../src/index.js';
+import { openEnv } from '../../../src/store/lmdb-env.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
 
@@ -73,6 +74,15 @@ describe('crash safety', () => {
     const again = await runtime.send('rerun-1', { type: 'user.message', id: 'm1', text: 'slow one' });
     expect(again.duplicate).toBe(true);
     expect(again.frames.map((f) => f.text)).toEqual(['done: slow one']);
+    await runtime.close();
+    // The wake entry that made the restart answer it (due at once) is gone: the session has no
+    // timer, so nothing brings it back at the next start.
+    const env = openEnv({ dir: t.dir });
+    try {
+      expect([...env.db('timers').getKeys({})]).toEqual([]);
+    } finally {
+      await env.close();
+    }
   }, 30_000);
 });
 
