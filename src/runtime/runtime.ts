@@ -259,6 +259,8 @@ export function createRuntime(
   const erasing = new Set<SessionId>();
   const hostFor = (id: SessionId): Promise<SessionHost> => {
     if (erasing.has(id)) return Promise.reject(new KeelError('unknown_session', 'no such session'));
+    // A host whose timer step failed to commit is ahead of what is stored: loaded again instead.
+    if (ready.get(id)?.broken) drop(id);
     const existing = live.get(id);
     if (existing) {
       live.delete(id);

@@ -645,9 +645,11 @@ class LiveSession implements SessionHost {
       await this.#waitSettled();
       const records = this.#drain(undefined, this.#ctx.clock.now());
       // Timer steps are rare; committing each one is cheaper than comparing snapshots.
-      const writes = this.#persistWrites(records);
       try {
-        await this.#ctx.store.commit(writes);
+        // Inside the try: a step that cannot be sealed or committed leaves the actor ahead of what
+        // is stored, and seqs taken; the host is broken, so the runtime loads the session again
+        // from its last commit instead of running the next turn on top of the lost step.
+        await this.#ctx.store.commit(this.#persistWrites(records));
       } catch (err) {
         this.#broken = true;
         throw err;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { emit, setup as setupMachine } from 'xstate';
 import { createManualClock, createRuntime, createTenantKeyStore, createTenantSealer, isKeelError, tenantId, userId, type Runtime, type SessionFrame } from '../../../src/index.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
 import { tempDir } from '../../support/temp-dir.js';
@@ -277,6 +278,45 @@ describe('timers', () => {
     s.clock.advance(40_000);
     await new Promise((r) => setTimeout(r, 20));
     expect(rt.replay(sessionId, 0).map((f) => f.text)).not.toContain('still there?');
+  });
+});
+
+describe('a timer step that cannot be committed', () => {
+  it('leaves no gap in the journal: the session is loaded again from its last commit', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const machine = setupMachine({ types: { emitted: {} as { type: 'agent.reply'; text: string } } }).createMachine({
+      id: 'nudge', initial: 'idle',
+      states: {
+        idle: { on: { 'user.message': { target: 'waiting', actions: emit({ type: 'agent.reply', text: 'ok' }) } } },
+        waiting: {
+          after: { 100: { target: 'idle', actions: emit({ type: 'agent.reply', text: 'are you still there?' }) } },
+          on: { 'user.message': { target: 'waiting', reenter: true, actions: emit({ type: 'agent.reply', text: 'ok' }) } },
+        },
+      },
+    });
+    // Sealing the journal's texts fails while `failing` is set (a key file unreadable for a moment).
+    let failing = false;
+    const decoder = new TextDecoder();
+    const sealer = {
+      seal: (_tenant: unknown, bytes: Uint8Array) => {
+        if (failing && decoder.decode(bytes).startsWith('["')) throw new Error('transient seal failure');
+        return bytes;
+      },
+      open: (_tenant: unknown, bytes: Uint8Array) => bytes,
+    };
+    const rt = createRuntime({ dataDir: t.dir, machine, sealer: sealer as never, memory: 'none' });
+    cleanups.push(() => rt.close());
+    const { sessionId } = await rt.open({ tenant, user });
+    await say(rt, sessionId, 'm1', 'hi');
+    failing = true;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the timer fires; its step cannot be committed
+    failing = false;
+    const next = await say(rt, sessionId, 'm2', 'hello');
+    expect(next.frames.map((f) => f.text)).toContain('ok');
+    const seqs = rt.replay(sessionId, 0).map((f) => f.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(rt.describe(sessionId)?.seq).toBe(seqs.length);
   });
 });
 
