@@ -130,8 +130,15 @@ async function issue(
   return 0;
 }
 
-/** Appends to the data directory's audit trail (LMDB takes writers from several processes in turn). */
-async function audited(dir: string, entry: AuditEntry): Promise<void> {
+/**
+ * Appends to the data directory's audit trail (LMDB takes writers from several processes in turn).
+ *
+ * @example
+ * ```ts
+ * await audited('./.keel', { actor: systemActor('acme', 'cli'), action: 'token.issue', target: 'user:ann', outcome: 'ok' });
+ * ```
+ */
+export async function audited(dir: string, entry: AuditEntry): Promise<void> {
   const env = openEnv({ dir });
   try {
     await createAuditLog({ env }).append(entry);

@@ -159,6 +159,10 @@ describe('keel CLI', () => {
     expect(await exit).toBe(0);
     expect(io.out().match(/agent> /g)).toHaveLength(3);
     expect(io.err()).toMatch(/local customer token for local\/cli-ann/);
+    // The token it issued itself is in the audit trail, as every issued token is.
+    expect(second.runtime.audit.read({ limit: 1000 }).filter((r) => r.action === 'token.issue')).toEqual([
+      expect.objectContaining({ target: 'user:cli-ann', outcome: 'ok', details: expect.objectContaining({ role: 'customer', by: 'keel chat' }) }),
+    ]);
   });
 
   it('lists sessions and shows a redacted transcript while the server runs', async () => {
