@@ -91,12 +91,13 @@ function withoutUuids(text: string): string {
   return blanked.output;
 }
 
-// Runs of digit groups joined by single spaces or dashes; groups are never split, so a card is
-// found when it is written as one run or in its usual 4-4-4-4 groups.
-const DIGIT_RUN = /(?<!\p{N})\d+(?:[ -]\d+)*(?!\p{N})/gu;
+// Runs of digit groups joined by one or two spaces (also no-break, figure and narrow spaces),
+// dashes or dots; groups are never split, so a card is found when it is written as one run or in
+// its usual 4-4-4-4 groups, however a keyboard or a form separated them.
+const DIGIT_RUN = /(?<!\p{N})\d+(?:[ \u00a0\u2007\u202f.-]{1,2}\d+)*(?!\p{N})/gu;
 
 /**
- * Payment card numbers: 13-19 digits, optionally grouped with spaces or dashes, passing the Luhn
+ * Payment card numbers: 13-19 digits, optionally grouped with spaces, dashes or dots, passing the Luhn
  * check. Digit runs that fail it (ids, timestamps) are kept.
  *
  * @example

@@ -41,6 +41,13 @@ describe('detectors', () => {
     expect(spansOf(findCards, '4111-1111-1111-1111 and 378282246310005')).toEqual(['4111-1111-1111-1111', '378282246310005']);
     expect(spansOf(findCards, 'card 4111 1111 1111 1111 5')).toEqual(['4111 1111 1111 1111']);
     expect(spansOf(findCards, 'ids 1234567812345678 and 4111111111111112')).toEqual([]);
+    // As keyboards and forms separate them: no-break and narrow spaces, dots, double spaces.
+    expect(spansOf(findCards, 'card 4111\u00a01111\u00a01111\u00a01111 ok')).toEqual(['4111\u00a01111\u00a01111\u00a01111']);
+    expect(spansOf(findCards, 'card 4111\u202f1111\u202f1111\u202f1111')).toEqual(['4111\u202f1111\u202f1111\u202f1111']);
+    expect(spansOf(findCards, 'card 4111.1111.1111.1111.')).toEqual(['4111.1111.1111.1111']);
+    expect(spansOf(findCards, 'card 4111  1111  1111  1111')).toEqual(['4111  1111  1111  1111']);
+    // Dotted numbers that are not cards stay: a version, an amount, an address.
+    expect(spansOf(findCards, 'v1.2.3, €1.299.00, 192.168.1.1')).toEqual([]);
   });
 
   it('leaves UUIDs whole: digits inside an id are neither a card nor a phone, and a card after one is still found', () => {
