@@ -4,15 +4,13 @@
  */
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
-import { systemActor } from '../security/audit-log.js';
 import { createTokenKeyring } from '../security/token-keyring.js';
-import { createTokenService } from '../security/tokens.js';
 import { createChatClient } from '../server/chat-client.js';
 import type { ServerFrame } from '../server/chat-frames.js';
 import { isValidId } from '../types.js';
 import { defineCommand } from './cli-args.js';
 import { UsageError, line, type CliCommand, type CliIo } from './cli-io.js';
-import { audited } from './token-command.js';
+import { issueAuditedToken } from './cli-audit.js';
 
 const usage = `Usage: keel chat [--url URL] [--token T | --tenant T --user U] [--session S] [--data-dir DIR]
 
@@ -56,14 +54,9 @@ async function selfIssuedToken(values: { tenant?: string; user?: string }, dir: 
   const user = values.user ?? `cli-${loginName()}`;
   if (!isValidId(tenant)) throw new UsageError('--tenant must be 1-128 characters [A-Za-z0-9._:@-]');
   if (!isValidId(user)) throw new UsageError('--user must be 1-128 characters [A-Za-z0-9._:@-]');
-  const keyring = createTokenKeyring({ dir, env: io.env });
-  const tokens = createTokenService({ keyring });
   line(io.stderr, `keel chat: no --token; using a local customer token for ${tenant}/${user} from ${dir}`);
-  const ttlMs = 12 * 3_600_000;
-  const token = await tokens.issueToken({ tenant, user, role: 'customer', ttlMs });
-  // Every issued token is recorded, this one too (never the token itself).
-  await audited(dir, { actor: systemActor(tenant, 'cli'), action: 'token.issue', target: `user:${user}`, outcome: 'ok', details: { role: 'customer', kid: keyring.current().kid, ttlMs, by: 'keel chat' } });
-  return token;
+  // Audited like every issued token.
+  return issueAuditedToken(dir, createTokenKeyring({ dir, env: io.env }), { tenant, user, role: 'customer', ttlMs: 12 * 3_600_000 }, { by: 'keel chat' });
 }
 
 function loginName(): string {

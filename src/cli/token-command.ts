@@ -4,12 +4,12 @@
  * retires the signing keys. Every issuance, rotation and retirement is written to the audit trail
  * (never the token or a key).
  */
-import { createAuditLog, systemActor, type AuditEntry } from '../security/audit-log.js';
+import { systemActor } from '../security/audit-log.js';
 import { createTokenKeyring, type TokenKeyring } from '../security/token-keyring.js';
-import { createTokenService, parseTtlMs } from '../security/tokens.js';
-import { openEnv } from '../store/lmdb-env.js';
+import { parseTtlMs } from '../security/tokens.js';
 import { ROLES, isValidId, type Role } from '../types.js';
 import { defineCommand } from './cli-args.js';
+import { audited, issueAuditedToken } from './cli-audit.js';
 import { UsageError, line, required, type CliCommand } from './cli-io.js';
 
 const usage = `Usage: keel token --tenant T --user U --role R [--ttl 1h] [--data-dir DIR]
@@ -110,39 +110,13 @@ async function issue(
       throw new UsageError(`--ttl: ${(err as Error).message}`);
     }
   }
-  const tokens = createTokenService({ keyring });
   let token: string;
   try {
-    token = await tokens.issueToken({ tenant, user, role: role as Role, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+    token = await issueAuditedToken(dir, keyring, { tenant, user, role: role as Role, ...(ttlMs !== undefined ? { ttlMs } : {}) });
   } catch (err) {
     if (err instanceof TypeError) throw new UsageError(err.message);
     throw err;
   }
-  // Who holds which role is a question the audit trail must answer; the token itself is never written.
-  await audited(dir, {
-    actor: systemActor(tenant, 'cli'),
-    action: 'token.issue',
-    target: `user:${user}`,
-    outcome: 'ok',
-    details: { role, kid: keyring.current().kid, ttlMs: ttlMs ?? 3_600_000 },
-  });
   line(io.stdout, token);
   return 0;
-}
-
-/**
- * Appends to the data directory's audit trail (LMDB takes writers from several processes in turn).
- *
- * @example
- * ```ts
- * await audited('./.keel', { actor: systemActor('acme', 'cli'), action: 'token.issue', target: 'user:ann', outcome: 'ok' });
- * ```
- */
-export async function audited(dir: string, entry: AuditEntry): Promise<void> {
-  const env = openEnv({ dir });
-  try {
-    await createAuditLog({ env }).append(entry);
-  } finally {
-    await env.close();
-  }
 }

@@ -48,6 +48,9 @@ const SEAL_SLICE = 32;
 /** Inputs of `rememberMany` checked between two yields to the event loop. */
 const CHECK_SLICE = 1024;
 
+/** One user of one tenant as a map key. */
+const userKey = (tenant: string, user: string): string => `${tenant}\u0000${user}`;
+
 /**
  * Creates the memory store.
  *
@@ -73,9 +76,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   // one and commits after it is refused: nothing of a user is stored after their erasure by work
   // that was already under way (a message being remembered, an import).
   const erasures = new Map<string, number>();
-  const erasureMark = (tenant: TenantId, user: string): number => erasures.get(`${tenant}\u0000${user}`) ?? 0;
-  const erasedSince = (user: string): KeelError =>
-    new KeelError('forbidden', 'the user was erased while this memory was being stored; it was not kept', { details: { user } });
+  const erasureMark = (tenant: TenantId, user: string): number => erasures.get(userKey(tenant, user)) ?? 0;
+  // No user id in it: an error's details may be shown to a client, and ids can be emails.
+  const erasedSince = (): KeelError => new KeelError('forbidden', 'the user was erased while this memory was being stored; it was not kept');
 
   const metaOf = (tenant: TenantId): TenantMemoryMeta => readTenantMeta(db, tenant);
   const userCount = (tenant: TenantId, user: string) => (db.get(memoryKeys.count(tenant, user)) as number | undefined) ?? 0;
@@ -279,7 +282,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
           insert(input.tenant, [prepared!]);
           return true;
         });
-        if (!kept) throw erasedSince(item.user);
+        if (!kept) throw erasedSince();
         await retention.enforce(input.tenant, item.user);
         return { memoryId: prepared!.memoryId, time: prepared!.record.time };
       });
@@ -294,7 +297,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         for (let index = 0; index < inputs.length; index++) {
           if (index > 0 && index % CHECK_SLICE === 0) await yieldToLoop();
           const item = { index, tenant: inputs[index]!.tenant, ...checkInput(inputs[index]!) };
-          const key = `${item.tenant}\u0000${item.user}`;
+          const key = userKey(item.tenant, item.user);
           if (!marks.has(key)) marks.set(key, erasureMark(item.tenant, item.user));
           checked.push(item);
         }
@@ -315,18 +318,17 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
             // meanwhile wait for little, and the event loop is not kept busy running ahead.
             await cache.backlogAtMost(tenant, o.bulkChunkSize);
             committing = atomically(tenant, () => {
-              const erased = prepared.find((p) => erasureMark(tenant, p.user) !== marks.get(`${tenant}\u0000${p.user}`));
-              if (erased) return erased.user;
+              if (prepared.some((p) => erasureMark(tenant, p.user) !== marks.get(userKey(tenant, p.user)))) return false;
               insert(tenant, prepared);
-              return undefined;
-            }).then((erased) => {
-              if (erased !== undefined) throw erasedSince(erased);
+              return true;
+            }).then((kept) => {
+              if (!kept) throw erasedSince();
             });
             // Observed now, awaited at the next chunk or the end (a failure must not go unhandled meanwhile).
             committing.catch(() => undefined);
             prepared.forEach((p, i) => {
               results[chunk[i]!.index] = { memoryId: p.memoryId, time: p.record.time };
-              touched.set(`${tenant}\u0000${p.user}`, { tenant, user: p.user });
+              touched.set(userKey(tenant, p.user), { tenant, user: p.user });
             });
           }
           await committing;
@@ -376,7 +378,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       return guard(async () => {
         checkScope(input.tenant, input.user);
         const { tenant, user, memoryId } = input;
-        if (memoryId === undefined) erasures.set(`${tenant}\u0000${user}`, erasureMark(tenant, user) + 1);
+        if (memoryId === undefined) erasures.set(userKey(tenant, user), erasureMark(tenant, user) + 1);
         await cache.ensure(tenant);
         return atomically(tenant, () => {
           if (memoryId !== undefined) {

@@ -169,6 +169,7 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
         if (base.isClosed()) return;
         if (frames.some((f) => f.type === 'handoff')) {
           try {
+            // A replay past the last seq is the runtime's read check alone: it returns no frame.
             runtime.replay(id, Number.MAX_SAFE_INTEGER, who);
           } catch (err) {
             const reason = err instanceof KeelError ? err.message : 'this conversation is no longer yours to read';

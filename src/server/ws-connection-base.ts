@@ -104,8 +104,7 @@ export interface ConnectionBase {
   readonly signIns: SignInAudit | undefined;
 }
 
-/** setTimeout cannot wait longer than this (about 24.8 days). */
-/** The longest delay a timer takes; a later expiry is re-armed in steps. */
+/** setTimeout cannot wait longer than this (about 24.8 days): a later expiry is re-armed in steps. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /** The token service refuses longer tokens unparsed (its `maxTokenBytes` default). */
