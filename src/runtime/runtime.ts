@@ -465,6 +465,12 @@ export function createRuntime(
               await host?.passivate().catch(() => undefined);
             }
             subscribers.delete(id);
+            // Told to whoever keeps something of the session outside the runtime (the desk's queue,
+            // claims and approvals board). Its stored copy goes with the user's trace just after.
+            decisions.emit({
+              kind: 'session', time: clock.now(), tenant: args.tenant, session: id, user: args.user,
+              traceId: `${id}:erased`, reason: 'erased', data: {},
+            });
           },
         });
       } finally {

@@ -5,6 +5,7 @@
  */
 import type { DecisionEvent } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { SessionId, TenantId } from '../types.js';
 import type { DeskApproval } from './desk-frames.js';
 
 /** Pending approvals, per tenant. */
@@ -13,8 +14,16 @@ export interface ApprovalBoard {
   list(tenant: string): DeskApproval[];
   /** Forgets a session's pending approval (approved or refused at the desk). */
   clear(sessionId: string): void;
+  /**
+   * Puts back a call a previous run left waiting (the desk's start-up sweep finds the session in
+   * `approvals.waiting`); its task and tool come from the trace when it still has them.
+   */
+  restore(session: { readonly sessionId: string; readonly tenant: string; readonly user: string; readonly updatedAt: number }): void;
   stop(): void;
 }
+
+/** Trace batches read at most to find a restored approval's task and tool (about 2 µs each). */
+const RESTORE_SCAN_BATCHES = 5_000;
 
 /** Decisions after which a session has no call waiting any more. */
 const SETTLED = new Set(['approved_call_ok', 'approved_call_failed', 'approval_rejected']);
@@ -33,7 +42,9 @@ export function createApprovalBoard(args: { readonly runtime: Runtime; readonly 
   const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v.slice(0, 100) : null);
 
   const onDecision = (e: DecisionEvent): void => {
-    if (e.reason === 'awaiting_approval' && e.kind === 'guard') {
+    if (e.kind === 'session' && e.reason === 'erased') {
+      if (pending.delete(e.session)) args.changed(e.tenant);
+    } else if (e.reason === 'awaiting_approval' && e.kind === 'guard') {
       pending.set(e.session, { tenant: e.tenant, sessionId: e.session, user: e.user, task: text(e.data.task), tool: text(e.data.tool), since: e.time });
       args.changed(e.tenant);
     } else if (pending.has(e.session) && (SETTLED.has(e.reason) || (e.kind === 'guard' && e.data.approved === true))) {
@@ -46,6 +57,16 @@ export function createApprovalBoard(args: { readonly runtime: Runtime; readonly 
   return {
     list(tenant) {
       return [...pending.values()].filter((p) => p.tenant === tenant).map(({ tenant: _tenant, ...rest }) => rest);
+    },
+    restore({ sessionId, tenant, user, updatedAt }) {
+      if (pending.has(sessionId)) return;
+      // Newest first from the session's last commit; bounded, since the trace is read on the event loop.
+      const { events } = args.runtime.events.queryPage({
+        tenant: tenant as TenantId, session: sessionId as SessionId, kinds: ['guard'], until: updatedAt + 1, reverse: true, limit: 20, maxBatches: RESTORE_SCAN_BATCHES,
+      });
+      const held = events.find((e) => e.reason === 'awaiting_approval');
+      pending.set(sessionId, { tenant, sessionId, user, task: text(held?.data.task), tool: text(held?.data.tool), since: held?.time ?? updatedAt });
+      args.changed(tenant);
     },
     clear(sessionId) {
       const entry = pending.get(sessionId);

@@ -249,6 +249,11 @@ export function createClaimBook(args: ClaimBookArgs) {
       runtime.send(sessionId, { type: 'handoff.unavailable', reason: 'agent_disconnected' })
         .catch((err: unknown) => logger.warn({ err, session: sessionId }, 'handing back an orphaned conversation failed'));
     },
+    /** The session's user was erased: the agent holding it is told, and nothing is sent to it. */
+    erased(sessionId: string): void {
+      const claim = claims.get(sessionId);
+      if (claim) end(claim, 'ended', 'erased');
+    },
     /** Reports a failed command to its agent. */
     fail(m: DeskMember, err: unknown, about: About): void {
       const keel = toKeelError(err);

@@ -168,11 +168,19 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
   });
   desk.requireStaff();
   for (const entry of desk.queue()) watchQueued(entry.session);
+  // An erased user's conversation leaves the desk at once: its transcript from the queue, its
+  // agent's view, its approval (the runtime has already stopped the session).
+  const stopErasures = runtime.decisions.subscribe((e) => {
+    if (e.kind !== 'session' || e.reason !== 'erased' || stopped) return;
+    desk.take(e.session);
+    claims.erased(e.session);
+  });
 
-  /** Conversations a previous run left with an agent or in the queue are not forgotten. */
+  /** Conversations a previous run left with an agent, in the queue or with a call held for approval are not forgotten. */
   const sweep = (): void => {
     const tenants = new Set<string>();
     for (const s of runtime.listSessions({ limit: args.sweepLimit ?? 10_000 })) {
+      if (s.state.includes('approvals.waiting')) approvals.restore(s);
       if (s.state.includes('handoff.withAgent') && !claims.get(s.sessionId)) {
         later(() => claims.orphaned(s.sessionId), graceMs);
       } else if (s.state.includes('handoff.queued') && !desk.queue(s.tenant).some((q) => q.session === s.sessionId)) {
@@ -291,6 +299,7 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
       for (const handle of timers) clock.clearTimeout(handle);
       timers.clear();
       stopWatching();
+      stopErasures();
       approvals.stop();
       for (const session of [...queueWatch.keys()]) unwatchQueued(session);
       claims.stop();

@@ -6,6 +6,7 @@
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
+import { tenantId, userId } from '../../../src/types.js';
 import { useCleanups } from '../../support/cleanups.js';
 import { connect, isReplyTo, keelPerTest, openChat, openDesk, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
 
@@ -167,5 +168,33 @@ describe('/desk access', () => {
       ['acme', 'sam', 'ok', `session:${carol.sessionId}`],
     ]);
     expect(records.find((r) => r.action === 'tool.request_refund' && r.outcome === 'ok')?.details).toMatchObject({ approver: 'agent:sam' });
+  });
+
+  it("takes an erased user's conversation off the desk at once: the queue, the agent's view and the approvals board", async () => {
+    const h = await start();
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    const ann = await queuedCustomer(h, 'ann');
+    const bob = await queuedCustomer(h, 'bob');
+    sam.send({ type: 'take', sessionId: bob.sessionId, id: 't1' });
+    expect(await sam.next((f) => f.id === 't1')).toMatchObject({ type: 'taken', sessionId: bob.sessionId });
+    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    defer(() => carol.close());
+    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
+      carol.send({ type: 'message', id, text });
+      await carol.next(isReplyTo(id));
+    }
+    const board = () => sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as Array<Record<string, unknown>>;
+    await expect.poll(() => board().map((e) => e.user), POLL).toEqual(['carol']);
+    await expect.poll(() => lastQueue(sam).map((e) => e.sessionId), POLL).toEqual([ann.sessionId]);
+
+    for (const user of ['ann', 'bob', 'carol']) await h.runtime.forget({ tenant: tenantId('acme'), user: userId(user) });
+    await expect.poll(() => lastQueue(sam), POLL).toEqual([]);
+    expect(await sam.next((f) => f.type === 'ended')).toMatchObject({ sessionId: bob.sessionId, status: 'ended', reason: 'erased' });
+    await expect.poll(board, POLL).toEqual([]);
+    // Nothing of theirs can be acted on from the desk any more.
+    sam.send({ type: 'say', sessionId: bob.sessionId, id: 's1', text: 'still there?' });
+    expect(await sam.next((f) => f.id === 's1')).toMatchObject({ type: 'error' });
+    sam.send({ type: 'take', sessionId: ann.sessionId, id: 't2' });
+    expect(await sam.next((f) => f.id === 't2')).toMatchObject({ type: 'error', code: 'unknown_session' });
   });
 });

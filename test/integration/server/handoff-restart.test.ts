@@ -1,7 +1,8 @@
 /**
  * Hand-offs across a server restart: a conversation that was waiting in the queue is queued again
  * (its transcript rebuilt from the journal) and can be taken; one that was with an agent nobody
- * holds any more goes back to the assistant after the grace, never left with no one.
+ * holds any more goes back to the assistant after the grace, never left with no one; a call held
+ * for approval is on the approvals board again and can be decided.
  */
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../support/cleanups.js';
@@ -49,5 +50,31 @@ describe('hand-offs across a restart', () => {
     expect(frames.filter((f) => f.type === 'handoff').map((f) => f.status)).toEqual(['requested', 'queued', 'accepted', 'with_agent', 'unavailable']);
     // Kim still holds Ben's conversation: restarts do not take it from the agent who has it now.
     expect(second.runtime.describe(sessions.ben!)?.state).toContain('handoff.withAgent');
+  });
+
+  it('shows a call held for approval on the board again after a restart, and it can be approved there', async () => {
+    const first = await startKeel({ defaultAgent: true });
+    defer(first.remove);
+    await joinDesk(first, 'sam');
+    const carol = await openChat(first, { token: await first.token({ user: 'carol' }) });
+    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
+      carol.send({ type: 'message', id, text });
+      await carol.next(isReplyTo(id));
+    }
+    await expect.poll(() => first.runtime.describe(carol.sessionId)?.state, POLL).toContain('approvals.waiting');
+    carol.close();
+    await first.stop();
+
+    const second = await startKeel({ dir: first.dir, defaultAgent: true });
+    defer(() => second.stop());
+    const kim = await joinDesk(second, 'kim');
+    const board = () => (kim.frames.filter((f) => f.type === 'approvals').at(-1)?.entries ?? []) as Array<Record<string, unknown>>;
+    await expect.poll(board, POLL).toHaveLength(1);
+    expect(board()[0]).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund' });
+    kim.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1' });
+    expect(await kim.next((f) => f.type === 'decided' || f.type === 'error')).toMatchObject({ type: 'decided', id: 'a1', decision: 'approved' });
+    await expect.poll(board, POLL).toHaveLength(0);
+    const replies = second.runtime.replay(carol.sessionId, 0).filter((f) => f.type === 'reply').map((f) => f.text);
+    expect(replies.at(-1)).toMatch(/^Done: refund R-\d+ of €249\.00/);
   });
 });
