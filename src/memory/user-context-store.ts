@@ -301,10 +301,16 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     forget(tenant, user) {
       return guard(async () => {
         check(tenant, user);
+        // The opened copy is plain text in memory: it goes before the record, and again after
+        // the commit in case a read put it back meanwhile.
+        const cacheKey = `${tenant}\u0000${user}`;
+        opened.delete(cacheKey);
         try {
           return await observeWrite(db.childTransaction(() => db.removeSync([tenant, user])));
         } catch (err) {
           throw await translateCommitError(err, o.env.dir);
+        } finally {
+          opened.delete(cacheKey);
         }
       });
     },

@@ -1,6 +1,8 @@
 // The structured user context in LMDB: facts with source, time and confidence, preferences,
 // intents, open tasks and sessions by channel; bounded; sealed; and no update lost when several
 // sessions of one user write at once.
+import { randomBytes } from 'node:crypto';
+import { getHeapSnapshot } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUserContextStore } from '../../../src/memory/user-context-store.js';
 import { sessionId, tenantId, userId } from '../../../src/types.js';
@@ -133,4 +135,21 @@ describe('user context store', () => {
     await db.put([acme, 'mallory'], db.get([acme, ada]));
     expect(() => contexts.get(acme, userId('mallory'))).toThrow(/does not belong/);
   });
+
+  it('keeps no opened copy of an erased context in memory', async () => {
+    fixture = await openMemoryFixture();
+    const { contexts } = fixture.memory;
+    // Only the reversed form is ever stored; the needle is built after the heap snapshot is taken.
+    const seed = randomBytes(12).toString('hex');
+    await contexts.recordFact(acme, ada, { key: 'address', value: `zq${[...seed].reverse().join('')}` });
+    expect(contexts.get(acme, ada)?.facts.address).toBeDefined();
+    expect(await contexts.forget(acme, ada)).toBe(true);
+    // A heap snapshot collects all garbage first: what it still holds is referenced.
+    const chunks: Buffer[] = [];
+    for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer);
+    const heap = Buffer.concat(chunks);
+    const needle = `zq${[...seed].reverse().join('')}`;
+    expect(heap.includes(needle)).toBe(false);
+    expect(contexts.get(acme, ada)).toBeUndefined();
+  }, 60_000);
 });
