@@ -106,7 +106,7 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
           case 'message':
             if (phase !== 'open') return send(errorFrame('bad_frame', 'send hello and wait for ready first', frame.id));
             if (!hooks.takeUserToken(identity as Identity)) {
-              return send(errorFrame('rate_limited', 'too many messages for this user; wait a moment', frame.id));
+              return base.limited(errorFrame('rate_limited', 'too many messages for this user; wait a moment', frame.id));
             }
             return message(frame);
         }

@@ -75,6 +75,12 @@ export interface ServerOptions {
   readonly messagesPerSecondPerUser: number;
   /** Chat `message` frames a user may send back to back. Default 40. */
   readonly messageBurstPerUser: number;
+  /**
+   * Frames per second a connection may keep sending after a rate limit refused them (each gets a
+   * `rate_limited` error); past that, with a burst of twice as many, it is flooding and is closed
+   * with 1008. Default 50.
+   */
+  readonly maxRefusedFramesPerSecond: number;
   /** Open connections per tenant and user; one more closes with 4429. Default 8. */
   readonly maxConnectionsPerUser: number;
   /** Open connections in total; beyond, upgrades get HTTP 503. Default 10000. */
@@ -122,6 +128,7 @@ export const defaultServerOptions = Object.freeze({
   messageBurstPerConnection: 20,
   messagesPerSecondPerUser: 20,
   messageBurstPerUser: 40,
+  maxRefusedFramesPerSecond: 50,
   maxConnectionsPerUser: 8,
   maxConnections: 10_000,
   maxBufferedBytes: 1_048_576,
@@ -156,7 +163,7 @@ export function resolveServerOptions(options: Partial<ServerOptions> & { readonl
     const value = o[name];
     if (!Number.isSafeInteger(value) || value <= 0) bad(name, 'a positive integer', value);
   }
-  for (const name of ['messagesPerSecondPerConnection', 'messagesPerSecondPerUser'] as const) {
+  for (const name of ['messagesPerSecondPerConnection', 'messagesPerSecondPerUser', 'maxRefusedFramesPerSecond'] as const) {
     const value = o[name];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) bad(name, 'a positive number', value);
   }

@@ -84,6 +84,11 @@ export interface ConnectionBase {
   send(frame: OutboundFrame): void;
   /** Closes with a code and reason (idempotent); closes that report an error are counted. */
   close(code: number, reason: string): void;
+  /**
+   * Answers a frame a rate limit refused with `frame` (a `rate_limited` error), unless the
+   * connection keeps sending regardless (`maxRefusedFramesPerSecond`): then it is closed 1008.
+   */
+  limited(frame: OutboundFrame): void;
   /** Says why twice — a typed frame for programs, a close reason for browsers — and counts it once. */
   refuse(frame: OutboundFrame, code: number, reason: string): void;
   /** The socket has closed: release everything. Idempotent. */
@@ -136,6 +141,8 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
   const held: string[] = [];
   const timers = new Set<unknown>();
   const bucket = createTokenBucket({ ratePerSecond: options.messagesPerSecondPerConnection, burst: options.messageBurstPerConnection, clock });
+  // Refusing costs the server too: a client that ignores its rate_limited errors is cut off.
+  const refusals = createTokenBucket({ ratePerSecond: options.maxRefusedFramesPerSecond, burst: Math.max(1, Math.ceil(2 * options.maxRefusedFramesPerSecond)), clock });
   const { signIns } = args;
 
   const later = (fn: () => void, ms: number): void => {
@@ -174,6 +181,20 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
     }
     if (isErrorFrame(frame)) metrics.error(frame.code);
     socket.send(JSON.stringify(frame));
+  };
+
+  const limited = (frame: OutboundFrame): void => {
+    if (refusals.take()) return send(frame);
+    const reason = `flooding: frames kept coming after rate_limited errors (over ${options.maxRefusedFramesPerSecond} a second)`;
+    // Told once, as a typed frame and as the close reason; counted once, as a policy close.
+    if (!closed) {
+      try {
+        socket.send(JSON.stringify(frame));
+      } catch {
+        // The socket is already going; the close still says why.
+      }
+    }
+    close(CLOSE_CODES.policyViolation, reason);
   };
 
   const armExpiry = (expiresAt: number): void => {
@@ -251,7 +272,7 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
       if (closed) return;
       if (!bucket.take()) {
         protocol.counted?.('limited');
-        return send(protocol.errorFrame('rate_limited', 'too many frames on this connection; wait a moment', protocol.peekId?.(data, isBinary)));
+        return limited(protocol.errorFrame('rate_limited', 'too many frames on this connection; wait a moment', protocol.peekId?.(data, isBinary)));
       }
       if (busy) {
         if (held.length >= options.maxFramesBeforeReady) {
@@ -263,6 +284,7 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
       dispatch(data, isBinary);
     },
     send,
+    limited,
     close,
     refuse(frame, code, reason) {
       if (closed) return;

@@ -92,6 +92,43 @@ describe('chat limits', () => {
     await b.next(isReplyTo('b2'));
   });
 
+  it('closes with 1008 a connection that keeps sending after its rate_limited errors, by connection or by user, and serves the others', async () => {
+    const clock = createManualClock(Date.now());
+    const h = await keel({
+      server: { clock, messagesPerSecondPerConnection: 5, messageBurstPerConnection: 5, messagesPerSecondPerUser: 1000, messageBurstPerUser: 1000, maxRefusedFramesPerSecond: 10 },
+    });
+    const flooder = await openChat(h);
+    // hello took one token, four messages pass; then 20 refusals (the burst of 2 × 10) are answered, the next closes.
+    for (let i = 0; i < 30; i++) flooder.send({ type: 'message', id: `f${i}`, text: 'flood' });
+    expect(await flooder.closed).toEqual({ code: 1008, reason: 'flooding: frames kept coming after rate_limited errors (over 10 a second)' });
+    const errors = flooder.frames.filter((f) => f.type === 'error');
+    expect(errors).toHaveLength(21);
+    expect(errors.every((f) => f.code === 'rate_limited')).toBe(true);
+    // The four it accepted lose nothing: they are answered in the journal, for a resume to replay.
+    await expect.poll(() => h.runtime.replay(flooder.sessionId, 0).filter((f) => f.type === 'reply').map((f) => f.replyTo), { timeout: 5000 }).toEqual(['f0', 'f1', 'f2', 'f3']);
+
+    // A client that backs off is never closed: refusals refill like tokens.
+    const polite = await openChat(h, { token: await h.token({ user: 'u-polite' }) });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 15; i++) polite.send({ type: 'message', id: `p${round}-${i}`, text: 'hi' });
+      await polite.waitFor((f) => f.type === 'error' && String(f.id).startsWith(`p${round}-`), round === 0 ? 11 : 10);
+      clock.advance(2000);
+    }
+    polite.send({ type: 'message', id: 'last', text: 'still here' });
+    await polite.next(isReplyTo('last'));
+
+    const perUser = await keel({
+      server: { clock, messagesPerSecondPerConnection: 1000, messageBurstPerConnection: 1000, messagesPerSecondPerUser: 2, messageBurstPerUser: 2, maxRefusedFramesPerSecond: 5 },
+    });
+    const u = await openChat(perUser);
+    for (let i = 0; i < 20; i++) u.send({ type: 'message', id: `u${i}`, text: 'flood' });
+    expect((await u.closed).code).toBe(1008);
+    expect(u.frames.filter((f) => f.type === 'error' && f.code === 'rate_limited')).toHaveLength(11);
+    const other = await openChat(perUser, { token: await perUser.token({ user: 'u-2' }) });
+    other.send({ type: 'message', id: 'o', text: 'unaffected' });
+    await other.next(isReplyTo('o'));
+  });
+
   it('closes with 4429 beyond maxConnectionsPerUser and admits again after one leaves', async () => {
     const h = await keel({ server: { maxConnectionsPerUser: 2 } });
     const token = await h.token();

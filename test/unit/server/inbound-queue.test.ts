@@ -41,6 +41,29 @@ describe('inbound queue', () => {
     expect(noisy.paused).toBe(false);
   });
 
+  it('pauses one socket with too many frames waiting, not the others, and resumes it at a quarter of its limit', async () => {
+    let t = 0;
+    const queue = createInboundQueue({ sliceMs: 5, perSocketHighWater: 8, now: () => t });
+    const flooder = socket();
+    const other = socket();
+    const handled: string[] = [];
+    for (let i = 0; i < 20; i++) queue.push(flooder, () => (handled.push(`f${i}`), (t += 1)));
+    queue.push(other, () => (handled.push('o'), (t += 1)));
+    expect(flooder.paused).toBe(true);
+    expect(flooder.pauses).toBe(1);
+    expect(other.paused).toBe(false);
+    // Five frames a slice: after three slices 6 of its frames wait, more than 8 / 4.
+    for (let slice = 0; slice < 3; slice++) await tick();
+    expect(queue.size).toBe(6);
+    expect(flooder.paused).toBe(true);
+    await tick();
+    expect(queue.size).toBe(1);
+    expect(flooder.paused).toBe(false);
+    while (queue.size > 0) await tick();
+    expect(handled.at(-1)).toBe('o');
+    expect(() => createInboundQueue({ perSocketHighWater: 0 })).toThrow(/perSocketHighWater/);
+  });
+
   it('goes on after a handler throws, and reports it', async () => {
     const errors: unknown[] = [];
     const queue = createInboundQueue({ onError: (err) => errors.push(err) });
