@@ -45,9 +45,10 @@ export type HandoffEvent =
  * - `operator.handoff` `{ reason? }`: hand the conversation to a human now.
  * - `operator.say` `{ text, agent? }`: say something to the customer as the operator.
  * - `operator.release`: end a hand-off and give the conversation back to the agent.
- * - `operator.approve` `{ approver }`: approve the pending high-impact call; the tool guard
- *   re-checks it with the approver's identity.
- * - `operator.reject` `{ reason? }`: refuse the pending call.
+ * - `operator.approve` `{ approver, call? }`: approve the pending high-impact call; the tool guard
+ *   re-checks it with the approver's identity. With `call` (from the `guard` /
+ *   `awaiting_approval` decision), only that call: another waiting call is not approved.
+ * - `operator.reject` `{ reason?, call? }`: refuse the pending call (with `call`, only that one).
  *
  * @example
  * ```ts
@@ -58,8 +59,8 @@ export type OperatorEvent =
   | { readonly type: 'operator.handoff'; readonly reason?: string }
   | { readonly type: 'operator.say'; readonly text: string; readonly agent?: string }
   | { readonly type: 'operator.release' }
-  | { readonly type: 'operator.approve'; readonly approver: SessionIdentity }
-  | { readonly type: 'operator.reject'; readonly reason?: string };
+  | { readonly type: 'operator.approve'; readonly approver: SessionIdentity; readonly call?: string }
+  | { readonly type: 'operator.reject'; readonly reason?: string; readonly call?: string };
 
 /**
  * Signals the chart reacts to, from the client or monitoring.

@@ -5,13 +5,13 @@
  * ```
  * approvals
  * ├─ none
- * ├─ waiting     operator.approve → executing; operator.reject → none
+ * ├─ waiting     operator.approve → executing; operator.reject → none (naming the waiting call's key, or none)
  * └─ executing   [busy] the call, re-checked by the guard with the approver's identity
  * ```
  */
 import type { AgentKit } from './agent-setup.js';
 import type { AgentSteps } from './agent-steps.js';
-import { validApprover } from './approval-steps.js';
+import { namesPendingCall, validApprover } from './approval-steps.js';
 
 /**
  * Creates the approvals region of an agent.
@@ -38,10 +38,13 @@ export function createApprovalChart(kit: AgentKit, steps: AgentSteps) {
         on: {
           'approval.requested': { target: 'waiting', reenter: true },
           'operator.approve': [
-            { guard: ({ context, event }) => context.pendingApproval !== null && validApprover(event), target: 'executing' },
+            { guard: ({ context, event }) => context.pendingApproval !== null && validApprover(event) && namesPendingCall(context, event), target: 'executing' },
             { actions: act(approvals.ignored) },
           ],
-          'operator.reject': { target: 'none', actions: act(approvals.rejected) },
+          'operator.reject': [
+            { guard: ({ context, event }) => namesPendingCall(context, event), target: 'none', actions: act(approvals.rejected) },
+            { actions: act(approvals.ignored) },
+          ],
         },
       },
       executing: {

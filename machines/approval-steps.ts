@@ -15,6 +15,23 @@ import { renderTemplate } from './template.js';
 const ROLES = new Set(['customer', 'agent', 'engineer', 'admin']);
 
 /** True when an `operator.approve` event names a plausible approver (the guard checks the rest). */
+/**
+ * A call as the approvals board names it: its idempotency key without the session id in front
+ * (`<seq>:<tool>:<index>`), so nothing a session id may hold is shown.
+ */
+export function callOfKey(ctx: AgentContext, key: string): string {
+  return key.startsWith(`${ctx.session}:`) ? key.slice(ctx.session.length + 1) : key;
+}
+
+/**
+ * True when the event names no call, or names the one waiting (`call`, from the approvals
+ * board): an operator who approved a call they saw never runs another.
+ */
+export function namesPendingCall(ctx: AgentContext, event: AgentEvent): boolean {
+  const call = (event as { call?: unknown }).call;
+  return call === undefined || (ctx.pendingApproval !== null && call === callOfKey(ctx, ctx.pendingApproval.key));
+}
+
 export function validApprover(event: AgentEvent): boolean {
   const a = (event as { approver?: Partial<SessionIdentity> }).approver;
   return typeof a === 'object' && a !== null && typeof a.tenant === 'string' && typeof a.user === 'string' && typeof a.role === 'string' && ROLES.has(a.role);
@@ -81,7 +98,8 @@ export function createApprovalSteps(spec: ResolvedAgentSpec) {
     },
     /** An approval event that cannot be used (no pending call, no approver). */
     ignored(ctx: AgentContext, event: AgentEvent): StepResult {
-      return step(ctx, max).decide('signal', 'approval_event_ignored', { type: event.type, pending: ctx.pendingApproval !== null }).done();
+      const stale = ctx.pendingApproval !== null && !namesPendingCall(ctx, event);
+      return step(ctx, max).decide('signal', 'approval_event_ignored', { type: event.type, pending: ctx.pendingApproval !== null, ...(stale ? { reason: 'another_call' } : {}) }).done();
     },
   };
 }

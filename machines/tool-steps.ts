@@ -9,6 +9,7 @@ import type { DraftInput, DraftOutput, ToolCallInput, ToolOutcome } from './acto
 import type { AgentContext, LadderRung, TaskFrame } from './agent-context.js';
 import type { AgentEvent } from './agent-events.js';
 import { outputOf } from './agent-setup.js';
+import { callOfKey } from './approval-steps.js';
 import { draftInput } from './draft-input.js';
 import { taskNamed, type ResolvedAgentSpec } from './resolve-agent-spec.js';
 import { step, type StepResult } from './step.js';
@@ -235,7 +236,10 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
         return s.say(renderTemplate(APPROVAL_BUSY, vars)).done();
       }
       s.set({ pendingApproval: { task: task.name, tool: frame.tool, args: input.args, key: input.key, vars }, active: { ...frame, outcome: 'pending_approval' } });
-      s.decide('guard', 'awaiting_approval', { task: task.name, tool: frame.tool, reason: frame.failure?.message ?? '' });
+      // The call (its key within the session) and its arguments (the runtime redacts a decision's
+      // `args` as it does every traced call's) go to the approvals board: the operator sees what
+      // they approve, and an approval naming the call runs only that one.
+      s.decide('guard', 'awaiting_approval', { task: task.name, tool: frame.tool, reason: frame.failure?.message ?? '', call: callOfKey(ctx, input.key), args: input.args });
       return s.say(renderTemplate(task.replies.approval ?? 'This needs a colleague\'s approval; I\'ve asked for it and will let you know here.', vars)).done();
     },
     reportInput,

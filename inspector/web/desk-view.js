@@ -24,7 +24,7 @@ const STATUS_TEXT = {
 
 /**
  * Creates the view over the page's elements.
- * `actions`: { take(sessionId), select(sessionId), approve(sessionId), reject(sessionId), dismiss(sessionId) }.
+ * `actions`: { take(sessionId), select(sessionId), approve(sessionId, call), reject(sessionId, call), dismiss(sessionId) }.
  */
 export function createDeskView(state, actions) {
   const $ = (id) => document.getElementById(id);
@@ -98,12 +98,21 @@ export function createDeskView(state, actions) {
       const li = node('li', 'card');
       li.dataset.session = a.sessionId;
       li.append(node('span', 'who', a.user), node('span', 'why', (a.task || 'task') + (a.tool ? ' · ' + a.tool : '')));
+      // What is approved, as the trace keeps it: the operator decides on this call, not on a name.
+      if (a.args && typeof a.args === 'object') {
+        const args = node('dl', 'args');
+        for (const key of Object.keys(a.args)) {
+          const value = a.args[key];
+          args.append(node('dt', '', key), node('dd', '', typeof value === 'string' ? value : JSON.stringify(value)));
+        }
+        li.append(args);
+      }
       const row = node('div', 'row');
       const approve = node('button', 'primary', 'Approve');
       const reject = node('button', 'danger', 'Reject');
       approve.type = reject.type = 'button';
-      approve.addEventListener('click', function () { actions.approve(a.sessionId); });
-      reject.addEventListener('click', function () { actions.reject(a.sessionId); });
+      approve.addEventListener('click', function () { actions.approve(a.sessionId, a.call); });
+      reject.addEventListener('click', function () { actions.reject(a.sessionId, a.call); });
       row.append(approve, reject);
       li.append(row);
       els.approvals.append(li);

@@ -19,8 +19,9 @@ const view = createDeskView(state, {
     send({ type: 'take', sessionId: sessionId, id: newId('t') });
   },
   select: select,
-  approve(sessionId) { send({ type: 'approve', sessionId: sessionId, id: newId('a') }); },
-  reject(sessionId) { send({ type: 'reject', sessionId: sessionId, id: newId('a') }); },
+  // The call shown on the board goes with the decision: a newer call is never decided unseen.
+  approve(sessionId, call) { send(Object.assign({ type: 'approve', sessionId: sessionId, id: newId('a') }, call ? { call: call } : {})); },
+  reject(sessionId, call) { send(Object.assign({ type: 'reject', sessionId: sessionId, id: newId('a') }, call ? { call: call } : {})); },
   dismiss(sessionId) {
     state.convs.delete(sessionId);
     state.current = null;

@@ -10,6 +10,7 @@ import { KeelError, toKeelError } from '../errors.js';
 import { createDecisionStream, type DecisionStream } from '../observe/decision-stream.js';
 import type { Logger } from '../observe/logger.js';
 import { createEventStore, type EventStore } from '../observe/event-store.js';
+import { redactDecision } from '../observe/decision-redaction.js';
 import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createAuditLog, systemActor, type AuditLog } from '../security/audit-log.js';
 import { viewFrames } from '../security/frame-view.js';
@@ -197,7 +198,7 @@ export function createRuntime(
     throw new TypeError('option machine must be an XState machine or a function returning one');
   }
   const decisions = createDecisionStream({
-    ...(redactText ? { transform: redactEvent(redactText) } : {}),
+    ...(redactText ? { transform: redactDecision(redactText) } : {}),
     onSubscriberError: (err) => logger.warn({ err }, 'decision subscriber failed'),
   });
   // The trace quotes customers at times (recalled memories, tool arguments): sealed per tenant like the journal.
@@ -643,18 +644,6 @@ const SWEEP_PASS_PAUSE_MS = 5;
 const PASSIVATIONS_PER_PASS = 256;
 
 /** Masks personal data in every string of a decision event's data and reason. */
-function redactEvent(redactText: (text: string) => string): (e: DecisionEvent) => DecisionEvent {
-  const scrub = (value: Json, depth: number): Json => {
-    if (typeof value === 'string') return redactText(value);
-    if (depth > 5 || value === null || typeof value !== 'object') return value;
-    if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
-    const out: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
-    return out;
-  };
-  return (e) => ({ ...e, reason: redactText(e.reason), data: scrub(e.data as Json, 0) as Record<string, Json> });
-}
-
 /**
  * The tenant of the session an idempotency key belongs to: keys start with the turn key
  * `<sessionId>:<seq>`, and session ids may hold `:` themselves, so each prefix ending before a

@@ -5,7 +5,7 @@
  */
 import type { DecisionEvent } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { SessionId, TenantId } from '../types.js';
+import type { Json, SessionId, TenantId } from '../types.js';
 import type { DeskApproval } from './desk-frames.js';
 
 /** Pending approvals, per tenant. */
@@ -40,12 +40,18 @@ const SETTLED = new Set(['approved_call_ok', 'approved_call_failed', 'approval_r
 export function createApprovalBoard(args: { readonly runtime: Runtime; readonly changed: (tenant: string) => void }): ApprovalBoard {
   const pending = new Map<string, DeskApproval & { readonly tenant: string }>();
   const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v.slice(0, 100) : null);
+  const callOf = (v: unknown): string | null => (typeof v === 'string' && v !== '' && v.length <= 200 ? v : null);
+  const argsOf = (v: unknown): Record<string, Json> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>) : null);
+  const entryOf = (e: DecisionEvent | undefined, at: { tenant: string; sessionId: string; user: string; since: number }) => ({
+    tenant: at.tenant, sessionId: at.sessionId, user: at.user, task: text(e?.data.task), tool: text(e?.data.tool),
+    call: callOf(e?.data.call), args: argsOf(e?.data.args), since: e?.time ?? at.since,
+  });
 
   const onDecision = (e: DecisionEvent): void => {
     if (e.kind === 'session' && e.reason === 'erased') {
       if (pending.delete(e.session)) args.changed(e.tenant);
     } else if (e.reason === 'awaiting_approval' && e.kind === 'guard') {
-      pending.set(e.session, { tenant: e.tenant, sessionId: e.session, user: e.user, task: text(e.data.task), tool: text(e.data.tool), since: e.time });
+      pending.set(e.session, entryOf(e, { tenant: e.tenant, sessionId: e.session, user: e.user, since: e.time }));
       args.changed(e.tenant);
     } else if (pending.has(e.session) && (SETTLED.has(e.reason) || (e.kind === 'guard' && e.data.approved === true))) {
       pending.delete(e.session);
@@ -65,7 +71,7 @@ export function createApprovalBoard(args: { readonly runtime: Runtime; readonly 
         tenant: tenant as TenantId, session: sessionId as SessionId, kinds: ['guard'], until: updatedAt + 1, reverse: true, limit: 20, maxBatches: RESTORE_SCAN_BATCHES,
       });
       const held = events.find((e) => e.reason === 'awaiting_approval');
-      pending.set(sessionId, { tenant, sessionId, user, task: text(held?.data.task), tool: text(held?.data.tool), since: held?.time ?? updatedAt });
+      pending.set(sessionId, entryOf(held, { tenant, sessionId, user, since: updatedAt }));
       args.changed(tenant);
     },
     clear(sessionId) {

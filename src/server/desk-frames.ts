@@ -16,8 +16,8 @@ export type DeskClientFrame =
   | { readonly type: 'say'; readonly sessionId: string; readonly id: string; readonly text: string }
   | { readonly type: 'release'; readonly sessionId: string; readonly id?: string }
   | { readonly type: 'close'; readonly sessionId: string; readonly id?: string; readonly summary?: string }
-  | { readonly type: 'approve'; readonly sessionId: string; readonly id?: string }
-  | { readonly type: 'reject'; readonly sessionId: string; readonly id?: string; readonly reason?: string };
+  | { readonly type: 'approve'; readonly sessionId: string; readonly id?: string; readonly call?: string }
+  | { readonly type: 'reject'; readonly sessionId: string; readonly id?: string; readonly reason?: string; readonly call?: string };
 
 /** The desk client frame types. */
 export const DESK_CLIENT_FRAME_TYPES = ['auth', 'ping', 'take', 'say', 'release', 'close', 'approve', 'reject'] as const;
@@ -58,6 +58,10 @@ export interface DeskApproval {
   readonly user: string;
   readonly task: string | null;
   readonly tool: string | null;
+  /** The call (`<seq>:<tool>:<index>`): an `approve` or `reject` naming it decides only this call. */
+  readonly call: string | null;
+  /** The call's arguments as the decision trace keeps them (personal values redacted). */
+  readonly args: Readonly<Record<string, Json>> | null;
   readonly since: number;
 }
 
@@ -100,7 +104,7 @@ export type DeskServerFrame =
   | { readonly type: 'pong'; readonly id?: string };
 
 /** Why the desk refused a command about a conversation. */
-export type DeskRefusal = 'taken' | 'not_waiting' | 'not_held' | 'tenant';
+export type DeskRefusal = 'taken' | 'not_waiting' | 'not_held' | 'tenant' | 'another_call';
 
 /** Limits the desk parser enforces. */
 export interface DeskFrameLimits {
@@ -114,6 +118,8 @@ export type ParsedDeskFrame =
   | { readonly ok: false; readonly error: { readonly code: 'bad_frame' | 'too_large'; readonly message: string; readonly id?: string } };
 
 const MAX_NOTE_CHARS = 500;
+/** Longest call an approve or reject may name (`<seq>:<tool>:<index>`). */
+const MAX_CALL_CHARS = 200;
 
 /**
  * Parses and validates one text frame from a desk client. Unknown fields are ignored; unknown
@@ -145,6 +151,12 @@ export function parseDeskFrame(data: string, limits: DeskFrameLimits): ParsedDes
   }
   const sessionId = own(obj, 'sessionId');
   if (!isValidId(sessionId)) return fail('bad_frame', `${type}.sessionId must be 1-128 characters [A-Za-z0-9._:@-]`, id);
+  // approve and reject may name the call (the approvals board's `call`): only that call is decided.
+  const call = type === 'approve' || type === 'reject' ? own(obj, 'call') : undefined;
+  if (call !== undefined && (typeof call !== 'string' || call === '' || call.length > MAX_CALL_CHARS)) {
+    return fail('bad_frame', `${type}.call must be a string of 1-${MAX_CALL_CHARS} characters`, id);
+  }
+  const named = call !== undefined ? { call } : {};
   switch (type) {
     case 'say': {
       const text = own(obj, 'text');
@@ -159,10 +171,10 @@ export function parseDeskFrame(data: string, limits: DeskFrameLimits): ParsedDes
       const note = own(obj, key);
       if (note !== undefined && typeof note !== 'string') return fail('bad_frame', `${type}.${key} must be a string`, id);
       const kept = typeof note === 'string' && note.trim() !== '' ? { [key]: note.trim().slice(0, MAX_NOTE_CHARS) } : {};
-      return { ok: true, frame: { type, sessionId, ...withId, ...kept } as DeskClientFrame };
+      return { ok: true, frame: { type, sessionId, ...withId, ...kept, ...named } as DeskClientFrame };
     }
     default:
-      return { ok: true, frame: { type, sessionId, ...withId } };
+      return { ok: true, frame: { type, sessionId, ...withId, ...named } };
   }
 }
 

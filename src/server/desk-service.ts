@@ -233,16 +233,26 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
       return m.agent.send(deskError('forbidden', `role '${who.role}' of this tenant may not decide on this call`, about));
     }
     // The approver is the verified agent, never a name from the frame: the tool guard re-checks it.
+    // With `call`, the chart decides only that call: never one the agent has not seen.
+    const named = frame.call !== undefined ? { call: frame.call } : {};
     const event = frame.type === 'approve'
-      ? { type: 'operator.approve', approver: { tenant: who.tenant, user: who.user, role: who.role } }
-      : { type: 'operator.reject', ...(frame.reason ? { reason: frame.reason } : {}) };
+      ? { type: 'operator.approve', approver: { tenant: who.tenant, user: who.user, role: who.role }, ...named }
+      : { type: 'operator.reject', ...(frame.reason ? { reason: frame.reason } : {}), ...named };
     const outcome = await runtime.send(frame.sessionId, event, { as: who });
-    approvals.clear(frame.sessionId);
-    // The chart answers the customer when a call was waiting; silence means there was none.
+    // The chart answers the customer when the call was decided; silence means it was not.
     if (!outcome.frames.some((f) => f.type === 'reply')) {
+      const waiting = runtime.describe(frame.sessionId)?.state.includes('approvals.waiting') === true;
+      if (waiting && frame.call !== undefined) {
+        return m.agent.send(deskError('forbidden', 'the call waiting for approval is not the one you decided on: look at the board again', { ...about, reason: 'another_call' }));
+      }
+      approvals.clear(frame.sessionId);
       return m.agent.send(deskError('forbidden', 'no call of this conversation is waiting for approval', { ...about, reason: 'not_waiting' }));
     }
-    await audit(who, frame.type === 'approve' ? 'tool.approve' : 'tool.reject', frame.sessionId, 'ok', frame.type === 'reject' && frame.reason ? { reason: frame.reason } : {});
+    approvals.clear(frame.sessionId);
+    await audit(who, frame.type === 'approve' ? 'tool.approve' : 'tool.reject', frame.sessionId, 'ok', {
+      ...(frame.type === 'reject' && frame.reason ? { reason: frame.reason } : {}),
+      ...(frame.call !== undefined ? { call: frame.call } : {}),
+    });
     m.agent.send({ type: 'decided', ...(frame.id !== undefined ? { id: frame.id } : {}), sessionId: frame.sessionId, decision: frame.type === 'approve' ? 'approved' : 'rejected' });
   };
 

@@ -147,14 +147,24 @@ describe('/desk access', () => {
       await carol.next(isReplyTo(id));
     }
     const pending = await sam.next((f) => f.type === 'approvals' && (f.entries as unknown[]).length === 1);
-    expect((pending.entries as unknown[])[0]).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund' });
+    const entry = (pending.entries as Array<Record<string, unknown>>)[0]!;
+    expect(entry).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund', args: { orderId: '3001', amount: 249 } });
+    expect(entry.call).toMatch(/^\d+:request_refund:\d+$/);
+
+    // An approval or a rejection naming another call decides nothing.
+    for (const type of ['approve', 'reject'] as const) {
+      sam.send({ type, sessionId: carol.sessionId, id: `${type}-stale`, call: '999999:request_refund:0' });
+      expect(await sam.next((f) => f.id === `${type}-stale`)).toMatchObject({ type: 'error', code: 'forbidden', reason: 'another_call' });
+    }
+    expect(h.runtime.describe(carol.sessionId)?.state).toContain('approvals.waiting');
+    expect(carol.frames.filter((f) => f.type === 'reply' && f.replyTo === undefined)).toEqual([]);
 
     // Another tenant's agent cannot decide on it.
     const eve = await openDesk(h, { user: 'eve', tenant: 'globex' }, defer);
     eve.send({ type: 'approve', sessionId: carol.sessionId, id: 'x1' });
     expect(await eve.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', id: 'x1' });
 
-    sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', approver: { tenant: 'acme', user: 'carol', role: 'admin' } });
+    sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', call: entry.call, approver: { tenant: 'acme', user: 'carol', role: 'admin' } });
     expect(await sam.next((f) => f.type === 'decided' || f.type === 'error')).toMatchObject({ type: 'decided', id: 'a1', decision: 'approved' });
     expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
     await expect.poll(() => (sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as unknown[]).length, POLL).toBe(0);

@@ -6,7 +6,7 @@
 import type { FrameLocator } from 'playwright-core';
 import { expect, it } from 'vitest';
 import { describeInBrowser, screenshotPath } from '../../support/browser.js';
-import { startKeel } from './support/keel-harness.js';
+import { isReplyTo, openChat, startKeel } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
@@ -84,5 +84,30 @@ describeInBrowser('agent desk page', ({ newPage, defer }) => {
     await desk.locator('#dismiss').click();
     await desk.locator('#placeholder:not([hidden])').waitFor({ timeout: 5000 });
     expect(await desk.locator('#mine li').count()).toBe(0);
+  });
+
+  it('shows what a held call would do and approves that call, by its name', async () => {
+    const h = await startKeel({ defaultAgent: true });
+    defer(h.remove, () => h.stop());
+    const page = await newPage({ width: 1100, height: 700 });
+    await page.goto(`${h.url}/desk#token=${await h.token({ user: 'sam', role: 'agent' })}`);
+    await page.locator('#status[data-state="online"]').waitFor({ timeout: 10_000 });
+    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    defer(() => carol.close());
+    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
+      carol.send({ type: 'message', id, text });
+      await carol.next(isReplyTo(id));
+    }
+    const card = page.locator('#approvals li.card', { hasText: 'carol' });
+    await card.waitFor({ timeout: 8000 });
+    const shown = await card.locator('.args').innerText();
+    expect(shown).toMatch(/orderId\s+3001/);
+    expect(shown).toMatch(/amount\s+249/);
+    await card.locator('button', { hasText: 'Approve' }).click();
+    expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
+    await page.locator('#approvals-panel').waitFor({ state: 'hidden', timeout: 8000 });
+    // The page sent the call it showed: the audit record names it.
+    const approved = h.runtime.audit.read({ limit: 100 }).find((r) => r.action === 'tool.approve' && r.outcome === 'ok');
+    expect(approved?.details).toMatchObject({ call: expect.stringMatching(/^\d+:request_refund:\d+$/) });
   });
 });

@@ -70,8 +70,8 @@ describe('hand-offs across a restart', () => {
     const kim = await joinDesk(second, 'kim');
     const board = () => (kim.frames.filter((f) => f.type === 'approvals').at(-1)?.entries ?? []) as Array<Record<string, unknown>>;
     await expect.poll(board, POLL).toHaveLength(1);
-    expect(board()[0]).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund' });
-    kim.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1' });
+    expect(board()[0]).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund', args: { orderId: '3001', amount: 249 } });
+    kim.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', call: board()[0]!.call });
     expect(await kim.next((f) => f.type === 'decided' || f.type === 'error')).toMatchObject({ type: 'decided', id: 'a1', decision: 'approved' });
     await expect.poll(board, POLL).toHaveLength(0);
     const replies = second.runtime.replay(carol.sessionId, 0).filter((f) => f.type === 'reply').map((f) => f.text);
