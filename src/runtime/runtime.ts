@@ -25,8 +25,8 @@ import { openEnv, type LmdbEnv } from '../store/lmdb-env.js';
 import { createUserMemory, type UserMemory } from '../memory/user-memory.js';
 import { eraseUser, type UserErasure } from './user-erasure.js';
 import { createSessionStore, plainSealer, type SessionRecord, type SessionStore } from '../store/session-store.js';
-import type { Clock, DecisionEvent, EffectLedger } from '../ports.js';
-import { isValidId, type Json, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
+import type { Clock, EffectLedger } from '../ports.js';
+import { isValidId, type Identity, type SessionId, type TenantId, type UserId } from '../types.js';
 import { resolveRuntimeOptions, type RuntimeOptions } from './runtime-options.js';
 import { createSessionAccess } from './session-access.js';
 
