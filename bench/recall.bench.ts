@@ -20,7 +20,10 @@
  * 512 memories of another tenant before the bulk insert, as in a running server. Queries are CLINC150
  * validation texts, never stored. No test split is read.
  *
- *   npm run bench:recall -- [--n 100000] [--queries 500] [--data DIR] [--m 16] [--ef-construction 100] [--ef-search 128] [--worker-nice 10] [--search-on-event-loop true|false]
+ *   npm run bench:recall -- [--n 100000] [--queries 500] [--data DIR] [--m 16] [--ef-construction 100] [--ef-search 128] [--worker-nice 10] [--search-on-event-loop true|false] [--bulk-chunk-size 8] [--import-only]
+ *
+ * `--import-only` stops after the import (its figures, then the JSON line with the recall fields
+ * null): for comparing import settings such as `--bulk-chunk-size` in alternating runs.
  *
  * Prints a table, then as its last line one JSON object:
  * {"n", "recallAt10", "p50Ms", "p99Ms", "insertsPerSec", "maxEventLoopDelayMs"}.
@@ -54,6 +57,8 @@ const { values: args } = parseArgs({
     'ef-search': { type: 'string' },
     'worker-nice': { type: 'string' },
     'search-on-event-loop': { type: 'string' },
+    'bulk-chunk-size': { type: 'string' },
+    'import-only': { type: 'boolean', default: false },
     seed: { type: 'string', default: '7' },
   },
   strict: true,
@@ -69,6 +74,7 @@ const hnsw = {
   workerNice: numberOr(args['worker-nice'], defaultHnswIndexHostOptions.workerNice),
   searchOnEventLoop: args['search-on-event-loop'] !== 'false',
 };
+const bulkChunkSize = numberOr(args['bulk-chunk-size'], defaultMemoryStoreOptions.bulkChunkSize);
 const K = 10;
 const { HierarchicalNSW } = hnswlib;
 
@@ -102,7 +108,7 @@ const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir, clock: sys
 const embedder = createLocalEmbedder();
 const memory = createUserMemory({
   env, sealer, clock: systemClock, indexDir: join(dir, 'memory-index'), embedder,
-  maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1,
+  maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1, bulkChunkSize,
   saveAfterChanges: 100_000_000, saveDelayMs: 86_400_000,
   index: { ...hnsw, initialCapacity: 1024 },
 });
@@ -113,7 +119,7 @@ const envInWorker = openEnv({ dir: dirInWorker, mapSizeBytes: 4 * 1024 * 1024 * 
 const memoryInWorker = createUserMemory({
   env: envInWorker, sealer: createTenantSealer({ keys: createTenantKeyStore({ dir: dirInWorker, clock: systemClock }) }), clock: systemClock,
   indexDir: join(dirInWorker, 'memory-index'), embedder,
-  maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1,
+  maxMemoriesPerUser: n + 1, maxMemoriesPerTenant: n + 1, bulkChunkSize,
   saveAfterChanges: 100_000_000, saveDelayMs: 86_400_000,
   index: { ...hnsw, initialCapacity: 1024, searchOnEventLoop: false },
 });
@@ -121,6 +127,13 @@ const tenant = tenantId('bench');
 const user = userId('bench-user');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const quantileOf = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+const cleanUp = async (): Promise<void> => {
+  await Promise.all([memory.close(), memoryInWorker.close()]);
+  await Promise.all([env.close(), envInWorker.close()]);
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(dirInWorker, { recursive: true, force: true });
+};
 
 try {
   // -------------------------------------------------------------------------------------------
@@ -141,8 +154,12 @@ try {
   }, 5);
   // Garbage-collection pauses are reported apart: they stop the event loop whatever the code does.
   let maxGcMs = 0;
+  let gcOver4 = 0;
   const gcObserver = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) maxGcMs = Math.max(maxGcMs, entry.duration);
+    for (const entry of list.getEntries()) {
+      maxGcMs = Math.max(maxGcMs, entry.duration);
+      if (entry.duration > 4) gcOver4++;
+    }
   });
   gcObserver.observe({ entryTypes: ['gc'] });
   // Another user of the same tenant asks every 100 ms during the import: the latency a customer
@@ -181,6 +198,21 @@ try {
   const maxEventLoopDelayMs = delay.max / 1e6;
   const p99EventLoopDelayMs = delay.percentile(99) / 1e6;
   log(`indexed ${stats.live - 1} in ${(insertMs / 1000).toFixed(1)} s`);
+  if (args['import-only']) {
+    const rows: Array<[string, string]> = [
+      ['memories imported; bulk chunk size', `${n.toLocaleString('en')}; ${bulkChunkSize}`],
+      ['bulk insert: committed and indexed', `${(insertMs / 1000).toFixed(1)} s  (${Math.round(n / (insertMs / 1000)).toLocaleString('en')}/s)`],
+      ['event loop delay during bulk insert: max / p99', `${maxEventLoopDelayMs.toFixed(1)} ms / ${p99EventLoopDelayMs.toFixed(1)} ms`],
+      ['  5 ms ticker: latest / ticks over 20 ms late', `${maxGapMs.toFixed(1)} ms / ${lateTicks}`],
+      ['  longest GC pause meanwhile; GC pauses over 4 ms', `${maxGcMs.toFixed(1)} ms; ${gcOver4}`],
+      ['recall by another user of the tenant during the import: p50 / max', `${quantileOf(duringImport, 0.5).toFixed(1)} ms / ${duringImport.at(-1)!.toFixed(1)} ms`],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+    process.stdout.write(`${JSON.stringify({ n, recallAt10: null, p50Ms: null, p99Ms: null, insertsPerSec: Math.round(n / (insertMs / 1000)), maxEventLoopDelayMs: Number(maxEventLoopDelayMs.toFixed(1)) })}\n`);
+    await cleanUp();
+    process.exit(0);
+  }
 
   const saveStart = performance.now();
   await memory.memories.saveIndex(tenant);
@@ -261,7 +293,6 @@ try {
   latencies.sort((a, b) => a - b);
   inWorker.sort((a, b) => a - b);
   trips.sort((a, b) => a - b);
-  const quantileOf = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
   const quantile = (p: number) => quantileOf(latencies, p);
   const tripQuantile = (p: number) => quantileOf(trips, p);
 
@@ -332,8 +363,5 @@ try {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
-  await Promise.all([memory.close(), memoryInWorker.close()]);
-  await Promise.all([env.close(), envInWorker.close()]);
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(dirInWorker, { recursive: true, force: true });
+  await cleanUp();
 }
