@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIntentDefinitions, parseIntentDefinitions, parseValidationSet } from '../../../src/routing/index.js';
@@ -70,5 +70,6 @@ describe('loadIntentDefinitions', () => {
     writeFileSync(broken, '{ "intents": [');
     await expect(loadIntentDefinitions(broken)).rejects.toMatchObject({ code: 'invalid_option', message: expect.stringContaining('not valid JSON') });
     await expect(loadIntentDefinitions(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'invalid_option' });
+    rmSync(dir, { recursive: true, force: true });
   });
 });

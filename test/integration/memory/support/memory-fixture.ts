@@ -40,9 +40,21 @@ export async function openMemoryFixture(options: MemoryOptions = {}, config: { p
   const sealerFor = (): Sealer => (config.plain ? plainSealer : createTenantSealer({ keys: createTenantKeyStore({ dir: temp.dir, clock }) }));
   const open = (o: MemoryOptions) => {
     const env = openEnv({ dir: temp.dir });
-    return { env, memory: createUserMemory({ env, sealer: sealerFor(), clock, indexDir, ...o }) };
+    try {
+      return { env, memory: createUserMemory({ env, sealer: sealerFor(), clock, indexDir, ...o }) };
+    } catch (err) {
+      void env.close();
+      throw err;
+    }
   };
-  let current = open(options);
+  let current: ReturnType<typeof open>;
+  try {
+    current = open(options);
+  } catch (err) {
+    // Options refused: nothing of the fixture stays behind.
+    temp.remove();
+    throw err;
+  }
   let closed = false;
   const f: MemoryFixture = {
     dir: temp.dir,
