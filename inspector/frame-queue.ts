@@ -26,6 +26,8 @@ export interface FrameQueue {
   shift(): string | undefined;
   /** Frames waiting. */
   readonly size: number;
+  /** Characters of the frames waiting. */
+  readonly chars: number;
   /** Frames dropped (by frame type) since the last call; resets the counts. */
   takeDropped(): Record<string, number> | undefined;
   /** Frames dropped since the queue was made. */
@@ -50,6 +52,7 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
   let entries: Entry[] = [];
   let head = 0;
   let size = 0;
+  let chars = 0;
   const byKey = new Map<string, Entry>();
   let dropped: Record<string, number> = {};
   let anyDropped = false;
@@ -69,6 +72,7 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
       if (e.live && e.key === undefined) {
         e.live = false;
         size--;
+        chars -= e.text.length;
         countDrop(e.type);
         return true;
       }
@@ -89,6 +93,7 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
       if (key !== undefined) {
         const queued = byKey.get(key);
         if (queued?.live) {
+          chars += text.length - queued.text.length;
           queued.text = text;
           coalescedTotal++;
           return true;
@@ -104,6 +109,7 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
       const entry: Entry = { text, type, key, live: true };
       entries.push(entry);
       size++;
+      chars += text.length;
       if (key !== undefined) byKey.set(key, entry);
       return true;
     },
@@ -115,6 +121,7 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
         if (!e.live) continue;
         e.live = false;
         size--;
+        chars -= e.text.length;
         if (e.key !== undefined && byKey.get(e.key) === e) byKey.delete(e.key);
         compact();
         return e.text;
@@ -125,6 +132,9 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
     },
     get size() {
       return size;
+    },
+    get chars() {
+      return chars;
     },
     takeDropped() {
       if (!anyDropped) return undefined;
@@ -143,6 +153,7 @@ export function createFrameQueue(maxFrames: number): FrameQueue {
       entries = [];
       head = 0;
       size = 0;
+      chars = 0;
       byKey.clear();
     },
   };

@@ -43,6 +43,8 @@ export interface InspectorOutbox {
   /** Counts frames lost before they reached the queue (the hub's own overflow). */
   lost(type: string, count: number): void;
   readonly stats: InspectorOutboxStats;
+  /** What the page has not read yet: characters queued here plus bytes in the socket's buffer. */
+  readonly unread: number;
   /** Stops writing and drops what is queued. Idempotent. */
   dispose(): void;
 }
@@ -141,6 +143,9 @@ export function createInspectorOutbox(socket: InspectorSocket, options: Inspecto
     },
     get stats() {
       return { queued: queue.size, sent, dropped: queue.droppedTotal + lostTotal, coalesced: queue.coalescedTotal, skippedMarkers };
+    },
+    get unread() {
+      return queue.chars + socket.bufferedAmount;
     },
     dispose,
   };

@@ -16,6 +16,7 @@ import { DECISION_KINDS, type DecisionEvent } from '../src/ports.js';
 import type { Runtime } from '../src/runtime/runtime.js';
 import { createRedactor } from '../src/security/redact.js';
 import { can } from '../src/security/roles.js';
+import { createTokenBucket } from '../src/server/rate-limiter.js';
 import { isKeelError } from '../src/errors.js';
 import type { Identity, Json, SessionId, TenantId, UserId } from '../src/types.js';
 import { createInspectorOutbox, type InspectorOutbox, type InspectorOutboxStats, type InspectorSocket } from './inspector-client.js';
@@ -91,6 +92,8 @@ const MAX_PENDING = 20_000;
 const DETAIL_EVENTS = 300;
 /** Events a diagnostics report reads at most. */
 const REPORT_EVENTS = 100_000;
+/** Requests answered with many events: refused while a page leaves too much unread. */
+const ANSWERED_IN_BULK: ReadonlySet<string> = new Set(['sessions', 'watch', 'query', 'report']);
 
 /**
  * Creates the hub.
@@ -181,7 +184,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
       // An event is activity: the session is awake (resting shows when the session is read again).
       resting: false,
       updatedAt: Math.max(before?.updatedAt ?? 0, e.time),
-      last: e.kind === 'inspect' ? (before?.last ?? '') : `${e.kind}:${e.reason}`.slice(0, 80),
+      last: e.kind === 'inspect' ? (before?.last ?? '') : `${e.kind}:${redactor ? redactor.text(e.reason) : e.reason}`.slice(0, 80),
     };
     t.rows.delete(e.session);
     t.rows.set(e.session, row);
@@ -320,7 +323,9 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
         return;
       }
       case 'report': {
-        const report = buildReport({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10 });
+        const built = buildReport({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10 });
+        // Staff see what customers said redacted, even when the runtime keeps its trace as written.
+        const report = redactor ? (redactor.value(built as unknown as Json) as unknown as typeof built) : built;
         c.out.push('reply', { type: 'report.result', id: f.id, report }, `reply:${f.id}`);
         return;
       }
@@ -368,12 +373,26 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
       client.out.push('health', healthFrame(t, runtime.stats().live), 'health');
       client.out.push('alerts', alertsFrame(), 'alerts');
       let disposed = false;
+      const requests = createTokenBucket({ ratePerSecond: o.maxRequestsPerSecond, burst: 2 * o.maxRequestsPerSecond, clock });
+      const refusals = createTokenBucket({ ratePerSecond: 5 * o.maxRequestsPerSecond, burst: 10 * o.maxRequestsPerSecond, clock });
       return {
         receive(text) {
           if (disposed) return;
+          if (!requests.take()) {
+            // Refusing costs the server too: a page that ignores its rate_limited errors is closed.
+            if (!refusals.take()) {
+              socket.close(1008, 'flooding: requests kept coming after rate_limited errors');
+              return;
+            }
+            return fail(client, 'rate_limited', `at most ${o.maxRequestsPerSecond} requests a second; wait a moment`);
+          }
           if (text.length > o.maxFrameChars) return fail(client, 'too_large', `frames are at most ${o.maxFrameChars} characters`);
           const f = parseInspectorFrame(text, o.maxSignalTextChars);
           if ('error' in f) return fail(client, 'bad_frame', f.error, f.id);
+          // Answers the page has not read are held for it: a page that asks and never reads gets no more.
+          if (ANSWERED_IN_BULK.has(f.type) && client.out.unread > o.maxUnreadBytes) {
+            return fail(client, 'rate_limited', 'earlier answers are still unread; read them first', 'id' in f ? f.id : undefined);
+          }
           handle(client, f).catch((err: unknown) => {
             logger.warn({ err }, 'inspector request failed');
             fail(client, 'internal', 'the request failed', 'id' in f ? f.id : undefined);

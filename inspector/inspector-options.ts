@@ -17,7 +17,7 @@ export interface InspectorOptions {
   readonly healthWindowMs: number;
   /** How often health and alerts are pushed. Default 2000 ms. */
   readonly healthIntervalMs: number;
-  /** Time to send an auth frame when no `Authorization` header was given. Default 10 s. */
+  /** Time to send an auth frame when no `Authorization` header was given. Default 5 s. */
   readonly authTimeoutMs: number;
   /** Sessions listed on connect (most recently updated first). Default 500. */
   readonly maxListedSessions: number;
@@ -35,6 +35,19 @@ export interface InspectorOptions {
   readonly maxSignalTextChars: number;
   /** Connections at once across all inspectors. Default 100. */
   readonly maxClients: number;
+  /** Inspector pages one user (tenant and user) may have open at once; one more closes with 4429. Default 8. */
+  readonly maxPagesPerUser: number;
+  /**
+   * Requests (frames) per second one page may send, with a burst of twice as many; beyond, a
+   * `rate_limited` error, and a page that keeps sending regardless is closed with 1008. Default 10.
+   */
+  readonly maxRequestsPerSecond: number;
+  /**
+   * Bytes of answers a page may leave unread: past this, `sessions`, `watch`, `query` and `report`
+   * get a `rate_limited` error until it reads (a page that asks and never reads cannot make the
+   * server hold its answers). Default 4 MiB.
+   */
+  readonly maxUnreadBytes: number;
   /** Default: the system clock. */
   readonly clock: Clock;
 }
@@ -46,19 +59,23 @@ export const defaultInspectorOptions: Readonly<InspectorOptions> = Object.freeze
   drainCheckMs: 50,
   healthWindowMs: 5 * 60_000,
   healthIntervalMs: 2000,
-  authTimeoutMs: 10_000,
+  authTimeoutMs: 5000,
   maxListedSessions: 500,
   maxQueryEvents: 2000,
   maxScanBatches: 20_000,
   maxFrameChars: 16 * 1024,
   maxSignalTextChars: 2000,
   maxClients: 100,
+  maxPagesPerUser: 8,
+  maxRequestsPerSecond: 10,
+  maxUnreadBytes: 4 * 1024 * 1024,
   clock: systemClock,
 });
 
 const POSITIVE_INTEGERS = [
   'maxQueuedFrames', 'maxBufferedBytes', 'drainCheckMs', 'healthWindowMs', 'healthIntervalMs', 'authTimeoutMs',
   'maxListedSessions', 'maxQueryEvents', 'maxScanBatches', 'maxFrameChars', 'maxSignalTextChars', 'maxClients',
+  'maxPagesPerUser', 'maxRequestsPerSecond', 'maxUnreadBytes',
 ] as const;
 
 /**

@@ -16,6 +16,8 @@ export const CLOSE_CODES = Object.freeze({
   policyViolation: 1008,
   /** A frame over `maxPayloadBytes` (sent by `ws` itself). */
   tooBig: 1009,
+  /** The server met an unexpected condition (an inspector page it could not open). */
+  internalError: 1011,
   /** Try again later: the client reads too slowly (send buffer full) or the server is at its connection limit. */
   tryAgainLater: 1013,
   /** No token, a bad signature, an expired token, or a token that expired while connected. */

@@ -21,6 +21,8 @@ import { createWsEndpoint, type AcceptedPeer, type PeerConnection } from './ws-p
 
 /** How long closing waits for inspector pages to close before terminating them. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** Inspector pages are pinged this often; one that did not answer the previous ping is terminated. */
+const INSPECTOR_HEARTBEAT_MS = 30_000;
 
 /** The inspector endpoint. */
 export interface InspectorGateway {
@@ -106,11 +108,28 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
       // Closed meanwhile, or the server is shutting down.
       if (!peer.isOpen()) return;
       clearTimeout(timer);
+      if (!peer.admit(identity)) {
+        return refuse(CLOSE_CODES.tooManyConnections, 'rate_limited', `too many inspector pages: at most ${o.maxPagesPerUser} per user`);
+      }
       signIns.succeeded(identity, 'inspector');
-      connection = hub.connect(socket, identity);
+      try {
+        connection = hub.connect(socket, identity);
+      } catch (err) {
+        // The runtime is closing (or its store failing): this page is refused, the process goes on.
+        const closing = isKeelError(err) && err.code === 'runtime_closed';
+        if (!closing) logger.warn({ err }, 'opening an inspector page failed');
+        return refuse(closing ? CLOSE_CODES.goingAway : CLOSE_CODES.internalError, closing ? 'runtime_closed' : 'internal', closing ? 'the runtime is closing' : 'the inspector could not open this page');
+      }
       if (identity.expiresAt !== undefined) armExpiry(identity.expiresAt);
     };
-    if (peer.headerToken !== undefined) void authenticate(peer.headerToken);
+    // Never left unhandled: keel ends the process on an unhandled rejection.
+    const signIn = (token: string): void => {
+      authenticate(token).catch((err: unknown) => {
+        logger.warn({ err }, 'inspector sign-in failed');
+        refuse(CLOSE_CODES.internalError, 'internal', 'the sign-in failed');
+      });
+    };
+    if (peer.headerToken !== undefined) signIn(peer.headerToken);
     return {
       receive(text) {
         if (connection) return connection.receive(text);
@@ -119,7 +138,7 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
         const f = parseInspectorFrame(text, o.maxSignalTextChars);
         const token = 'type' in f && f.type === 'auth' ? f.token : undefined;
         if (token === undefined) return refuse(CLOSE_CODES.unauthorized, 'unauthorized', 'the first frame must be {"type":"auth","token":"..."}');
-        void authenticate(token);
+        signIn(token);
       },
       close: (code, reason) => socket.close(code, reason),
       dispose() {
@@ -135,6 +154,9 @@ export function createInspectorGateway(args: InspectorGatewayArgs): InspectorGat
     name: 'inspector',
     maxPayloadBytes: o.maxFrameChars * 4,
     maxConnections: o.maxClients,
+    maxConnectionsPerUser: o.maxPagesPerUser,
+    // Pages that vanished without a close (a laptop lid) give their slot back.
+    heartbeatIntervalMs: INSPECTOR_HEARTBEAT_MS,
     allowedOrigins: args.allowedOrigins ?? [],
     shutdownTimeoutMs: SHUTDOWN_GRACE_MS,
     clock: o.clock,
