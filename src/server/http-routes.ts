@@ -8,7 +8,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { KeelError } from '../errors.js';
 import { can } from '../security/roles.js';
 import type { SignInAudit } from '../security/sign-in-audit.js';
-import { bearerToken, isLoopbackAddress } from './origin-policy.js';
+import { bearerToken, isLoopbackAddress, isLoopbackHost } from './origin-policy.js';
 import type { ServerMetrics } from './server-metrics.js';
 import type { OpsAccess, TokenVerifier } from './server-options.js';
 import type { StaticFiles } from './static-files.js';
@@ -69,7 +69,7 @@ export function createHttpRoutes(args: HttpRoutesArgs): HttpRoutes {
   const opsAllowed = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const token = bearerToken(req.headers.authorization);
     if (token === undefined) {
-      if (args.opsAccess === 'loopback-or-token' && isLoopbackAddress(req.socket.remoteAddress)) return true;
+      if (args.opsAccess === 'loopback-or-token' && isLoopbackAddress(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)) return true;
       json(res, 401, { error: 'unauthorized', message: 'a bearer token of role engineer or admin is required' }, { 'WWW-Authenticate': 'Bearer' });
       return false;
     }
@@ -148,8 +148,9 @@ export function createHttpRoutes(args: HttpRoutesArgs): HttpRoutes {
     }
     // Pages under /inspector/ reach the same assets with relative URLs.
     if (relative.startsWith('/inspector/')) relative = relative.slice('/inspector'.length);
-    const headers = relative === '/chat.html' || relative === '/desk.html' || relative === '/inspector.html' ? CHAT_PAGE_HEADERS : {};
-    if (await args.files.serve(req, res, relative, headers)) return;
+    // Every file gets the pages' policy: a page reached by another spelling of its path
+    // (`/chat.html/`, `//inspector.html`) must not lose it.
+    if (await args.files.serve(req, res, relative, CHAT_PAGE_HEADERS)) return;
     json(res, 404, { error: 'not_found', message: 'no such page' });
   };
 

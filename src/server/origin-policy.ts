@@ -45,6 +45,24 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 }
 
 /**
+ * True when a `Host` header names this machine by a loopback name or address (any port). A page
+ * on another site that rebinds its DNS name to 127.0.0.1 still sends its own name: a request
+ * trusted for coming from loopback must also say it is meant for loopback.
+ *
+ * @example
+ * ```ts
+ * isLoopbackHost('127.0.0.1:8787'); // true
+ * isLoopbackHost('localhost');      // true
+ * isLoopbackHost('rebind.evil.example:8787'); // false
+ * ```
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '')).toLowerCase();
+  return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+/**
  * The token of an `Authorization: Bearer <token>` header, or undefined.
  *
  * @example

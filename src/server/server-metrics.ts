@@ -5,6 +5,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Runtime } from '../runtime/runtime.js';
+import { CLOSE_CODES } from './close-codes.js';
+
+/** Close codes counted under their own label: RFC 6455's (1000-1015) and keel's; any other is `other`. */
+const KNOWN_CLOSE_CODES: ReadonlySet<number> = new Set([...Array.from({ length: 16 }, (_, i) => 1000 + i), ...Object.values(CLOSE_CODES)]);
 
 /** What a turn ended as, for `keel_turns_total{outcome}`. */
 export type TurnOutcomeLabel = 'ok' | 'duplicate' | 'error';
@@ -92,7 +96,8 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     },
     connectionClosed(code) {
       connections.dec();
-      closes.inc({ code: String(code) });
+      // The peer chooses its close code: only RFC 6455's and keel's own are labels of their own.
+      closes.inc({ code: KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other' });
     },
     error(code) {
       errors.inc({ code });

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { useCleanups } from '../../support/cleanups.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { isReplyTo, keelPerTest, openChat } from './support/keel-harness.js';
@@ -45,6 +46,32 @@ describe('http routes', () => {
     expect(metrics.text).toMatch(/^keel_process_cpu_seconds_total/m);
   });
 
+  it('refuses a loopback request naming another host (a rebound DNS name) without a token, and counts unknown close codes as other', async () => {
+    const h = await keel();
+    const withHost = (path: string, host: string) => new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: h.port, path, headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    for (const path of ['/healthz', '/metrics']) {
+      expect(await withHost(path, `rebind.evil.example:${h.port}`)).toBe(401);
+      expect(await withHost(path, `localhost:${h.port}`)).toBe(200);
+      expect(await withHost(path, `[::1]:${h.port}`)).toBe(200);
+    }
+    // Close codes the peer picks are not labels of their own (a label per code would be unbounded).
+    for (const code of [3000, 3999, 4000]) {
+      const ws = new WebSocket(`${h.wsUrl}`);
+      await new Promise((resolve) => ws.once('open', resolve));
+      ws.close(code);
+      await new Promise((resolve) => ws.once('close', resolve));
+    }
+    await expect.poll(async () => (await get(`${h.url}/metrics`)).text, { timeout: 5000 }).toMatch(/^keel_ws_closes_total\{code="other"\} 3$/m);
+    expect((await get(`${h.url}/metrics`)).text).not.toMatch(/code="3000"|code="3999"|code="4000"/);
+  });
+
   it("with opsAccess 'token' requires an engineer or admin token, even from loopback", async () => {
     const h = await keel({ server: { opsAccess: 'token' } });
     expect((await get(`${h.url}/healthz`)).status).toBe(401);
@@ -78,6 +105,12 @@ describe('http routes', () => {
     expect(page.text).toMatch(/chat\.js/);
     for (const asset of ['/chat.js', '/chat.css', '/page-common.js']) expect((await get(`${h.url}${asset}`)).status).toBe(200);
     expect((await get(`${h.url}/`, {}, 'HEAD')).status).toBe(200);
+    // Every spelling of a page's path, and every asset, carries the policy.
+    for (const path of ['/chat.html', '/chat.html/', '/desk.html/', '/inspector//inspector.html', '/inspector/%2Finspector.html', '/inspector.html/', '/chat.js']) {
+      const res = await get(`${h.url}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-security-policy'), path).toMatch(/frame-ancestors 'self'/);
+    }
   });
 
   it('serves the inspector from the static directory, and only plain files inside it', async () => {
