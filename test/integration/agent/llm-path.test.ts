@@ -43,6 +43,21 @@ describe('rephrasing grounded drafts, streamed', () => {
     expect(seen.join('')).toBe(reply.text);
   });
 
+  it('a delta listener that throws changes nothing: the turn gets its reply and nothing is rethrown', async () => {
+    const c = await h.open('alice');
+    let calls = 0;
+    const reply = await c.say('what is your return policy', {
+      onDelta: () => {
+        calls++;
+        throw new Error('socket gone');
+      },
+    });
+    expect(calls).toBeGreaterThan(1);
+    expect(reply.text).toMatch(/^✦ To start a return/);
+    // XState would have rethrown the listener's error on a timer: give it the chance to.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  });
+
   it('task replies are rephrased too, from the tool result only, and offered no tools', async () => {
     const c = await h.open('alice');
     const before = model.requests('draft').length;
