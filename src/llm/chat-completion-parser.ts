@@ -64,6 +64,7 @@ export function parseChatCompletion(body: unknown, context: { provider: string; 
   return finish(
     { text: content ?? '', toolCalls, model: typeof body['model'] === 'string' ? body['model'] : context.model, usage: usageOf(body['usage']) },
     provider,
+    typeof choice['finish_reason'] === 'string' ? choice['finish_reason'] : undefined,
   );
 }
 
@@ -160,7 +161,7 @@ export function createChatStreamAssembler(context: { provider: string; model: st
           if (call.name === '') throw bad('a tool name');
           return Object.freeze({ id: call.id === '' ? `call_${index}` : call.id, name: call.name, arguments: call.arguments });
         });
-      return finish({ text, toolCalls, model: model ?? context.model, usage }, provider);
+      return finish({ text, toolCalls, model: model ?? context.model, usage }, provider, finishReason);
     },
   };
 }
@@ -168,7 +169,13 @@ export function createChatStreamAssembler(context: { provider: string; model: st
 function finish(
   parts: { text: string; toolCalls: ProposedToolCall[]; model: string; usage: Usage | undefined },
   provider: string,
+  finishReason?: string,
 ): LlmResponse {
+  // An answer cut at its token limit (a tracking number cut in half) or withheld by the
+  // endpoint's content filter is not an answer: the ladder falls back to the grounded draft.
+  // Neither says the provider is unwell (`rejected` leaves its breaker alone).
+  if (finishReason === 'length') throw llmError({ provider, reason: 'rejected' }, `LLM endpoint ${provider} cut its answer at the token limit`);
+  if (finishReason === 'content_filter') throw llmError({ provider, reason: 'rejected' }, `LLM endpoint ${provider} withheld its answer (content filter)`);
   // Nothing to say and nothing to do is not an answer; the ladder moves on instead.
   if (parts.text.trim() === '' && parts.toolCalls.length === 0) {
     throw llmError({ provider, reason: 'empty' }, `LLM endpoint ${provider} answered with neither text nor a tool call`);

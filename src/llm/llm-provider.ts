@@ -24,7 +24,8 @@ export interface LlmProvider extends LlmClient {
  *   (refused, reset): transient, worth a retry on the same provider;
  * - `timeout`: the call's own time budget ran out (also transient);
  * - `aborted`: the caller cancelled; nothing more is tried;
- * - `auth` (401/403), `rejected` (other 4xx): the provider refuses this request or everyone;
+ * - `auth` (401/403), `rejected` (other 4xx, or an answer cut at its token limit or withheld by
+ *   the content filter): the provider refuses this request or everyone;
  * - `malformed`, `truncated`, `empty`: the endpoint answered with a body keel cannot use;
  * - `circuit_open`: the provider was skipped because its breaker is open.
  */

@@ -144,11 +144,13 @@ function resolveOptions(options: ResilientLlmOptions): ResolvedOptions {
 /** Transient failures: the same provider may answer if asked again shortly. */
 const RETRY_REASONS: ReadonlySet<LlmFailureReason> = new Set(['rate_limited', 'server_error', 'connection', 'timeout']);
 /**
- * Failures that say the provider is unwell. A caller's cancel and a request the provider
- * rejected (4xx) say nothing about its health, so they leave the breaker alone.
+ * Failures that say the provider is unwell. A caller's cancel, a request the provider rejected
+ * (4xx, an answer cut at its token limit or withheld by its filter) and an empty answer say
+ * nothing about its health, so they leave the breaker alone: one customer's messages must not
+ * open the breaker every tenant shares.
  */
 const BREAKER_REASONS: ReadonlySet<LlmFailureReason> = new Set([
-  'rate_limited', 'server_error', 'connection', 'timeout', 'auth', 'malformed', 'truncated', 'empty',
+  'rate_limited', 'server_error', 'connection', 'timeout', 'auth', 'malformed', 'truncated',
 ]);
 
 const BREAKER_NAMES: Readonly<Record<CircuitState, BreakerState>> = {
@@ -187,8 +189,13 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
   const alert = (reason: string, data: Record<string, Json>) => safeEmit(o.onDecision, { kind: 'alert', reason, data });
 
   const rungs: Rung[] = o.providers.map((provider) => {
-    const breaker = circuitBreaker(
-      handleWhen((err) => BREAKER_REASONS.has(llmFailureOf(err)?.reason as LlmFailureReason)),
+    // Cockatiel counts a half-open probe that ends in an error it does not handle as a success. A
+    // probe its caller cancelled (a turn timeout) proved nothing: it keeps the breaker open.
+    const breaker: CircuitBreakerPolicy = circuitBreaker(
+      handleWhen((err) => {
+        const reason = llmFailureOf(err)?.reason as LlmFailureReason;
+        return BREAKER_REASONS.has(reason) || (reason === 'aborted' && breaker.state === CircuitState.HalfOpen);
+      }),
       { halfOpenAfter: o.halfOpenAfterMs, breaker: new ConsecutiveBreaker(o.breakerFailures) },
     );
     const data = { provider: provider.name };

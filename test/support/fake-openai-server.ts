@@ -111,7 +111,7 @@ export interface FakeOpenAiServer {
 
 /** Builders for scripted replies. @example `server.script(fakeReply.error(503), fakeReply.text('ok'))` */
 export const fakeReply = {
-  text: (text: string, timing: FakeReplyTiming = {}): FakeReply => ({ kind: 'text', text, ...timing }),
+  text: (text: string, timing: FakeReplyTiming & { finishReason?: string } = {}): FakeReply => ({ kind: 'text', text, ...timing }),
   toolCalls: (calls: readonly FakeToolCall[], timing: FakeReplyTiming & { text?: string } = {}): FakeReply => ({
     kind: 'tool_calls',
     calls,

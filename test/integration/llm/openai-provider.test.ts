@@ -163,6 +163,18 @@ describe('openai provider: failures are translated once, with one HTTP request e
     expect(f?.reason).toBe(reason);
   });
 
+  it.each([
+    ['cut at the token limit', 'length', 'Order 1042 is on its way with DHL, tracking JD01'],
+    ['withheld by the content filter', 'content_filter', ''],
+  ])('an answer %s is refused like a rejected request, streamed or not', async (_label, finishReason, text) => {
+    for (const streamed of [false, true]) {
+      server.script(fakeReply.text(text, { finishReason }));
+      const { err, failure: f } = await failure(provider().complete(ask('hi', streamed ? { onDelta: () => undefined } : {}), live()));
+      expect(err.code).toBe('llm_unavailable');
+      expect(f?.reason).toBe('rejected');
+    }
+  });
+
   it('a broken chunk in a stream → llm_bad_response (malformed)', async () => {
     server.script(fakeReply.malformed());
     const { err } = await failure(provider().complete(ask('hi', { onDelta: () => undefined }), live()));

@@ -120,6 +120,17 @@ describe('resilient llm: the happy path and retries', () => {
     expect(kinds(decisions)).toEqual(['fallback:rejected']);
     expect(llm.status().providers[0]).toMatchObject({ name: 'primary', breaker: 'closed' });
   });
+
+  it('empty, cut and filtered answers (one customer\'s messages) fall back without opening the breaker every tenant shares', async () => {
+    const { llm, decisions } = ladder({ breakerFailures: 2 });
+    for (const reply of [fakeReply.text('  '), fakeReply.text('Order 1042 ships with tracking JD01', { finishReason: 'length' }), fakeReply.text('', { finishReason: 'content_filter' }), fakeReply.text('  ')]) {
+      primaryServer.script(reply);
+      expect((await llm.complete(ask(), live())).provider).toBe('secondary');
+    }
+    expect(kinds(decisions)).toEqual(['fallback:empty', 'fallback:rejected', 'fallback:rejected', 'fallback:empty']);
+    expect(llm.status().providers[0]).toMatchObject({ name: 'primary', breaker: 'closed' });
+    expect((await llm.complete(ask('hi'), live())).provider).toBe('primary');
+  });
 });
 
 describe('resilient llm: timeouts, breakers and failover', () => {
@@ -160,6 +171,23 @@ describe('resilient llm: timeouts, breakers and failover', () => {
     expect(kinds(decisions)).toEqual(['retry:connection', 'fallback:connection', 'retry:server_error', 'fallback:server_error']);
     expect(decisions[1]?.data).toMatchObject({ from: 'down', to: 'secondary' });
     expect(decisions[3]?.data).toMatchObject({ from: 'secondary', to: 'local', code: 'llm_unavailable', status: 503 });
+  });
+
+  it('a half-open probe its caller cancels proves nothing: the breaker opens again', async () => {
+    primaryServer.setDefault(fakeReply.hang());
+    const { llm } = ladder({ providers: [primary], breakerFailures: 2, maxAttempts: 1, timeoutMs: 100, halfOpenAfterMs: 200 });
+    for (let i = 0; i < 2; i++) await llm.complete(ask(), live());
+    expect(llm.status().providers[0]?.breaker).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const probe = new AbortController();
+    setTimeout(() => probe.abort(), 30);
+    await llm.complete(ask(), probe.signal).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(llm.status().providers[0]?.breaker).toBe('open');
+    // The next caller is not sent to the dead provider.
+    const before = primaryServer.requestsTo(CHAT).length;
+    expect((await llm.complete(ask(), live())).provider).toBe('local');
+    expect(primaryServer.requestsTo(CHAT)).toHaveLength(before);
   });
 
   it('500s open the breaker; an open breaker is skipped without a request; after the cool-down a probe closes it', async () => {
