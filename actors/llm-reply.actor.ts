@@ -38,6 +38,9 @@ export interface LlmReplyActorOptions {
   readonly tokenBudget?: TokenBudget;
 }
 
+/** Tool calls of one model answer that are run at most; the rest are refused together. */
+const MAX_CALLS_PER_ROUND = 4;
+
 function systemPrompt(persona: string, input: DraftInput): string {
   const facts = JSON.stringify(input.grounding).slice(0, 6000);
   const lines = [
@@ -98,10 +101,15 @@ export function createLlmReplyActor(options: LlmReplyActorOptions = {}) {
     const budgeted = budgetedLlm(client, budget, input.session);
     for (let round = 0; ; round++) {
       const offerTools = tools.length > 0 && round < maxRounds;
+      // A round offered tools may end in tool calls: its text ("let me check...") is not the
+      // reply and must not reach the customer as its beginning. Its pieces are held until the
+      // round turns out to be the answer.
+      const held: string[] = [];
+      const roundDelta = onDelta && offerTools ? (text: string) => void held.push(text) : onDelta;
       let response: LlmResponse;
       try {
         response = await budgeted.complete(
-          { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(onDelta ? { onDelta } : {}) },
+          { messages, ...(offerTools ? { tools } : {}), maxTokens: options.maxTokens ?? 400, temperature: 0.2, ...(roundDelta ? { onDelta: roundDelta } : {}) },
           signal,
         );
       } catch (err) {
@@ -113,10 +121,17 @@ export function createLlmReplyActor(options: LlmReplyActorOptions = {}) {
       if (fromLocalRung(response.provider)) return template('llm_local_rung', { provider: response.provider });
       if (response.toolCalls.length === 0 || !offerTools) {
         if (response.text.trim() === '') return template('llm_empty_answer');
+        for (const piece of held) onDelta?.(piece);
         return { text: response.text.trim(), source: `llm:${response.provider}`, toolCalls, decisions: notes };
       }
-      messages.push({ role: 'assistant', content: response.text, toolCalls: response.toolCalls });
-      for (const call of response.toolCalls) {
+      // At most a few calls of one answer are run; the rest are refused in one note, not one by
+      // one (a model proposing thousands would write thousands of audit records and trace notes).
+      const proposed = response.toolCalls.slice(0, MAX_CALLS_PER_ROUND);
+      if (response.toolCalls.length > proposed.length) {
+        notes.push({ kind: 'guard', reason: 'tool_denied', data: { rule: 'too_many_calls', proposed: response.toolCalls.length, kept: proposed.length, proposedBy: 'model' } });
+      }
+      messages.push({ role: 'assistant', content: response.text, toolCalls: proposed });
+      for (const call of proposed) {
         const args = parseArgs(call, maxArgumentBytes);
         const n = input.callsThisTurn + toolCalls + 1;
         if (!args || !runner) {

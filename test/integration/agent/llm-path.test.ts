@@ -127,6 +127,43 @@ describe('tool calls: only what the state allows, decided by the guard', () => {
     expect(denied.every((r) => r.outcome === 'denied' && r.actor.user === 'alice')).toBe(true);
   });
 
+  it('what the model says beside a tool call is not streamed: the deltas are the beginning of the reply', async () => {
+    const c = await h.open('alice', 'acme-llm-5');
+    model.next(
+      'draft',
+      fakeReply.toolCalls([{ name: 'lookup_order', arguments: { orderId: '1044' } }], { text: 'Good news: order 1044 can be refunded in full today. ' }),
+      fakeReply.text('Returns are free within 30 days; your backpack (order 1044) qualifies.'),
+    );
+    const seen: string[] = [];
+    const reply = await c.say('what is your return policy', { onDelta: (text) => seen.push(text) });
+    expect(reply.text).toBe('Returns are free within 30 days; your backpack (order 1044) qualifies.');
+    expect(seen.join('')).toBe(reply.text);
+    // When the answer after the call fails, nothing the model said was shown: the template is the reply.
+    model.next('draft', fakeReply.toolCalls([{ name: 'lookup_order', arguments: { orderId: '1044' } }], { text: 'Good news: order 1044 can be refunded in full today. ' }), fakeReply.error(400));
+    const seenAgain: string[] = [];
+    const fallback = await c.say('what is your return policy', { onDelta: (text) => seenAgain.push(text) });
+    expect(fallback.meta).toMatchObject({ source: 'template' });
+    expect(fallback.text.startsWith(seenAgain.join(''))).toBe(true);
+    expect(seenAgain.join('')).not.toContain('Good news');
+  });
+
+  it('of a model answer proposing hundreds of calls, a few are run and the rest refused in one note', async () => {
+    const c = await h.open('alice', 'acme-llm-6');
+    const flood = Array.from({ length: 300 }, () => ({ name: 'lookup_order', arguments: { orderId: '2001' } }));
+    model.next('draft', fakeReply.toolCalls(flood), fakeReply.text('Returns are free within 30 days.'));
+    const before = model.requests('draft').length;
+    await c.say('what is your return policy');
+    const refused = c.decisions('guard').filter((d) => d.data.rule === 'too_many_calls');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.data).toMatchObject({ proposed: 300, kept: 4 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const audited = h.runtime.audit.read({ limit: 5000 }).filter((r) => r.actor.tenant === 'acme-llm-6' && r.action === 'tool.lookup_order');
+    expect(audited.length).toBeLessThanOrEqual(4);
+    // What went back to the model holds the kept calls only.
+    const second = JSON.stringify(model.requests('draft')[before + 1]?.body ?? {});
+    expect((second.match(/"role":"tool"/g) ?? []).length).toBeLessThanOrEqual(4);
+  });
+
   it('a model that keeps calling tools is cut off after its rounds, and the grounded draft is used', async () => {
     const c = await h.open('alice', 'acme-llm-4');
     const call = fakeReply.toolCalls([{ name: 'lookup_order', arguments: { orderId: '1042' } }]);
