@@ -45,8 +45,14 @@ export interface DefaultAgentOptions {
   readonly llm?: LlmClient;
   /** Receives the LLM ladder's decisions (retries, failovers, breaker changes). Default none. */
   readonly onLlmDecision?: LlmDecisionListener;
-  /** Time budget of one LLM attempt, in milliseconds. Default 20 000. */
+  /** Time budget of one LLM attempt, in milliseconds. Default 10 000. */
   readonly llmTimeoutMs?: number;
+  /**
+   * Time budget of one LLM call over all its attempts and providers, in milliseconds; then the
+   * local rung answers. A turn makes up to three calls: keep three budgets inside the runtime's
+   * `turnTimeoutMs`. Default 15 000.
+   */
+  readonly llmDeadlineMs?: number;
   /** A trained router to reuse (tests and benchmarks train once). Default: trained from the demo intents. */
   readonly router?: LocalRouter;
   /** Where hand-off requests go. Default: a local desk that queues them for human agents. */
@@ -142,6 +148,7 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
       ? createConfiguredLlm(config, {
           local: createLocalLlm(),
           ...(options.llmTimeoutMs !== undefined ? { timeoutMs: options.llmTimeoutMs } : {}),
+          ...(options.llmDeadlineMs !== undefined ? { deadlineMs: options.llmDeadlineMs } : {}),
           ...(options.onLlmDecision ? { onDecision: options.onLlmDecision } : {}),
         })
       : undefined);

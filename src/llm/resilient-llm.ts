@@ -48,8 +48,16 @@ export interface ResilientLlmOptions {
   readonly providers?: readonly LlmProvider[];
   /** The last rung; it is expected never to fail (offline, templated). Required. */
   readonly local: LlmClient | LlmProvider;
-  /** Time budget of one attempt, in milliseconds. Default 20 000. */
+  /** Time budget of one attempt, in milliseconds. Default 10 000. */
   readonly timeoutMs?: number;
+  /**
+   * Time budget of one call across all its attempts and providers, in milliseconds; when it is
+   * spent the local rung answers (decision `fallback` reason `deadline`). A turn makes up to three
+   * calls (routing, planning, drafting): their budgets together stay inside the runtime's
+   * `turnTimeoutMs` (60 000), so a hanging endpoint costs the customer time, never the answer.
+   * Default 15 000.
+   */
+  readonly deadlineMs?: number;
   /** Attempts per provider, the first included. Default 3. */
   readonly maxAttempts?: number;
   /** First retry delay before jitter, in milliseconds; doubles per retry. Default 250. */
@@ -95,7 +103,8 @@ export interface ResilientLlm extends LlmClient {
 
 const defaultOptions = {
   providers: [] as readonly LlmProvider[],
-  timeoutMs: 20_000,
+  timeoutMs: 10_000,
+  deadlineMs: 15_000,
   maxAttempts: 3,
   baseDelayMs: 250,
   maxDelayMs: 4_000,
@@ -128,6 +137,7 @@ function resolveOptions(options: ResilientLlmOptions): ResolvedOptions {
     providers: Object.freeze([...providers]),
     local: options.local,
     timeoutMs: number('timeoutMs', (v) => v > 0, 'a positive number of milliseconds'),
+    deadlineMs: number('deadlineMs', (v) => v > 0, 'a positive number of milliseconds'),
     maxAttempts: number('maxAttempts', (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1'),
     baseDelayMs: number('baseDelayMs', (v) => v >= 0, 'a number of milliseconds ≥ 0'),
     maxDelayMs: number('maxDelayMs', (v) => v >= 0, 'a number of milliseconds ≥ 0'),
@@ -213,7 +223,8 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
     return Math.round(Math.max(jittered, failure?.retryAfterMs ?? 0));
   }
 
-  async function runRung(rung: Rung, gate: DeltaGate, signal: AbortSignal, emit: LlmDecisionListener): Promise<LlmResponse> {
+  /** `signal` ends the rung (the caller's cancel or the call's deadline); `caller` tells them apart. */
+  async function runRung(rung: Rung, gate: DeltaGate, signal: AbortSignal, caller: AbortSignal, emit: LlmDecisionListener): Promise<LlmResponse> {
     const { provider, breaker } = rung;
     const perAttempt = timeout(o.timeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref();
     const retrying = retry(
@@ -254,7 +265,8 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
         return await perAttempt.execute((_context, timeoutSignal) => provider.complete(attempt.request, timeoutSignal), attemptSignal);
       } catch (err) {
         attempt.failed();
-        const translated = normalize(err, provider.name, signal);
+        // The deadline aborts the request like the per-attempt timeout does: the provider was too slow.
+        const translated = normalize(err, provider.name, caller);
         const failure = llmFailureOf(translated);
         if (failure !== undefined && failure.reason !== 'aborted') {
           rung.lastFailure = Object.freeze({ code: (translated as KeelError).code, reason: failure.reason, at: o.clock.now() });
@@ -282,36 +294,55 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
     };
     const gate = createDeltaGate(request);
     let lastFailure: LlmFailure | undefined;
-    for (const [index, rung] of rungs.entries()) {
-      const next = rungs[index + 1]?.provider.name ?? localName;
-      try {
-        if (signal.aborted) throw cancelled(rung.provider.name);
-        return await raceAbort(runRung(rung, gate, signal, emit), signal, rung.provider.name);
-      } catch (err) {
-        const failure = llmFailureOf(err);
-        if (failure === undefined) {
-          // Not the endpoint's fault (a throwing onDelta, a malformed request): no failover hides it.
-          emit({ kind: 'error', reason: isKeelError(err) ? err.code : 'internal', data: { provider: rung.provider.name } });
-          throw err;
+    // The whole call's budget: past it the local rung answers, whatever the providers still do.
+    const deadline = new AbortController();
+    const deadlineTimer = rungs.length > 0 ? setTimeout(() => deadline.abort(), o.deadlineMs) : undefined;
+    deadlineTimer?.unref();
+    const ladderSignal = AbortSignal.any([signal, deadline.signal]);
+    try {
+      for (const [index, rung] of rungs.entries()) {
+        const next = rungs[index + 1]?.provider.name ?? localName;
+        try {
+          if (signal.aborted) throw cancelled(rung.provider.name);
+          if (deadline.signal.aborted) break;
+          return await raceAbort(runRung(rung, gate, ladderSignal, signal, emit), ladderSignal, rung.provider.name);
+        } catch (err) {
+          const failure = llmFailureOf(err);
+          if (failure === undefined) {
+            // Not the endpoint's fault (a throwing onDelta, a malformed request): no failover hides it.
+            emit({ kind: 'error', reason: isKeelError(err) ? err.code : 'internal', data: { provider: rung.provider.name } });
+            throw err;
+          }
+          if (signal.aborted) {
+            emit({ kind: 'error', reason: 'aborted', data: { provider: rung.provider.name } });
+            throw err;
+          }
+          if (deadline.signal.aborted) {
+            lastFailure = { provider: rung.provider.name, reason: 'timeout' };
+            emit({
+              kind: 'fallback',
+              reason: 'deadline',
+              data: { from: rung.provider.name, to: localName, deadlineMs: o.deadlineMs, breaker: BREAKER_NAMES[rung.breaker.state], partialStreamDiscarded: gate.discarded() },
+            });
+            break;
+          }
+          lastFailure = failure;
+          emit({
+            kind: 'fallback',
+            reason: failure.reason,
+            data: {
+              from: rung.provider.name,
+              to: next,
+              ...failureData({ error: err }),
+              ...(failure.retryAfterMs !== undefined && failure.retryAfterMs > o.retryAfterCapMs ? { retryAfterOverCap: true } : {}),
+              breaker: BREAKER_NAMES[rung.breaker.state],
+              partialStreamDiscarded: gate.discarded(),
+            },
+          });
         }
-        if (signal.aborted) {
-          emit({ kind: 'error', reason: 'aborted', data: { provider: rung.provider.name } });
-          throw err;
-        }
-        lastFailure = failure;
-        emit({
-          kind: 'fallback',
-          reason: failure.reason,
-          data: {
-            from: rung.provider.name,
-            to: next,
-            ...failureData({ error: err }),
-            ...(failure.retryAfterMs !== undefined && failure.retryAfterMs > o.retryAfterCapMs ? { retryAfterOverCap: true } : {}),
-            breaker: BREAKER_NAMES[rung.breaker.state],
-            partialStreamDiscarded: gate.discarded(),
-          },
-        });
       }
+    } finally {
+      if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
     }
     const attempt = gate.open();
     try {

@@ -72,6 +72,22 @@ describe('faults of the drafting call', () => {
     }
   }
 
+  it('a model that hangs on every call (routing and drafting) costs time, not the answer: each call stops at its deadline, inside the turn timeout', async () => {
+    // Scaled down: attempts of 400 ms, calls of 600 ms, a turn of 2.5 s. Without the call deadline
+    // the two calls took 3 attempts and their backoff each, past the turn timeout.
+    const harness = await startAgentHarness({ realClock: true, turnTimeoutMs: 2500, agent: { env: model.env, llmTimeoutMs: 400, llmDeadlineMs: 600 } });
+    try {
+      for (const kind of ['route', 'plan', 'draft'] as const) model.failing(kind, fakeReply.hang());
+      const c = await harness.open('alice');
+      const reply = await c.say('where is my order 1042?');
+      expect(reply.text).toBe(GROUNDED);
+      expect(reply.meta).toMatchObject({ source: 'template' });
+      expect(c.decisions('fallback').map((d) => d.reason)).toEqual(expect.arrayContaining(['llm:deadline']));
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('a 401 (a bad key) is not retried and falls back at once', async () => {
     const c = await h.open('alice');
     model.failing('draft', fakeReply.error(401));

@@ -143,7 +143,7 @@ describe('tool calls: only what the state allows, decided by the guard', () => {
     const seenAgain: string[] = [];
     const fallback = await c.say('what is your return policy', { onDelta: (text) => seenAgain.push(text) });
     expect(fallback.meta).toMatchObject({ source: 'template' });
-    expect(fallback.text.startsWith(seenAgain.join(''))).toBe(true);
+    expect((fallback.text ?? '').startsWith(seenAgain.join(''))).toBe(true);
     expect(seenAgain.join('')).not.toContain('Good news');
   });
 
