@@ -39,7 +39,7 @@ export interface LlmReplyActorOptions {
 }
 
 /** Tool calls of one model answer that are run at most; the rest are refused together. */
-const MAX_CALLS_PER_ROUND = 4;
+const MAX_CALLS_PER_ROUND = 16;
 
 function systemPrompt(persona: string, input: DraftInput): string {
   const facts = JSON.stringify(input.grounding).slice(0, 6000);
