@@ -55,7 +55,9 @@ export function budgetedLlm(llm: LlmClient, budget: TokenBudget | undefined, ses
       const charged = promptTokensOf(request.messages);
       budget.meter.add(session, charged);
       const response = await llm.complete(request, signal);
-      budget.meter.add(session, extraTokensOf(charged, response));
+      // A retry or a failover sent the prompt again: each request is charged, not the call.
+      const resent = Math.max(0, (response.requests ?? 1) - 1);
+      budget.meter.add(session, extraTokensOf(charged, response) + charged * resent);
       return response;
     },
   };

@@ -90,6 +90,11 @@ export interface LlmResponse {
   readonly provider: string;
   readonly model: string;
   readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+  /**
+   * Requests to providers that carried this prompt, the answering one included (retries and
+   * failovers each send it again); set by the failover ladder, which token budgets charge by.
+   */
+  readonly requests?: number;
 }
 
 /** A language model behind a failover chain. Every call takes an AbortSignal. */

@@ -224,7 +224,7 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
   }
 
   /** `signal` ends the rung (the caller's cancel or the call's deadline); `caller` tells them apart. */
-  async function runRung(rung: Rung, gate: DeltaGate, signal: AbortSignal, caller: AbortSignal, emit: LlmDecisionListener): Promise<LlmResponse> {
+  async function runRung(rung: Rung, gate: DeltaGate, signal: AbortSignal, caller: AbortSignal, emit: LlmDecisionListener, sent: { requests: number }): Promise<LlmResponse> {
     const { provider, breaker } = rung;
     const perAttempt = timeout(o.timeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref();
     const retrying = retry(
@@ -261,6 +261,7 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
     const attemptOnce = async (attemptSignal: AbortSignal): Promise<LlmResponse> => {
       if (signal.aborted) throw cancelled(provider.name);
       const attempt = gate.open();
+      sent.requests++;
       try {
         return await perAttempt.execute((_context, timeoutSignal) => provider.complete(attempt.request, timeoutSignal), attemptSignal);
       } catch (err) {
@@ -294,6 +295,7 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
     };
     const gate = createDeltaGate(request);
     let lastFailure: LlmFailure | undefined;
+    const sent = { requests: 0 };
     // The whole call's budget: past it the local rung answers, whatever the providers still do.
     const deadline = new AbortController();
     const deadlineTimer = rungs.length > 0 ? setTimeout(() => deadline.abort(), o.deadlineMs) : undefined;
@@ -305,7 +307,8 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
         try {
           if (signal.aborted) throw cancelled(rung.provider.name);
           if (deadline.signal.aborted) break;
-          return await raceAbort(runRung(rung, gate, ladderSignal, signal, emit), ladderSignal, rung.provider.name);
+          const response = await raceAbort(runRung(rung, gate, ladderSignal, signal, emit, sent), ladderSignal, rung.provider.name);
+          return Object.freeze({ ...response, requests: sent.requests });
         } catch (err) {
           const failure = llmFailureOf(err);
           if (failure === undefined) {
@@ -347,7 +350,8 @@ export function createResilientLlm(options: ResilientLlmOptions): ResilientLlm {
     const attempt = gate.open();
     try {
       if (signal.aborted) throw cancelled(localName);
-      return await o.local.complete(attempt.request, signal);
+      const answer = await o.local.complete(attempt.request, signal);
+      return sent.requests > 0 ? Object.freeze({ ...answer, requests: sent.requests }) : answer;
     } catch (err) {
       const reason = signal.aborted ? 'aborted' : 'local_failed';
       emit({ kind: 'error', reason, data: { provider: localName, ...(lastFailure ? { previousReason: lastFailure.reason } : {}) } });

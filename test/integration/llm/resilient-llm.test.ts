@@ -1,6 +1,7 @@
 // The fallback ladder (P10) over real providers: the OpenAI SDK against two loopback servers with
 // injected faults, then the local provider. Small timeouts and backoffs keep it fast.
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { budgetedLlm } from '../../../actors/llm-budget.js';
 import { isKeelError } from '../../../src/errors.js';
 import type { LlmRequest, LlmResponse } from '../../../src/ports.js';
 import { llmFailureOf } from '../../../src/llm/llm-provider.js';
@@ -171,6 +172,24 @@ describe('resilient llm: timeouts, breakers and failover', () => {
     expect(kinds(decisions)).toEqual(['retry:connection', 'fallback:connection', 'retry:server_error', 'fallback:server_error']);
     expect(decisions[1]?.data).toMatchObject({ from: 'down', to: 'secondary' });
     expect(decisions[3]?.data).toMatchObject({ from: 'secondary', to: 'local', code: 'llm_unavailable', status: 503 });
+  });
+
+  it('says how many requests carried the prompt, and a session token budget charges each of them', async () => {
+    const cut = fakeReply.truncated('x '.repeat(300), 'destroy');
+    primaryServer.script(cut, cut, cut);
+    secondaryServer.script(cut, fakeReply.text('fine'));
+    const { llm } = ladder();
+    const used = new Map<string, number>();
+    const meter = { used: (s: string) => used.get(s) ?? 0, add: (s: string, n: number) => void used.set(s, (used.get(s) ?? 0) + n) };
+    const prompt = 'p'.repeat(40_000);
+    const response = await budgetedLlm(llm, { meter, maxSessionTokens: 1_000_000 }, 'S1').complete(ask(prompt, { onDelta: () => undefined }), live());
+    expect(response).toMatchObject({ text: 'fine', provider: 'secondary', requests: 5 });
+    // Five requests of a prompt of about 10,000 tokens: charged five times, not once.
+    expect(used.get('S1')).toBeGreaterThanOrEqual(5 * 10_000);
+    // The local rung's answer counts the providers' requests before it.
+    primaryServer.script(fakeReply.error(400));
+    secondaryServer.script(fakeReply.error(400));
+    expect(await llm.complete(ask('hi'), live())).toMatchObject({ provider: 'local', requests: 2 });
   });
 
   it('a half-open probe its caller cancels proves nothing: the breaker opens again', async () => {
