@@ -69,6 +69,12 @@ export interface ToolCallInput {
   readonly attempt: number;
   /** Set when a human approved this call (`operator.approve`). */
   readonly approver?: SessionIdentity;
+  /**
+   * True when another call of the session waits for a human's approval: a call that would need
+   * one too is refused (`approval_required`, rule `approval_busy`), not held, since one call waits
+   * at a time.
+   */
+  readonly approvalWaiting?: boolean;
 }
 
 /**

@@ -74,7 +74,8 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
     } catch {
       // A throwing argument builder sends no arguments; the guard refuses the call.
     }
-    return baseInput(ctx, frame, frame.tool, args);
+    const input = baseInput(ctx, frame, frame.tool, args);
+    return ctx.pendingApproval !== null && ctx.pendingApproval.key !== input.key ? { ...input, approvalWaiting: true } : input;
   };
 
   /** Reads the task tool's outcome and picks the next rung of the ladder. */

@@ -171,12 +171,13 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
           actor: actor as never,
           action: named ? `tool.${input.tool}` : 'tool.unknown',
           target: `session:${input.session}`,
-          outcome: outcome.status === 'ok' ? 'ok' : outcome.status === 'denied' ? (outcome.code === 'approval_required' ? 'pending' : 'denied') : 'failed',
+          // Held for a human: pending; refused because another call is held: denied.
+          outcome: outcome.status === 'ok' ? 'ok' : outcome.status === 'denied' ? (outcome.code === 'approval_required' && outcome.rule !== 'approval_busy' ? 'pending' : 'denied') : 'failed',
           details: {
             key: input.key,
             attempt: input.attempt,
             ...(named ? {} : { tool: String(input.tool).slice(0, 64).replace(/[^A-Za-z0-9_.-]/g, '?') }),
-            ...(outcome.status === 'denied' ? { code: outcome.code, reason: outcome.reason } : {}),
+            ...(outcome.status === 'denied' ? { code: outcome.code, reason: outcome.reason, ...(outcome.rule !== undefined ? { rule: outcome.rule } : {}) } : {}),
             ...(outcome.status === 'failed' ? { reason: outcome.reason } : {}),
             ...(input.approver ? { approver: `${input.approver.role}:${input.approver.user}` } : {}),
           },

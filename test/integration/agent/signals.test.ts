@@ -194,6 +194,12 @@ describe("operators' commands", () => {
     const second = await c.say('yes');
     expect(second.text).toMatch(/already waiting for a colleague's approval/);
     expect(c.decisions('guard').at(-1)).toMatchObject({ reason: 'approval_busy', data: { tool: 'request_refund', waiting: 'request_refund' } });
+    // The audit trail says the same: the first call pending, the second refused, not pending too.
+    const refunds = await until(() => {
+      const found = h!.runtime.audit.read({ limit: 1000 }).filter((r) => r.action === 'tool.request_refund');
+      return found.length >= 2 ? found : undefined;
+    });
+    expect(refunds.map((r) => [r.outcome, r.details.rule ?? null])).toEqual([['pending', 'approval'], ['denied', 'approval_busy']]);
     const approved = await c.send({ type: 'operator.approve', approver: { tenant: 'acme', user: 'sup-1', role: 'agent' } });
     expect(approved.frames.map((f) => f.text)).toEqual([expect.stringMatching(/^Done: refund R-\d{5} of €129\.00 is requested\./)]);
     expect(store.order('acme', '1044')?.status).toBe('refund_requested');
