@@ -45,6 +45,12 @@ export interface SlotSpec {
     readonly tool: string;
     readonly args: (value: Json, slots: Readonly<Record<string, Json>>) => Record<string, Json>;
     readonly fact: string;
+    /**
+     * The task cannot run without the fact (a refund's amount comes from the order): when the
+     * lookup fails, the task takes its degraded answer instead of going on unchecked. Default
+     * false: the lookup is skipped and the task's own tool checks again.
+     */
+    readonly required?: boolean;
   };
   /** Carried to later steps of a plan that lack it ("the same new address for both orders"). Default false. */
   readonly shared?: boolean;

@@ -53,6 +53,8 @@ export function createTaskChart(kit: AgentKit, steps: AgentSteps) {
           { guard: ({ context }) => context.active === null || taskOf(context) === undefined, target: '#afterTask' },
           { guard: 'taskFinished', target: '#afterTask' },
           { guard: 'tooManyMisses', target: '#handoff', actions: act(handoff.begin('max_reprompts')) },
+          // A lookup the task cannot do without failed: its degraded answer, as a failed tool's.
+          { guard: { type: 'ladderIs', params: { rung: 'degraded' } }, target: 'degraded' },
           {
             guard: ({ context }) => {
               const task = taskOf(context);

@@ -163,6 +163,11 @@ export function createToolSteps(spec: ResolvedAgentSpec) {
           .done();
       }
       if (out.status === 'failed') {
+        if (slot.lookup.required === true) {
+          // Without the fact the task would act on a guess (a refund of €0 that skips approval).
+          s.decide('fallback', 'lookup_unavailable', { tool: out.tool, reason: out.reason, next: 'degraded', slot: slot.name });
+          return s.set({ active: { ...frame, failure: { reason: out.reason, message: out.message }, rung: 'degraded' } }).done();
+        }
         s.decide('fallback', 'lookup_unavailable', { tool: out.tool, reason: out.reason, next: 'skip_lookup' });
         return s.set({ active: { ...frame, checked: [...frame.checked, slot.name], rung: 'lookup_skipped' } }).done();
       }

@@ -28,6 +28,9 @@ const orderIdSlot: SlotSpec = {
   aliases: ['order', 'order number'],
 };
 
+/** The refund's amount is the order's total: without the order looked up, the task cannot run. */
+const refundOrderIdSlot: SlotSpec = { ...orderIdSlot, lookup: { ...orderIdSlot.lookup!, required: true } };
+
 const REFUND_REASONS = {
   damaged: ['broken', 'damaged', 'defective', 'faulty', "doesn't work", 'does not work', 'cracked', 'torn'],
   wrong_item: ['wrong item', 'wrong size', 'wrong colour', 'wrong color', 'not what i ordered', 'different item'],
@@ -73,7 +76,7 @@ export function createDemoAgentSpec(options: { readonly policies?: Partial<Agent
         intent: 'refund_request',
         title: 'refund',
         slots: [
-          orderIdSlot,
+          refundOrderIdSlot,
           {
             name: 'reason',
             prompt: 'What is the reason for the refund: damaged or faulty, wrong item, not as described, or you changed your mind?',
@@ -82,11 +85,12 @@ export function createDemoAgentSpec(options: { readonly policies?: Partial<Agent
           },
         ],
         tool: 'request_refund',
-        args: (slots, facts) => ({
-          orderId: slots.orderId ?? '',
-          reason: String(slots.reason ?? 'other'),
-          amount: typeof (facts.order as { total?: unknown } | undefined)?.total === 'number' ? ((facts.order as { total: number }).total) : 0,
-        }),
+        args: (slots, facts) => {
+          const total = (facts.order as { total?: unknown } | undefined)?.total;
+          // Never a guessed amount: a refund of 0 would pass the approval rule unseen.
+          if (typeof total !== 'number' || !(total > 0)) throw new Error('the order total is unknown');
+          return { orderId: slots.orderId ?? '', reason: String(slots.reason ?? 'other'), amount: total };
+        },
         confirm: (v) =>
           `I'll request a refund of ${fact(v, 'facts.order.totalText') || 'the order amount'} for order ${fact(v, 'slots.orderId')} (${fact(v, 'facts.order.items')}), reason: ${REASON_TEXT[fact(v, 'slots.reason')] ?? fact(v, 'slots.reason')}. Shall I go ahead?`,
         replies: {

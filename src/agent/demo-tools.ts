@@ -108,7 +108,9 @@ export function createDemoTools(store: DemoStore): Record<string, ToolDefinition
         // "Cancel my order and refund me": the cancellation already refunds it in full.
         if (order.status === 'cancelled') return rejected('it was cancelled before it shipped, so its full amount is already on its way back to you');
         if (order.status !== 'delivered') return rejected(`it is already ${STATUS_TEXT[order.status]}`);
-        const value = typeof amount === 'number' ? Math.min(amount, order.total) : order.total;
+        // A refund of nothing is no refund: a missing or zero amount is refused, not recorded.
+        if (typeof amount !== 'number' || !(amount > 0)) return rejected('the refund amount is missing');
+        const value = Math.min(amount, order.total);
         const refundId = store.nextReference(identity.tenant, 'R');
         store.update(identity.tenant, order.id, (o) => {
           o.status = 'refund_requested';

@@ -176,6 +176,26 @@ describe('P10 ladder: degraded answer, hand-off, graceful exit', () => {
     expect(c.decisions('escalate').at(-1)).toMatchObject({ reason: 'tool_failed', data: { task: 'refund' } });
   });
 
+  it('a refund whose order cannot be looked up is never requested on a guess: it takes the degraded answer, and nothing is refunded', async () => {
+    const { store, tools } = demo();
+    h = await startAgentHarness({
+      realClock: true,
+      agent: { store, desk: deskThatQueues(), toolOverrides: { lookup_order: flaky(tools.lookup_order!, 99, 'throw').tool }, tools: { timeoutMs: 200, baseDelayMs: 5 } },
+    });
+    const c = await h.open('alice', 'acme');
+    const first = await c.say('I want a refund for order 1044');
+    expect(first.text).toMatch(/^Sorry, I can't reach the system for your refund right now\./);
+    expect(c.decisions('fallback').find((d) => d.reason === 'lookup_unavailable')).toMatchObject({ data: { next: 'degraded', slot: 'orderId' } });
+    expect(c.decisions('tool').filter((d) => d.data.tool === 'request_refund')).toEqual([]);
+    expect(store.order('acme', '1044')).toMatchObject({ status: 'delivered' });
+    // The tool itself refuses a refund of nothing, whoever calls it.
+    const context = { identity: { tenant: 'acme', user: 'alice', role: 'customer' }, session: 's-1', idempotencyKey: 'k-1', signal: new AbortController().signal } as never;
+    for (const amount of [0, -5, undefined]) {
+      expect(await tools.request_refund!.run({ orderId: '1044', reason: 'damaged', ...(amount === undefined ? {} : { amount }) }, context)).toMatchObject({ outcome: 'rejected' });
+    }
+    expect(store.order('acme', '1044')).toMatchObject({ status: 'delivered' });
+  });
+
   it('with no human and no ticket system either, the ladder ends in a graceful exit and the session goes on', async () => {
     const { store, tools } = demo();
     const ticket = flaky(tools.create_ticket!, 99, 'throw');
