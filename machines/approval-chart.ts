@@ -6,12 +6,13 @@
  * approvals
  * ├─ none
  * ├─ waiting     operator.approve → executing; operator.reject → none (naming the waiting call's key, or none)
- * └─ executing   [busy] the call, re-checked by the guard with the approver's identity
+ * └─ executing   [busy] the call, re-checked by the guard with the approver's identity; an
+ *                approver the guard refuses sends it back to waiting
  * ```
  */
 import type { AgentKit } from './agent-setup.js';
 import type { AgentSteps } from './agent-steps.js';
-import { namesPendingCall, validApprover } from './approval-steps.js';
+import { approverWasRefused, namesPendingCall, validApprover } from './approval-steps.js';
 
 /**
  * Creates the approvals region of an agent.
@@ -52,7 +53,11 @@ export function createApprovalChart(kit: AgentKit, steps: AgentSteps) {
         invoke: {
           src: 'callTool',
           input: ({ context, event }) => approvals.approvedInput(context, event),
-          onDone: { target: 'none', actions: act(approvals.approvedDone) },
+          onDone: [
+            // An approver the guard refuses does not decide the call: it waits for one who may.
+            { guard: ({ event }) => approverWasRefused(event), target: 'waiting', actions: act(approvals.approverRefused) },
+            { target: 'none', actions: act(approvals.approvedDone) },
+          ],
           onError: { target: 'none', actions: act(approvals.approvedDone) },
         },
       },

@@ -32,6 +32,12 @@ export function namesPendingCall(ctx: AgentContext, event: AgentEvent): boolean 
   return call === undefined || (ctx.pendingApproval !== null && call === callOfKey(ctx, ctx.pendingApproval.key));
 }
 
+/** True when the approved call's outcome is the guard refusing the approver (rule `approver`). */
+export function approverWasRefused(event: { readonly output?: unknown }): boolean {
+  const out = event.output as ToolOutcome | undefined;
+  return out?.status === 'denied' && out.rule === 'approver';
+}
+
 export function validApprover(event: AgentEvent): boolean {
   const a = (event as { approver?: Partial<SessionIdentity> }).approver;
   return typeof a === 'object' && a !== null && typeof a.tenant === 'string' && typeof a.user === 'string' && typeof a.role === 'string' && ROLES.has(a.role);
@@ -84,6 +90,18 @@ export function createApprovalSteps(spec: ResolvedAgentSpec) {
       }
       s.decide('fallback', 'approved_call_failed', { task: pending.task, tool: pending.tool, reason: out?.status === 'failed' ? out.reason : 'error' });
       return s.say(renderTemplate(r.gracefulExit, { task: task?.title ?? pending.task })).done();
+    },
+    /**
+     * The guard refused the approver (the customer themself, another tenant, a role that may not
+     * approve): the call stays held for someone who may, and the customer is not told anything.
+     */
+    approverRefused(ctx: AgentContext, event: AgentEvent): StepResult {
+      const pending = ctx.pendingApproval;
+      const out = outputOf<ToolOutcome | undefined>(event);
+      const reason = out?.status === 'denied' ? out.reason : 'refused';
+      return step(ctx, max)
+        .decide('signal', 'approval_event_ignored', { type: 'operator.approve', pending: pending !== null, reason: 'approver', message: reason.slice(0, 200) })
+        .done();
     },
     /** An operator refused the held call. */
     rejected(ctx: AgentContext, event: AgentEvent): StepResult {

@@ -12,6 +12,8 @@ import type { DeskApproval } from './desk-frames.js';
 export interface ApprovalBoard {
   /** Pending approvals of `tenant`, oldest first. */
   list(tenant: string): DeskApproval[];
+  /** The session's pending approval, if any. */
+  get(sessionId: string): DeskApproval | undefined;
   /** Forgets a session's pending approval (approved or refused at the desk). */
   clear(sessionId: string): void;
   /**
@@ -63,6 +65,12 @@ export function createApprovalBoard(args: { readonly runtime: Runtime; readonly 
   return {
     list(tenant) {
       return [...pending.values()].filter((p) => p.tenant === tenant).map(({ tenant: _tenant, ...rest }) => rest);
+    },
+    get(sessionId) {
+      const entry = pending.get(sessionId);
+      if (!entry) return undefined;
+      const { tenant: _tenant, ...rest } = entry;
+      return rest;
     },
     restore({ sessionId, tenant, user, updatedAt }) {
       if (pending.has(sessionId)) return;

@@ -104,7 +104,7 @@ export type DeskServerFrame =
   | { readonly type: 'pong'; readonly id?: string };
 
 /** Why the desk refused a command about a conversation. */
-export type DeskRefusal = 'taken' | 'not_waiting' | 'not_held' | 'tenant' | 'another_call';
+export type DeskRefusal = 'taken' | 'not_waiting' | 'not_held' | 'tenant' | 'another_call' | 'approver';
 
 /** Limits the desk parser enforces. */
 export interface DeskFrameLimits {

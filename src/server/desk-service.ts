@@ -242,7 +242,14 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
     // The chart answers the customer when the call was decided; silence means it was not.
     if (!outcome.frames.some((f) => f.type === 'reply')) {
       const waiting = runtime.describe(frame.sessionId)?.state.includes('approvals.waiting') === true;
-      if (waiting && frame.call !== undefined) {
+      const shown = approvals.get(frame.sessionId)?.call ?? undefined;
+      const named = frame.call === undefined || shown === undefined || shown === frame.call;
+      if (waiting && frame.type === 'approve' && named) {
+        // The guard refused this approver (their own request, for one): the call waits for another.
+        await audit(who, 'tool.approve', frame.sessionId, 'denied', { rule: 'approver', ...(frame.call !== undefined ? { call: frame.call } : {}) });
+        return m.agent.send(deskError('forbidden', 'you may not approve this call; it waits for a colleague who may', { ...about, reason: 'approver' }));
+      }
+      if (waiting) {
         return m.agent.send(deskError('forbidden', 'the call waiting for approval is not the one you decided on: look at the board again', { ...about, reason: 'another_call' }));
       }
       approvals.clear(frame.sessionId);

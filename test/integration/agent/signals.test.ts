@@ -217,19 +217,26 @@ describe("operators' commands", () => {
     expect(h.agent!.store.order('acme', '1044')?.status).toBe('delivered');
   });
 
-  it('an approver who may not approve (the customer themself, another tenant) is refused by the guard', async () => {
+  it('an approver who may not approve (the customer themself, another tenant) is refused by the guard, and the call waits for one who may', async () => {
     h = await startAgentHarness();
     const c = await h.open('alice', 'acme');
     await refundAboveLimit(c);
-    const self = await c.send({ type: 'operator.approve', approver: { tenant: 'acme', user: 'alice', role: 'customer' } });
-    expect(self.frames.map((f) => f.text)).toEqual(["I'm not able to do that for you (the approver may not approve this call)."]);
-    expect(c.decisions('guard').at(-1)).toMatchObject({ reason: 'forbidden', data: { approved: true } });
-    expect(h.agent!.store.order('acme', '1044')?.status).toBe('delivered');
-
-    await refundAboveLimit(c);
+    const ignored = () => c.decisions('signal').filter((d) => d.reason === 'approval_event_ignored' && d.data.reason === 'approver');
+    for (const [i, approver] of [{ tenant: 'acme', user: 'alice', role: 'agent' }, { tenant: 'globex', user: 'sup-9', role: 'admin' }].entries()) {
+      const refused = await c.send({ type: 'operator.approve', approver });
+      // Nothing is decided and the customer is told nothing: the refusal is the operator's business.
+      expect(refused.frames).toEqual([]);
+      expect(refused.state).toContain('approvals.waiting');
+      expect(ignored()).toHaveLength(i + 1);
+      expect(h.agent!.store.order('acme', '1044')?.status).toBe('delivered');
+    }
     const bogus = await c.send({ type: 'operator.approve', approver: { tenant: 'acme', user: 'x', role: 'overlord' } });
     expect(bogus.frames).toEqual([]);
     expect(bogus.state).toContain('approvals.waiting');
+    // The held call was kept: an approver who may approve runs it.
+    const approved = await c.send({ type: 'operator.approve', approver: { tenant: 'acme', user: 'sup-1', role: 'agent' } });
+    expect(approved.frames.map((f) => f.text)).toEqual([expect.stringMatching(/^Done: refund R-\d{5} of €129\.00 is requested\./)]);
+    expect(h.agent!.store.order('acme', '1044')?.status).toBe('refund_requested');
   });
 
   it('a held approval survives a restart and can be approved afterwards', async () => {

@@ -180,6 +180,28 @@ describe('/desk access', () => {
     expect(records.find((r) => r.action === 'tool.request_refund' && r.outcome === 'ok')?.details).toMatchObject({ approver: 'agent:sam' });
   });
 
+  it('an approval the guard refuses (an agent approving their own request) leaves the call waiting for a colleague', async () => {
+    const h = await start();
+    const carolAtDesk = await openDesk(h, { user: 'carol' }, defer);
+    const sam = await openDesk(h, { user: 'sam' }, defer);
+    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    defer(() => carol.close());
+    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
+      carol.send({ type: 'message', id, text });
+      await carol.next(isReplyTo(id));
+    }
+    const entry = (await sam.next((f) => f.type === 'approvals' && (f.entries as unknown[]).length === 1)).entries as Array<Record<string, unknown>>;
+    carolAtDesk.send({ type: 'approve', sessionId: carol.sessionId, id: 'self', call: entry[0]!.call });
+    expect(await carolAtDesk.next((f) => f.id === 'self')).toMatchObject({ type: 'error', code: 'forbidden', reason: 'approver' });
+    expect(h.runtime.describe(carol.sessionId)?.state).toContain('approvals.waiting');
+    expect(carol.frames.filter((f) => f.type === 'reply' && f.replyTo === undefined)).toEqual([]);
+    sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', call: entry[0]!.call });
+    expect(await sam.next((f) => f.id === 'a1')).toMatchObject({ type: 'decided', decision: 'approved' });
+    expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
+    const approvals = h.runtime.audit.read({ limit: 1000 }).filter((r) => r.action === 'tool.approve').map((r) => [r.actor.user, r.outcome, r.details.rule ?? null]);
+    expect(approvals).toEqual([['carol', 'denied', 'approver'], ['sam', 'ok', null]]);
+  });
+
   it("takes an erased user's conversation off the desk at once: the queue, the agent's view and the approvals board", async () => {
     const h = await start();
     const sam = await openDesk(h, { user: 'sam' }, defer);
