@@ -171,7 +171,9 @@ export function createConversationChart(kit: AgentKit, steps: AgentSteps) {
         },
       },
       planned: {
-        always: [{ guard: 'hasPlan', target: 'afterTask' }, { target: 'triage' }],
+        // On whether this turn made a plan, not on whether one exists: an earlier plan still under
+        // way must not take over when the planner found no plan in this message.
+        always: [{ guard: ({ context }) => context.plan !== null && context.verdict?.kind === 'plan', target: 'afterTask' }, { target: 'triage' }],
       },
       answering: createAnswerChart(kit, steps),
       handoff: createHandoffChart(kit, steps),

@@ -3,7 +3,7 @@
  * slots with counted misses (P4), corrections (P13), and the confirmation of high-impact tasks.
  */
 import type { Json } from '../src/types.js';
-import { newFrame, type AgentContext, type Plan, type TaskFrame } from './agent-context.js';
+import { newFrame, type AgentContext, type Plan, type PlanStep, type TaskFrame } from './agent-context.js';
 import type { SlotSpec } from './agent-spec.js';
 import type { ResolvedAgentSpec, ResolvedTask } from './resolve-agent-spec.js';
 import { taskForIntent, taskNamed } from './resolve-agent-spec.js';
@@ -151,8 +151,21 @@ export function createTaskSteps(spec: ResolvedAgentSpec) {
       const plan = ctx.plan;
       const sharedChanged = changed.filter((n) => task.slots.find((sl) => sl.name === n)?.shared);
       if (plan && sharedChanged.length > 0) {
+        // A value a step's own clause names ("and cancel order 1045") is the customer's for that
+        // step: a correction of another step does not overwrite it.
+        const ownValue = (st: PlanStep, name: string): boolean => {
+          const slotSpec = taskNamed(spec, st.task)?.slots.find((sl) => sl.name === name);
+          if (!slotSpec || typeof st.text !== 'string' || st.text === '') return false;
+          try {
+            return slotSpec.extract(st.text, { slots: st.slots, asked: false }) !== undefined;
+          } catch {
+            return false;
+          }
+        };
         const steps = plan.steps.map((st) =>
-          st.status === 'pending' ? { ...st, slots: { ...st.slots, ...Object.fromEntries(sharedChanged.map((n) => [n, slots[n] as Json])) } } : st,
+          st.status === 'pending'
+            ? { ...st, slots: { ...st.slots, ...Object.fromEntries(sharedChanged.filter((n) => !ownValue(st, n)).map((n) => [n, slots[n] as Json])) } }
+            : st,
         );
         s.set({ plan: { ...plan, steps } }).decide('plan', 'replanned', { plan: plan.id, why: 'correction', slots: sharedChanged });
       }

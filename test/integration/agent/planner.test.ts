@@ -115,6 +115,29 @@ describe('plans over "both orders"', () => {
     expect(planReasons(c).filter((r) => r === 'completed')).toHaveLength(1);
   });
 
+  it("the user changes course: correcting one step's order leaves the order another step's own clause named", async () => {
+    const c = await h.open('alice', 'acme-plan-fix');
+    await c.say('cancel order 1042 and cancel order 1045');
+    const fixed = await c.say('sorry, I meant order 1043');
+    expect(fixed.text).toContain('order 1043');
+    await c.say('yes');
+    const second = await c.say('yes');
+    expect(second.text).toContain('All done');
+    expect(h.agent!.store.order('acme-plan-fix', '1043')?.status).toBe('cancelled');
+    expect(h.agent!.store.order('acme-plan-fix', '1045')?.status).toBe('cancelled');
+  });
+
+  it('a second message of several requests the planner cannot split, during a plan, is answered; the step under way is suspended, not dropped', async () => {
+    const c = await h.open('alice', 'acme-plan-again');
+    await c.say('cancel order 1043 and change the address of order 1045');
+    const reply = await c.say('refund my jacket and refund my backpack');
+    expect(c.decisions('plan').at(-2)).toMatchObject({ reason: 'no_plan', data: { next: 'startTask' } });
+    // The refund is started, and the cancellation put on hold, as any other request would.
+    expect(reply.text).toContain("I've put your order cancellation on hold");
+    expect(c.decisions('transition').filter((d) => d.reason === 'task_started').at(-1)).toMatchObject({ data: { task: 'refund' } });
+    expect(c.decisions('plan').filter((d) => d.reason === 'step_started')).toHaveLength(1);
+  });
+
   it('with one eligible order, the plan has one step and goes straight to it', async () => {
     const c = await h.open('newcomer');
     // A new customer has two sample orders, one already shipped: only the other can change address.
