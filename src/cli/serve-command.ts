@@ -2,6 +2,7 @@
  * `keel serve`: the runtime with the default agent behind the server (chat, chat page,
  * inspector, metrics, health) on one port, until SIGINT or SIGTERM.
  */
+import { mkdirSync } from 'node:fs';
 import { createLogger } from '../observe/logger.js';
 import { isLocalHandoffDesk } from '../agent/default-agent.js';
 import { createRuntime } from '../runtime/runtime.js';
@@ -9,6 +10,7 @@ import { createRedactor } from '../security/redact.js';
 import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
 import { defineCommand } from './cli-args.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { UsageError, dataDirOf, line, type CliCommand } from './cli-io.js';
 import { loadDefaultMachine } from './default-machine.js';
 
@@ -54,36 +56,47 @@ export const serveCommand: CliCommand = defineCommand({
     // On the real stdout the logger's own asynchronous destination is faster than the stream.
     const logger = createLogger({ level, redactText: createRedactor().text, ...(io.stdout === process.stdout ? {} : { destination: io.stdout }) });
 
-    const agent = await loadDefaultMachine({ dataDir, env: io.env });
-    const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
-    let server;
+    // One server per data directory: a second would overwrite the first one's journals.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const unlock = lockDataDir(dataDir);
     try {
-      // The in-process desk is what /desk serves: hand-offs wait there for the agents connected to it.
-      const desk = isLocalHandoffDesk(agent.agent.desk) ? agent.agent.desk : undefined;
-      server = createServer({ runtime, ownsRuntime: true, host, port, logger, allowedOrigins, opsAccess: opsAccess as OpsAccess, ...(desk ? { desk } : {}) });
-    } catch (err) {
-      await runtime.close();
-      if (err instanceof TypeError) throw new UsageError(err.message);
-      throw err;
+      return await serve();
+    } finally {
+      unlock();
     }
-    try {
-      const { url } = await server.listen();
-      line(io.stderr, `keel serving ${url}/ (chat page), ${url.replace(/^http/, 'ws')}/chat, ${url}/desk, ${url}/inspector, ${url}/metrics, ${url}/healthz`);
-      line(io.stderr, `data: ${dataDir}; machine: ${agent.name}; Ctrl-C stops`);
-      // Every page needs a signed token; say how to make one (never print one: it is a secret).
-      const dirFlag = dataDir === dataDirOf(undefined, io) ? '' : ` --data-dir ${dataDir}`;
-      line(io.stderr, `open a page with a token: keel token --tenant demo --user alice --role customer${dirFlag}, then ${url}/#token=<token> (role agent for ${url}/desk, engineer or admin for ${url}/inspector)`);
-    } catch (err) {
+
+    async function serve(): Promise<number> {
+      const agent = await loadDefaultMachine({ dataDir, env: io.env });
+      const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
+      let server;
+      try {
+        // The in-process desk is what /desk serves: hand-offs wait there for the agents connected to it.
+        const desk = isLocalHandoffDesk(agent.agent.desk) ? agent.agent.desk : undefined;
+        server = createServer({ runtime, ownsRuntime: true, host, port, logger, allowedOrigins, opsAccess: opsAccess as OpsAccess, ...(desk ? { desk } : {}) });
+      } catch (err) {
+        await runtime.close();
+        if (err instanceof TypeError) throw new UsageError(err.message);
+        throw err;
+      }
+      try {
+        const { url } = await server.listen();
+        line(io.stderr, `keel serving ${url}/ (chat page), ${url.replace(/^http/, 'ws')}/chat, ${url}/desk, ${url}/inspector, ${url}/metrics, ${url}/healthz`);
+        line(io.stderr, `data: ${dataDir}; machine: ${agent.name}; Ctrl-C stops`);
+        // Every page needs a signed token; say how to make one (never print one: it is a secret).
+        const dirFlag = dataDir === dataDirOf(undefined, io) ? '' : ` --data-dir ${dataDir}`;
+        line(io.stderr, `open a page with a token: keel token --tenant demo --user alice --role customer${dirFlag}, then ${url}/#token=<token> (role agent for ${url}/desk, engineer or admin for ${url}/inspector)`);
+      } catch (err) {
+        await server.close();
+        line(io.stderr, `keel: cannot listen on ${host}:${port}: ${(err as Error).message}`);
+        return 1;
+      }
+      await new Promise<void>((resolve) => {
+        if (io.signal.aborted) return resolve();
+        io.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      line(io.stderr, 'keel: shutting down');
       await server.close();
-      line(io.stderr, `keel: cannot listen on ${host}:${port}: ${(err as Error).message}`);
-      return 1;
+      return 0;
     }
-    await new Promise<void>((resolve) => {
-      if (io.signal.aborted) return resolve();
-      io.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-    line(io.stderr, 'keel: shutting down');
-    await server.close();
-    return 0;
   },
 });

@@ -1,5 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, runCli } from '../../../src/cli/cli-main.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
@@ -139,6 +142,34 @@ describe('keel CLI', () => {
     expect(io.err()).toMatch(/shutting down/);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
+
+  it('refuses a second server, and an erasure, on a data directory a running server holds; a killed server leaves a lock the next takes over', async () => {
+    const dir = dataDir();
+    const keelBin = fileURLToPath(new URL('../../../dist/src/cli/keel.js', import.meta.url));
+    const child = spawn(process.execPath, [keelBin, 'serve'], { env: { ...process.env, KEEL_DATA_DIR: dir, PORT: '0', KEEL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = once(child, 'exit');
+    defer(() => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await expect.poll(() => stderr, { timeout: 20_000 }).toMatch(/keel serving/);
+
+    const second = fakeIo({ env: { KEEL_DATA_DIR: dir, PORT: '0', KEEL_LOG_LEVEL: 'warn' } });
+    expect(await runCli(['serve'], second)).toBe(1);
+    expect(second.err()).toContain(`is in use by process ${child.pid}`);
+    const forget = fakeIo({ env: { KEEL_DATA_DIR: dir } });
+    expect(await runCli(['forget', '--tenant', 'acme', '--user', 'u-1', '--yes'], forget)).toBe(1);
+    expect(forget.err()).toContain(`is in use by process ${child.pid}`);
+
+    child.kill('SIGKILL');
+    await exited;
+    expect(existsSync(join(dir, 'serve.lock'))).toBe(true);
+    const third = fakeIo({ env: { KEEL_DATA_DIR: dir, PORT: '0', KEEL_LOG_LEVEL: 'warn' } });
+    const serving = runCli(['serve'], third);
+    await third.waitFor(/keel serving/);
+    third.stop();
+    expect(await serving).toBe(0);
+    expect(existsSync(join(dir, 'serve.lock'))).toBe(false);
+  }, 60_000);
 
   it('chats with a self-issued local token, and reconnects and resumes across a server restart', async () => {
     const first = await startKeel({ defaultVerifier: true });
