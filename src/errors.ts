@@ -75,6 +75,25 @@ export function isKeelError<C extends ErrorCode>(err: unknown, code?: C): err is
   return err instanceof KeelError && (code === undefined || err.code === code);
 }
 
+/**
+ * What a client may be told of an error: its code and message, except for the server's own
+ * faults. An internal error, and a configuration error (`invalid_option`: a missing master key, a
+ * key file; its message names server paths), become `internal` with no detail; the caller logs
+ * the original. `logged` is true when the caller should log it.
+ *
+ * @example
+ * ```ts
+ * const { code, message, logged } = forClient(err);
+ * if (logged) log.error({ err }, 'request failed');
+ * send(errorFrame(code, message));
+ * ```
+ */
+export function forClient(err: unknown): { readonly code: ErrorCode; readonly message: string; readonly logged: boolean } {
+  const keel = toKeelError(err);
+  if (keel.code === 'internal' || keel.code === 'invalid_option') return { code: 'internal', message: 'internal error', logged: true };
+  return { code: keel.code, message: keel.message, logged: false };
+}
+
 /** Wraps anything thrown into a KeelError, keeping the original as `cause`. */
 export function toKeelError(err: unknown, fallback: ErrorCode = 'internal'): KeelError {
   if (err instanceof KeelError) return err;

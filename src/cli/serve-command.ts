@@ -3,10 +3,12 @@
  * inspector, metrics, health) on one port, until SIGINT or SIGTERM.
  */
 import { mkdirSync } from 'node:fs';
+import { systemClock } from '../clock.js';
 import { createLogger } from '../observe/logger.js';
 import { isLocalHandoffDesk } from '../agent/default-agent.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { createRedactor } from '../security/redact.js';
+import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
 import { defineCommand } from './cli-args.js';
@@ -66,6 +68,9 @@ export const serveCommand: CliCommand = defineCommand({
     }
 
     async function serve(): Promise<number> {
+      // The tenant keys open now, or the server does not start: a missing or wrong master key
+      // would otherwise be found by the first customer, as a failed turn.
+      createTenantKeyStore({ dir: dataDir, env: io.env, clock: systemClock }).tenants();
       const agent = await loadDefaultMachine({ dataDir, env: io.env });
       const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
       let server;

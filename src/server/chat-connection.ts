@@ -6,7 +6,7 @@
  * What the client receives goes through the connection's frame relay (frame-relay.ts), built
  * from committed frames only (replay and subscription), so nothing is sent twice.
  */
-import { KeelError, toKeelError } from '../errors.js';
+import { KeelError, forClient } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { mustRedactFor, viewFrames } from '../security/frame-view.js';
@@ -121,11 +121,10 @@ export function createChatConnection(args: ChatConnectionArgs): ChatConnection {
   const send = (frame: ServerFrame): void => base.send(frame);
 
   const sendError = (err: unknown, id?: string): void => {
-    const keel = toKeelError(err);
-    if (keel.code === 'internal') base.log.error({ err }, 'chat request failed');
-    // Internal failures are logged with their cause; the client learns only that one happened.
-    const message = keel.code === 'internal' ? 'internal error' : keel.message;
-    send(errorFrame(keel.code, message, id));
+    // The server's own faults are logged with their cause; the client learns only that one happened.
+    const { code, message, logged } = forClient(err);
+    if (logged) base.log.error({ err }, 'chat request failed');
+    send(errorFrame(code, message, id));
   };
 
   const relay = createFrameRelay({

@@ -4,7 +4,7 @@
  * session's committed frames, so the agent reads the customer live, and ends however the
  * hand-off ends: by the agent, by someone else (an operator), or by the agent's absence.
  */
-import { KeelError, toKeelError } from '../errors.js';
+import { KeelError, forClient } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { HANDOFF_ENDED, type Clock } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -256,9 +256,9 @@ export function createClaimBook(args: ClaimBookArgs) {
     },
     /** Reports a failed command to its agent. */
     fail(m: DeskMember, err: unknown, about: About): void {
-      const keel = toKeelError(err);
-      if (keel.code === 'internal') logger.error({ err }, 'desk command failed');
-      m.agent.send(deskError(keel.code, keel.code === 'internal' ? 'internal error' : keel.message, about));
+      const { code, message, logged } = forClient(err);
+      if (logged) logger.error({ err }, 'desk command failed');
+      m.agent.send(deskError(code, message, about));
     },
     stop(): void {
       for (const claim of claims.values()) {

@@ -4,7 +4,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/clock.js';
 import { COMMANDS, runCli } from '../../../src/cli/cli-main.js';
+import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
+import { tenantId } from '../../../src/types.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
 import { createTokenService } from '../../../src/security/tokens.js';
 import { useCleanups } from '../../support/cleanups.js';
@@ -170,6 +173,18 @@ describe('keel CLI', () => {
     expect(await serving).toBe(0);
     expect(existsSync(join(dir, 'serve.lock'))).toBe(false);
   }, 60_000);
+
+  it('refuses to start when the master key is missing or does not open the tenant keys, before any customer finds out', async () => {
+    const dir = dataDir();
+    const master = 'a'.repeat(64);
+    createTenantKeyStore({ dir, env: { KEEL_MASTER_KEY: master }, clock: systemClock }).current(tenantId('acme'));
+    for (const [env, expected] of [[{}, /is wrapped with a master key; set KEEL_MASTER_KEY/], [{ KEEL_MASTER_KEY: 'b'.repeat(64) }, /KEEL_MASTER_KEY does not match/]] as const) {
+      const io = fakeIo({ env: { KEEL_DATA_DIR: dir, PORT: '0', KEEL_LOG_LEVEL: 'warn', ...env } });
+      expect(await runCli(['serve'], io)).toBe(1);
+      expect(io.err()).toMatch(expected);
+      expect(io.err()).not.toMatch(/keel serving/);
+    }
+  });
 
   it('chats with a self-issued local token, and reconnects and resumes across a server restart', async () => {
     const first = await startKeel({ defaultVerifier: true });
