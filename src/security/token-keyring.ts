@@ -147,6 +147,8 @@ function withRetireAt(key: TokenKey, retireAt: number | undefined): TokenKey {
 
 function envKeyring(value: string): TokenKeyring {
   const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  // Set but empty of secrets (`,,,`): refused, not a keyring that verifies nothing.
+  if (parts.length === 0) throw new KeelError('invalid_option', `${TOKEN_SECRET_ENV} is set but holds no secret`);
   const keys = parts.map((part, i) => {
     const secret = new TextEncoder().encode(part);
     if (secret.length < MIN_TOKEN_SECRET_BYTES) {

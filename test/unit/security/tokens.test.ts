@@ -188,6 +188,7 @@ describe('token keyring and tokens', () => {
     expect(ring.current().kid).not.toBe(oldRing.current().kid);
     expect(() => ring.rotate()).toThrow(KeelError);
     expect(() => createTokenKeyring({ env: { KEEL_TOKEN_SECRET: 'short' } })).toThrow(/32 bytes/);
+    expect(() => createTokenKeyring({ env: { KEEL_TOKEN_SECRET: ' , ,,' } })).toThrow(expect.objectContaining({ code: 'invalid_option', message: 'KEEL_TOKEN_SECRET is set but holds no secret' }));
     expect(inspect(ring.current())).not.toContain(a);
   });
 
