@@ -85,6 +85,18 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     if (online && ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'message', id, text }));
   };
 
+  /** Stops for good: the status says why, and whoever waits for ready or idle is let go. */
+  let gaveUp = false;
+  const giveUp = (code: number, reason: string): void => {
+    stopped = true;
+    if (gaveUp) return;
+    gaveUp = true;
+    status({ state: 'closed', code, reason });
+    for (const wake of [...readyWaiters, ...idleWaiters]) wake();
+    readyWaiters = [];
+    idleWaiters = [];
+  };
+
   const settleIdle = (): void => {
     if (outbox.size > 0) return;
     const waiters = idleWaiters;
@@ -127,6 +139,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       sessionId = undefined;
       lastSeq = 0;
       ws?.send(JSON.stringify({ type: 'hello' }));
+    } else if (frame.type === 'error' && frame.id === undefined && !online && !frame.retryable) {
+      // The server refused the hello itself (another user's session, a role that has no session
+      // here): no retry changes that, and nothing queued will be answered.
+      options.onFrame?.(frame);
+      giveUp(CLOSE_CODES.forbidden, `${frame.code}: ${frame.message}`);
+      ws?.close(CLOSE_CODES.normal, 'bye');
+      return;
     }
     options.onFrame?.(frame);
     if (frame.type === 'reply' && frame.replyTo !== undefined && outbox.delete(frame.replyTo)) settleIdle();
@@ -155,11 +174,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       online = false;
       const reason = reasonBuffer.toString();
       if (stopped || FATAL_CODES.has(code)) {
-        stopped = true;
-        status({ state: 'closed', code, reason });
-        for (const wake of [...readyWaiters, ...idleWaiters]) wake();
-        readyWaiters = [];
-        idleWaiters = [];
+        giveUp(code, reason);
         return;
       }
       attempt++;

@@ -186,6 +186,19 @@ describe('keel CLI', () => {
     }
   });
 
+  it('ends keel chat with exit 1 when the server refuses its hello (another user\'s session), instead of waiting for ever', async () => {
+    const h = await startKeel({ defaultVerifier: true });
+    defer(h.remove, () => h.stop());
+    const ann = await openChat(h, { token: await h.token({ user: 'ann' }) });
+    ann.close();
+    const io = fakeIo({ env: { KEEL_DATA_DIR: h.dir } });
+    const exit = runCli(['chat', '--url', h.wsUrl, '--user', 'bob', '--session', ann.sessionId], io);
+    io.input.end('hi\n');
+    const code = await Promise.race([exit, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000))]);
+    expect(code).toBe(1);
+    expect(io.err()).toMatch(/forbidden/);
+  }, 20_000);
+
   it('chats with a self-issued local token, and reconnects and resumes across a server restart', async () => {
     const first = await startKeel({ defaultVerifier: true });
     defer(first.remove);
