@@ -3,7 +3,7 @@
  * This module and the other adapters under `src/store` are the only places that import `lmdb`;
  * they translate its errors into KeelErrors once.
  */
-import { mkdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, statSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { KeelError } from '../errors.js';
@@ -73,6 +73,11 @@ export function openEnv(options: OpenEnvOptions): LmdbEnv {
   const path = resolve(options.dir, 'keel.mdb');
   let shared = sharedRoots.get(path);
   if (!shared) {
+    // LMDB writes its first pages through the memory map: on a full disk that is a SIGBUS that
+    // ends the process with no word, and leaves an empty file behind. Refused here instead.
+    if (isNewFile(path) && diskNearlyFull(options.dir)) {
+      throw new KeelError('storage_full', 'the data directory is out of space: a new environment cannot be created there');
+    }
     try {
       shared = {
         root: open({
@@ -165,6 +170,15 @@ export async function translateCommitError(err: unknown, dir: string): Promise<K
     return new KeelError('storage_full', 'the data directory is out of space; nothing was committed', { cause });
   }
   return translated;
+}
+
+/** True when the environment file does not exist yet or is empty (a creation that never finished). */
+function isNewFile(path: string): boolean {
+  try {
+    return statSync(path).size === 0;
+  } catch {
+    return true;
+  }
 }
 
 function diskNearlyFull(dir: string): boolean {

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, isKeelError, tenantId, userId } from '../../../src/index.js';
 import { createTestMachine } from '../../fixtures/test-machines.js';
@@ -67,4 +67,26 @@ describe.skipIf(!disk && !process.env.CI)('a full disk', () => {
     }
     expect(frames.map((f) => f.seq)).toEqual(frames.map((_, i) => i + 1));
   }, 60_000);
+
+  it('refuses to create a new data directory on a full disk with storage_full, instead of dying of SIGBUS', () => {
+    const d = smallDisk(4);
+    expect(d, 'mounting a tmpfs needs root (CI runs as root)').toBeDefined();
+    if (!d) return;
+    cleanups.push(d.unmount);
+    // Filled to the last byte.
+    const fd = openSync(`${d.dir}/filler`, 'w');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(64 * 1024, 1));
+    } catch {
+      // ENOSPC: full.
+    } finally {
+      closeSync(fd);
+    }
+    mkdirSync(`${d.dir}/data`);
+    // In a child process: before the check, this ended the process with SIGBUS.
+    const lmdbEnv = new URL('../../../dist/src/store/lmdb-env.js', import.meta.url).href;
+    const script = `import { openEnv } from '${lmdbEnv}'; try { openEnv({ dir: process.argv[1] }); console.log('opened'); } catch (e) { console.log(e.code); }`;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script, `${d.dir}/data`], { encoding: 'utf8' });
+    expect({ status: out.status, signal: out.signal, stdout: out.stdout.trim() }).toEqual({ status: 0, signal: null, stdout: 'storage_full' });
+  });
 });
