@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -173,6 +173,16 @@ describe('keel CLI', () => {
     expect(await serving).toBe(0);
     expect(existsSync(join(dir, 'serve.lock'))).toBe(false);
   }, 60_000);
+
+  it('creates private files even in a data directory others may read', () => {
+    const dir = dataDir();
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755);
+    const keelBin = fileURLToPath(new URL('../../../dist/src/cli/keel.js', import.meta.url));
+    const out = spawnSync(process.execPath, [keelBin, 'token', '--tenant', 't', '--user', 'u', '--role', 'customer'], { env: { ...process.env, KEEL_DATA_DIR: dir }, encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    for (const file of ['keel.mdb', 'token-keys.json']) expect((statSync(join(dir, file)).mode & 0o777).toString(8), file).toBe('600');
+  });
 
   it('refuses to start when the master key is missing or does not open the tenant keys, before any customer finds out', async () => {
     const dir = dataDir();
