@@ -36,6 +36,9 @@ Environment: KEEL_LOG_LEVEL (default info), KEEL_TOKEN_SECRET, KEEL_MASTER_KEY,
 OPENAI_BASE_URL, OPENAI_API_KEY, KEEL_MODEL (none: the local provider).`;
 
 /** The `serve` command. */
+/** The levels pino knows. */
+const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 export const serveCommand: CliCommand = defineCommand({
   name: 'serve',
   summary: 'serve chat, chat page, inspector, metrics and health on one port',
@@ -50,11 +53,13 @@ export const serveCommand: CliCommand = defineCommand({
     const host = values.host ?? io.env.HOST ?? '127.0.0.1';
     const portText = values.port ?? io.env.PORT ?? '8787';
     const port = Number(portText);
-    if (!/^\d+$/.test(portText) || port > 65_535) throw new UsageError(`--port must be an integer from 0 to 65535, got ${portText}`);
+    const portSource = values.port !== undefined ? '--port' : io.env.PORT !== undefined ? 'PORT' : '--port';
+    if (!/^\d+$/.test(portText) || port > 65_535) throw new UsageError(`${portSource} must be an integer from 0 to 65535, got ${portText}`);
     const opsAccess = values['ops-access'] ?? io.env.KEEL_OPS_ACCESS ?? 'loopback-or-token';
     if (opsAccess !== 'loopback-or-token' && opsAccess !== 'token') throw new UsageError('--ops-access must be loopback-or-token or token');
     const allowedOrigins = values['allowed-origin'] ?? (io.env.KEEL_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
     const level = (io.env.KEEL_LOG_LEVEL ?? 'info') as NonNullable<Parameters<typeof createLogger>[0]>['level'];
+    if (!LOG_LEVELS.includes(String(level))) throw new UsageError(`KEEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
     // On the real stdout the logger's own asynchronous destination is faster than the stream.
     const logger = createLogger({ level, redactText: createRedactor().text, ...(io.stdout === process.stdout ? {} : { destination: io.stdout }) });
 

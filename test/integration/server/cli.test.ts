@@ -74,6 +74,12 @@ describe('keel CLI', () => {
       expect(await runCli(args, io), args.join(' ')).toBe(2);
       expect(io.err(), args.join(' ')).toMatch(/Usage: keel/);
     }
+    // Settings from the environment are named as such.
+    for (const [env, said] of [[{ PORT: 'abc' }, 'PORT must be an integer'], [{ KEEL_LOG_LEVEL: 'loud' }, 'KEEL_LOG_LEVEL must be one of fatal, error']] as const) {
+      const io = fakeIo({ env: { KEEL_DATA_DIR: dataDir(), ...env } });
+      expect(await runCli(['serve'], io)).toBe(2);
+      expect(io.err()).toContain(said);
+    }
   });
 
   it('issues a token the server accepts, with the data directory key file', async () => {
