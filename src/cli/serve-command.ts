@@ -9,6 +9,7 @@ import { isLocalHandoffDesk } from '../agent/default-agent.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { createRedactor } from '../security/redact.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
+import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
 import { defineCommand } from './cli-args.js';
@@ -74,10 +75,12 @@ export const serveCommand: CliCommand = defineCommand({
 
     async function serve(): Promise<number> {
       // The tenant keys open now, or the server does not start: a missing or wrong master key
-      // would otherwise be found by the first customer, as a failed turn.
-      createTenantKeyStore({ dir: dataDir, env: io.env, clock: systemClock }).tenants();
+      // would otherwise be found by the first customer, as a failed turn. The runtime seals with
+      // these keys, under the master key of this command's environment.
+      const keys = createTenantKeyStore({ dir: dataDir, env: io.env, clock: systemClock });
+      keys.tenants();
       const agent = await loadDefaultMachine({ dataDir, env: io.env });
-      const runtime = createRuntime({ dataDir, machine: agent.machine, logger });
+      const runtime = createRuntime({ dataDir, machine: agent.machine, logger, sealer: createTenantSealer({ keys }) });
       let server;
       try {
         // The in-process desk is what /desk serves: hand-offs wait there for the agents connected to it.
