@@ -242,9 +242,9 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
     // The chart answers the customer when the call was decided; silence means it was not.
     if (!outcome.frames.some((f) => f.type === 'reply')) {
       const waiting = runtime.describe(frame.sessionId)?.state.includes('approvals.waiting') === true;
-      const shown = approvals.get(frame.sessionId)?.call ?? undefined;
-      const named = frame.call === undefined || shown === undefined || shown === frame.call;
-      if (waiting && frame.type === 'approve' && named) {
+      const shown = approvals.get(frame.sessionId)?.call;
+      const sameCall = frame.call === undefined || shown === undefined || shown === null || shown === frame.call;
+      if (waiting && frame.type === 'approve' && sameCall) {
         // The guard refused this approver (their own request, for one): the call waits for another.
         await audit(who, 'tool.approve', frame.sessionId, 'denied', { rule: 'approver', ...(frame.call !== undefined ? { call: frame.call } : {}) });
         return m.agent.send(deskError('forbidden', 'you may not approve this call; it waits for a colleague who may', { ...about, reason: 'approver' }));

@@ -183,18 +183,19 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
     socket.send(JSON.stringify(frame));
   };
 
+  const refuse = (frame: OutboundFrame, code: number, reason: string): void => {
+    if (closed) return;
+    try {
+      socket.send(JSON.stringify(frame));
+    } catch {
+      // The socket is already going; the close below still says why.
+    }
+    close(code, reason);
+  };
+
   const limited = (frame: OutboundFrame): void => {
     if (refusals.take()) return send(frame);
-    const reason = `flooding: frames kept coming after rate_limited errors (over ${options.maxRefusedFramesPerSecond} a second)`;
-    // Told once, as a typed frame and as the close reason; counted once, as a policy close.
-    if (!closed) {
-      try {
-        socket.send(JSON.stringify(frame));
-      } catch {
-        // The socket is already going; the close still says why.
-      }
-    }
-    close(CLOSE_CODES.policyViolation, reason);
+    refuse(frame, CLOSE_CODES.policyViolation, `flooding: frames kept coming after rate_limited errors (over ${options.maxRefusedFramesPerSecond} a second)`);
   };
 
   const armExpiry = (expiresAt: number): void => {
@@ -286,15 +287,7 @@ export function createConnectionBase<C extends { readonly type: string }>(args: 
     send,
     limited,
     close,
-    refuse(frame, code, reason) {
-      if (closed) return;
-      try {
-        socket.send(JSON.stringify(frame));
-      } catch {
-        // The socket is already going; the close below still says why.
-      }
-      close(code, reason);
-    },
+    refuse,
     dispose() {
       if (!closed) release();
     },

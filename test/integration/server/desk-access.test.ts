@@ -195,6 +195,9 @@ describe('/desk access', () => {
     expect(await carolAtDesk.next((f) => f.id === 'self')).toMatchObject({ type: 'error', code: 'forbidden', reason: 'approver' });
     expect(h.runtime.describe(carol.sessionId)?.state).toContain('approvals.waiting');
     expect(carol.frames.filter((f) => f.type === 'reply' && f.replyTo === undefined)).toEqual([]);
+    // Still on the board for the colleagues.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as unknown[]).length).toBe(1);
     sam.send({ type: 'approve', sessionId: carol.sessionId, id: 'a1', call: entry[0]!.call });
     expect(await sam.next((f) => f.id === 'a1')).toMatchObject({ type: 'decided', decision: 'approved' });
     expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
