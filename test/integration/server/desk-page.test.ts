@@ -107,7 +107,7 @@ describeInBrowser('agent desk page', ({ newPage, defer }) => {
     expect((await carol.next((f) => f.type === 'reply' && f.replyTo === undefined)).text).toMatch(/^Done: refund R-\d+ of €249\.00/);
     await page.locator('#approvals-panel').waitFor({ state: 'hidden', timeout: 8000 });
     // The page sent the call it showed: the audit record names it.
-    const approved = h.runtime.audit.read({ limit: 100 }).find((r) => r.action === 'tool.approve' && r.outcome === 'ok');
-    expect(approved?.details).toMatchObject({ call: expect.stringMatching(/^\d+:request_refund:\d+$/) });
+    const approved = () => h.runtime.audit.read({ limit: 100 }).find((r) => r.action === 'tool.approve' && r.outcome === 'ok');
+    await expect.poll(() => approved()?.details, { timeout: 8000 }).toMatchObject({ call: expect.stringMatching(/^\d+:request_refund:\d+$/) });
   });
 });
