@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
 import { tenantId, userId } from '../../../src/types.js';
 import { useCleanups } from '../../support/cleanups.js';
-import { connect, isReplyTo, keelPerTest, openChat, openDesk, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
+import { connect, isReplyTo, keelPerTest, openChat, openDesk, requestHeldRefund, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
@@ -140,12 +140,8 @@ describe('/desk access', () => {
   it('approves a held high-impact call as the authenticated agent, whatever the frame claims', async () => {
     const h = await start();
     const sam = await openDesk(h, { user: 'sam' }, defer);
-    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    const carol = await requestHeldRefund(h);
     defer(() => carol.close());
-    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
-      carol.send({ type: 'message', id, text });
-      await carol.next(isReplyTo(id));
-    }
     const pending = await sam.next((f) => f.type === 'approvals' && (f.entries as unknown[]).length === 1);
     const entry = (pending.entries as Array<Record<string, unknown>>)[0]!;
     expect(entry).toMatchObject({ sessionId: carol.sessionId, user: 'carol', task: 'refund', tool: 'request_refund', args: { orderId: '3001', amount: 249 } });
@@ -184,12 +180,8 @@ describe('/desk access', () => {
     const h = await start();
     const carolAtDesk = await openDesk(h, { user: 'carol' }, defer);
     const sam = await openDesk(h, { user: 'sam' }, defer);
-    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    const carol = await requestHeldRefund(h);
     defer(() => carol.close());
-    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
-      carol.send({ type: 'message', id, text });
-      await carol.next(isReplyTo(id));
-    }
     const entry = (await sam.next((f) => f.type === 'approvals' && (f.entries as unknown[]).length === 1)).entries as Array<Record<string, unknown>>;
     carolAtDesk.send({ type: 'approve', sessionId: carol.sessionId, id: 'self', call: entry[0]!.call });
     expect(await carolAtDesk.next((f) => f.id === 'self')).toMatchObject({ type: 'error', code: 'forbidden', reason: 'approver' });
@@ -212,12 +204,8 @@ describe('/desk access', () => {
     const bob = await queuedCustomer(h, 'bob');
     sam.send({ type: 'take', sessionId: bob.sessionId, id: 't1' });
     expect(await sam.next((f) => f.id === 't1')).toMatchObject({ type: 'taken', sessionId: bob.sessionId });
-    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    const carol = await requestHeldRefund(h);
     defer(() => carol.close());
-    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
-      carol.send({ type: 'message', id, text });
-      await carol.next(isReplyTo(id));
-    }
     const board = () => sam.frames.filter((f) => f.type === 'approvals').at(-1)!.entries as Array<Record<string, unknown>>;
     await expect.poll(() => board().map((e) => e.user), POLL).toEqual(['carol']);
     await expect.poll(() => lastQueue(sam).map((e) => e.sessionId), POLL).toEqual([ann.sessionId]);

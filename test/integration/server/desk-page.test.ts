@@ -6,7 +6,7 @@
 import type { FrameLocator } from 'playwright-core';
 import { expect, it } from 'vitest';
 import { describeInBrowser, screenshotPath } from '../../support/browser.js';
-import { isReplyTo, openChat, startKeel } from './support/keel-harness.js';
+import { requestHeldRefund, startKeel } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
@@ -92,12 +92,8 @@ describeInBrowser('agent desk page', ({ newPage, defer }) => {
     const page = await newPage({ width: 1100, height: 700 });
     await page.goto(`${h.url}/desk#token=${await h.token({ user: 'sam', role: 'agent' })}`);
     await page.locator('#status[data-state="online"]').waitFor({ timeout: 10_000 });
-    const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+    const carol = await requestHeldRefund(h);
     defer(() => carol.close());
-    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
-      carol.send({ type: 'message', id, text });
-      await carol.next(isReplyTo(id));
-    }
     const card = page.locator('#approvals li.card', { hasText: 'carol' });
     await card.waitFor({ timeout: 8000 });
     const shown = await card.locator('.args').innerText();

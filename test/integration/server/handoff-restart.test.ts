@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../support/cleanups.js';
-import { isReplyTo, openChat, openDesk, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
+import { isReplyTo, openChat, openDesk, requestHeldRefund, startKeel, type Harness, type TestClient } from './support/keel-harness.js';
 
 /** Generous: the CPU is shared with other tests. */
 const POLL = { timeout: 8000, interval: 25 };
@@ -56,11 +56,7 @@ describe('hand-offs across a restart', () => {
     const first = await startKeel({ defaultAgent: true });
     defer(first.remove);
     await joinDesk(first, 'sam');
-    const carol = await openChat(first, { token: await first.token({ user: 'carol' }) });
-    for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
-      carol.send({ type: 'message', id, text });
-      await carol.next(isReplyTo(id));
-    }
+    const carol = await requestHeldRefund(first);
     await expect.poll(() => first.runtime.describe(carol.sessionId)?.state, POLL).toContain('approvals.waiting');
     carol.close();
     await first.stop();

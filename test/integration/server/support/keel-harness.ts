@@ -219,3 +219,22 @@ export async function openDesk(h: Harness, claims: Partial<TokenClaims> & { read
 }
 
 export const isReplyTo = (id: string) => (f: Frame): boolean => f.type === 'reply' && f.replyTo === id;
+
+/**
+ * Carol (default agent, demo store) asks for a refund of her €249 order 3001 and confirms it: a
+ * high-impact call the tool guard holds for a human's approval. Returns her chat, still open.
+ *
+ * @example
+ * ```ts
+ * const carol = await requestHeldRefund(h);
+ * defer(() => carol.close());
+ * ```
+ */
+export async function requestHeldRefund(h: Harness): Promise<TestClient & { sessionId: string }> {
+  const carol = await openChat(h, { token: await h.token({ user: 'carol' }) });
+  for (const [id, text] of [['r1', 'I want a refund for order 3001'], ['r2', 'it was damaged'], ['r3', 'yes']] as const) {
+    carol.send({ type: 'message', id, text });
+    await carol.next(isReplyTo(id));
+  }
+  return carol;
+}
