@@ -194,10 +194,6 @@ export function createToolRunner(options: ToolRunnerOptions): ToolRunner {
 
   const attempt = async (input: ToolCallInput, signal: AbortSignal | undefined): Promise<ToolOutcome> => {
     const decision = await check(input);
-    if (!decision.allow && decision.code === 'approval_required' && input.approvalWaiting === true) {
-      // One call waits for a human at a time: this one is refused, not held (and audited so).
-      return { status: 'denied', tool: input.tool, code: decision.code, reason: 'another call of this conversation is waiting for approval', rule: 'approval_busy' };
-    }
     if (!decision.allow) {
       const rule = (decision as { rule?: unknown }).rule;
       return { status: 'denied', tool: input.tool, code: decision.code, reason: decision.reason, ...(typeof rule === 'string' ? { rule } : {}) };

@@ -127,6 +127,11 @@ const tenant = tenantId('bench');
 const user = userId('bench-user');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+/** Prints rows as a two-column table. */
+const printTable = (rows: ReadonlyArray<[string, string]>): void => {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+};
 const quantileOf = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 const cleanUp = async (): Promise<void> => {
   await Promise.all([memory.close(), memoryInWorker.close()]);
@@ -198,17 +203,17 @@ try {
   const maxEventLoopDelayMs = delay.max / 1e6;
   const p99EventLoopDelayMs = delay.percentile(99) / 1e6;
   log(`indexed ${stats.live - 1} in ${(insertMs / 1000).toFixed(1)} s`);
+  // The import's figures: the whole table has them too.
+  const importRows: Array<[string, string]> = [
+    ['bulk insert: committed and indexed', `${(insertMs / 1000).toFixed(1)} s  (${Math.round(n / (insertMs / 1000)).toLocaleString('en')}/s)`],
+    ['event loop delay during bulk insert: max / p99', `${maxEventLoopDelayMs.toFixed(1)} ms / ${p99EventLoopDelayMs.toFixed(1)} ms`],
+    ['  5 ms ticker: latest / ticks over 20 ms late', `${maxGapMs.toFixed(1)} ms / ${lateTicks}`],
+    ['  longest GC pause meanwhile; GC pauses over 4 ms', `${maxGcMs.toFixed(1)} ms; ${gcOver4}`],
+  ];
+  const otherUserRow = (): [string, string] =>
+    ['recall by another user of the tenant during the import: p50 / max', `${quantileOf(duringImport, 0.5).toFixed(1)} ms / ${duringImport.at(-1)!.toFixed(1)} ms (${duringImport.length} recalls)`];
   if (args['import-only']) {
-    const rows: Array<[string, string]> = [
-      ['memories imported; bulk chunk size', `${n.toLocaleString('en')}; ${bulkChunkSize}`],
-      ['bulk insert: committed and indexed', `${(insertMs / 1000).toFixed(1)} s  (${Math.round(n / (insertMs / 1000)).toLocaleString('en')}/s)`],
-      ['event loop delay during bulk insert: max / p99', `${maxEventLoopDelayMs.toFixed(1)} ms / ${p99EventLoopDelayMs.toFixed(1)} ms`],
-      ['  5 ms ticker: latest / ticks over 20 ms late', `${maxGapMs.toFixed(1)} ms / ${lateTicks}`],
-      ['  longest GC pause meanwhile; GC pauses over 4 ms', `${maxGcMs.toFixed(1)} ms; ${gcOver4}`],
-      ['recall by another user of the tenant during the import: p50 / max', `${quantileOf(duringImport, 0.5).toFixed(1)} ms / ${duringImport.at(-1)!.toFixed(1)} ms`],
-    ];
-    const width = Math.max(...rows.map(([k]) => k.length));
-    process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+    printTable([['memories imported; bulk chunk size', `${n.toLocaleString('en')}; ${bulkChunkSize}`], ...importRows, otherUserRow()]);
     process.stdout.write(`${JSON.stringify({ n, recallAt10: null, p50Ms: null, p99Ms: null, insertsPerSec: Math.round(n / (insertMs / 1000)), maxEventLoopDelayMs: Number(maxEventLoopDelayMs.toFixed(1)) })}\n`);
     await cleanUp();
     process.exit(0);
@@ -334,10 +339,7 @@ try {
     ['distinct training sentences / expanded pairs', `${Math.min(n, base.length).toLocaleString('en')} / ${Math.max(0, n - base.length).toLocaleString('en')}`],
     ['HNSW m / efConstruction / efSearch / worker nice', `${hnsw.m} / ${hnsw.efConstruction} / ${hnsw.efSearch} / ${hnsw.workerNice}`],
     ['bulk insert: committed (LMDB, sealed)', `${(committedMs / 1000).toFixed(1)} s  (${Math.round(n / (committedMs / 1000)).toLocaleString('en')}/s)`],
-    ['bulk insert: committed and indexed', `${(insertMs / 1000).toFixed(1)} s  (${Math.round(n / (insertMs / 1000)).toLocaleString('en')}/s)`],
-    ['event loop delay during bulk insert: max / p99', `${maxEventLoopDelayMs.toFixed(1)} ms / ${p99EventLoopDelayMs.toFixed(1)} ms`],
-    ['  5 ms ticker: latest / ticks over 20 ms late', `${maxGapMs.toFixed(1)} ms / ${lateTicks}`],
-    ['  longest GC pause meanwhile', `${maxGcMs.toFixed(1)} ms`],
+    ...importRows,
     ['index save (atomic, fsync); index file size', `${saveMs.toFixed(0)} ms; ${(indexFileBytes / 2 ** 20).toFixed(0)} MiB`],
     [`recall k=${K}: queries`, String(queries.length)],
     ['warm-up until the search view had its copy', `${warmMs.toFixed(0)} ms (${searchesBefore.inWorker - searchesAtWarmUp.inWorker} recalls answered by the worker meanwhile)`],
@@ -346,13 +348,12 @@ try {
     ['  baseline: the same recall, search in the worker, p50 / p99', `${quantileOf(inWorker, 0.5).toFixed(3)} ms / ${quantileOf(inWorker, 0.99).toFixed(3)} ms (same answers: ${sameAnswers}/${queries.length})`],
     ['  baseline: worker round trip with 0.25 ms of work, p50 / p99', `${tripQuantile(0.5).toFixed(3)} ms / ${tripQuantile(0.99).toFixed(3)} ms`],
     ['  baseline: the HNSW search alone on this thread, p50 / p99', `${quantileOf(searchAlone, 0.5).toFixed(3)} ms / ${quantileOf(searchAlone, 0.99).toFixed(3)} ms`],
-    ['recall by another user of the tenant during the import: p50 / max', `${quantileOf(duringImport, 0.5).toFixed(1)} ms / ${duringImport.at(-1)!.toFixed(1)} ms (${duringImport.length} recalls)`],
+    otherUserRow(),
     ['  of them answered on the event loop / by the worker; search-view copies loaded', `${stats.searches.onEventLoop} / ${stats.searches.inWorker}; ${stats.searches.refreshes}`],
     ['exact brute-force scan per query (same thread)', `${(exactMs / queries.length).toFixed(1)} ms`],
     ['recall@10 vs exact', recallAt10.toFixed(4)],
   ];
-  const width = Math.max(...rows.map(([k]) => k.length));
-  process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+  printTable(rows);
   const result = {
     n,
     recallAt10: Number(recallAt10.toFixed(4)),

@@ -71,8 +71,8 @@ export interface ToolCallInput {
   readonly approver?: SessionIdentity;
   /**
    * True when another call of the session waits for a human's approval: a call that would need
-   * one too is refused (`approval_required`, rule `approval_busy`), not held, since one call waits
-   * at a time.
+   * one too is refused by the chart (`approval_busy`), not held, since one call waits at a time;
+   * its audit record says so.
    */
   readonly approvalWaiting?: boolean;
 }

@@ -14,7 +14,6 @@ import { renderTemplate } from './template.js';
 
 const ROLES = new Set(['customer', 'agent', 'engineer', 'admin']);
 
-/** True when an `operator.approve` event names a plausible approver (the guard checks the rest). */
 /**
  * A call as the approvals board names it: its idempotency key without the session id in front
  * (`<seq>:<tool>:<index>`), so nothing a session id may hold is shown.
@@ -38,6 +37,7 @@ export function approverWasRefused(event: { readonly output?: unknown }): boolea
   return out?.status === 'denied' && out.rule === 'approver';
 }
 
+/** True when an `operator.approve` event names a plausible approver (the guard checks the rest). */
 export function validApprover(event: AgentEvent): boolean {
   const a = (event as { approver?: Partial<SessionIdentity> }).approver;
   return typeof a === 'object' && a !== null && typeof a.tenant === 'string' && typeof a.user === 'string' && typeof a.role === 'string' && ROLES.has(a.role);

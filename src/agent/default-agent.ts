@@ -166,18 +166,24 @@ export async function createDefaultAgent(options: DefaultAgentOptions): Promise<
       // A name the audit trail cannot take as an action (a model proposing `Refund-All-Orders`) is
       // still recorded, as `tool.unknown` with the name's safe characters: every refusal is audited.
       const named = TOOL_ACTION_NAME.test(input.tool);
+      // Held for a human: pending. Another call of the conversation already waits, so the chart
+      // refuses this one (one held call at a time): denied.
+      const held = outcome.status === 'denied' && outcome.code === 'approval_required';
+      const busy = held && input.approvalWaiting === true;
+      const denial = outcome.status !== 'denied' ? {}
+        : busy ? { code: outcome.code, reason: 'another call of this conversation is waiting for approval', rule: 'approval_busy' }
+        : { code: outcome.code, reason: outcome.reason, ...(outcome.rule !== undefined ? { rule: outcome.rule } : {}) };
       void ports.audit
         ?.append({
           actor: actor as never,
           action: named ? `tool.${input.tool}` : 'tool.unknown',
           target: `session:${input.session}`,
-          // Held for a human: pending; refused because another call is held: denied.
-          outcome: outcome.status === 'ok' ? 'ok' : outcome.status === 'denied' ? (outcome.code === 'approval_required' && outcome.rule !== 'approval_busy' ? 'pending' : 'denied') : 'failed',
+          outcome: outcome.status === 'ok' ? 'ok' : outcome.status === 'denied' ? (held && !busy ? 'pending' : 'denied') : 'failed',
           details: {
             key: input.key,
             attempt: input.attempt,
             ...(named ? {} : { tool: String(input.tool).slice(0, 64).replace(/[^A-Za-z0-9_.-]/g, '?') }),
-            ...(outcome.status === 'denied' ? { code: outcome.code, reason: outcome.reason, ...(outcome.rule !== undefined ? { rule: outcome.rule } : {}) } : {}),
+            ...denial,
             ...(outcome.status === 'failed' ? { reason: outcome.reason } : {}),
             ...(input.approver ? { approver: `${input.approver.role}:${input.approver.user}` } : {}),
           },

@@ -76,3 +76,20 @@ export function lockDataDir(dir: string): () => void {
   }
   throw new KeelError('invalid_option', `the data directory ${dir} is being locked by another process; try again`);
 }
+
+/**
+ * Runs `use` holding `dir`'s lock, and gives it back after, whatever `use` does.
+ *
+ * @example
+ * ```ts
+ * return withDataDirLock(dataDir, () => serveUntilStopped());
+ * ```
+ */
+export async function withDataDirLock<T>(dir: string, use: () => Promise<T>): Promise<T> {
+  const release = lockDataDir(dir);
+  try {
+    return await use();
+  } finally {
+    release();
+  }
+}

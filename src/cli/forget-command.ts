@@ -18,7 +18,7 @@ import { createEffectLedger } from '../store/effect-ledger.js';
 import { createSessionStore } from '../store/session-store.js';
 import { isValidId, type TenantId, type UserId } from '../types.js';
 import { defineCommand } from './cli-args.js';
-import { lockDataDir } from './data-dir-lock.js';
+import { withDataDirLock } from './data-dir-lock.js';
 import { UsageError, line, required, type CliCommand } from './cli-io.js';
 
 const usage = `Usage: keel forget --tenant T --user U --yes [--by NAME] [--json] [--data-dir DIR]
@@ -69,45 +69,36 @@ export const forgetCommand: CliCommand = defineCommand({
     if (values.yes !== true) throw new UsageError('erasure cannot be undone: add --yes to confirm');
 
     // Not beside a running server: it would write the erased sessions back from memory.
-    const unlock = lockDataDir(dir);
-    try {
-      return await erase();
-    } finally {
-      unlock();
-    }
-
-    function erase(): Promise<number> {
-      return withData(async (env) => {
-        const clock = systemClock;
-        const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir, env: io.env, clock }) });
-        const memory = createUserMemory({ env, sealer, clock, indexDir: join(dir, 'memory-index') });
-        try {
-          const audit = createAuditLog({ env, clock });
-          const erased = await eraseUser(
-            {
-              env,
-              sessions: createSessionStore(env, sealer),
-              effects: createEffectLedger(env),
-              llmTokens: createSessionTokenMeter({ store: env.db('meta') }),
-              events: createEventStore({ env, clock }),
-              memory,
-              audit,
-            },
-            { tenant: tenant as TenantId, user: user as UserId },
-            { tenant: tenant as TenantId, user: by as UserId, role: 'admin' },
-          );
-          const auditSeq = audit.head()?.seq ?? null;
-          if (values.json) {
-            line(io.stdout, JSON.stringify({ tenant, user, ...erased, auditSeq }));
-          } else {
-            line(io.stdout, `erased user ${user} of tenant ${tenant}: ${erased.sessions} session(s), ${erased.events} trace event(s), ${erased.memories} memory(ies), context ${erased.context ? 'removed' : 'none'}`);
-            line(io.stdout, `audit record #${auditSeq ?? '?'} (user.forget by ${by})`);
-          }
-          return 0;
-        } finally {
-          await memory.close();
+    return withDataDirLock(dir, () => withData(async (env) => {
+      const clock = systemClock;
+      const sealer = createTenantSealer({ keys: createTenantKeyStore({ dir, env: io.env, clock }) });
+      const memory = createUserMemory({ env, sealer, clock, indexDir: join(dir, 'memory-index') });
+      try {
+        const audit = createAuditLog({ env, clock });
+        const erased = await eraseUser(
+          {
+            env,
+            sessions: createSessionStore(env, sealer),
+            effects: createEffectLedger(env),
+            llmTokens: createSessionTokenMeter({ store: env.db('meta') }),
+            events: createEventStore({ env, clock }),
+            memory,
+            audit,
+          },
+          { tenant: tenant as TenantId, user: user as UserId },
+          { tenant: tenant as TenantId, user: by as UserId, role: 'admin' },
+        );
+        const auditSeq = audit.head()?.seq ?? null;
+        if (values.json) {
+          line(io.stdout, JSON.stringify({ tenant, user, ...erased, auditSeq }));
+        } else {
+          line(io.stdout, `erased user ${user} of tenant ${tenant}: ${erased.sessions} session(s), ${erased.events} trace event(s), ${erased.memories} memory(ies), context ${erased.context ? 'removed' : 'none'}`);
+          line(io.stdout, `audit record #${auditSeq ?? '?'} (user.forget by ${by})`);
         }
-      });
-    }
+        return 0;
+      } finally {
+        await memory.close();
+      }
+    }));
   },
 });

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { systemClock } from '../clock.js';
-import { createLogger } from '../observe/logger.js';
+import { LOG_LEVELS, createLogger, isLogLevel } from '../observe/logger.js';
 import { isLocalHandoffDesk } from '../agent/default-agent.js';
 import { createRuntime } from '../runtime/runtime.js';
 import { createRedactor } from '../security/redact.js';
@@ -13,7 +13,7 @@ import { createTenantSealer } from '../security/tenant-sealer.js';
 import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
 import { defineCommand } from './cli-args.js';
-import { lockDataDir } from './data-dir-lock.js';
+import { withDataDirLock } from './data-dir-lock.js';
 import { UsageError, dataDirOf, line, type CliCommand } from './cli-io.js';
 import { loadDefaultMachine } from './default-machine.js';
 
@@ -37,9 +37,6 @@ Environment: KEEL_LOG_LEVEL (default info), KEEL_TOKEN_SECRET, KEEL_MASTER_KEY,
 OPENAI_BASE_URL, OPENAI_API_KEY, KEEL_MODEL (none: the local provider).`;
 
 /** The `serve` command. */
-/** The levels pino knows. */
-const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 export const serveCommand: CliCommand = defineCommand({
   name: 'serve',
   summary: 'serve chat, chat page, inspector, metrics and health on one port',
@@ -54,24 +51,19 @@ export const serveCommand: CliCommand = defineCommand({
     const host = values.host ?? io.env.HOST ?? '127.0.0.1';
     const portText = values.port ?? io.env.PORT ?? '8787';
     const port = Number(portText);
-    const portSource = values.port !== undefined ? '--port' : io.env.PORT !== undefined ? 'PORT' : '--port';
+    const portSource = values.port === undefined && io.env.PORT !== undefined ? 'PORT' : '--port';
     if (!/^\d+$/.test(portText) || port > 65_535) throw new UsageError(`${portSource} must be an integer from 0 to 65535, got ${portText}`);
     const opsAccess = values['ops-access'] ?? io.env.KEEL_OPS_ACCESS ?? 'loopback-or-token';
     if (opsAccess !== 'loopback-or-token' && opsAccess !== 'token') throw new UsageError('--ops-access must be loopback-or-token or token');
     const allowedOrigins = values['allowed-origin'] ?? (io.env.KEEL_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-    const level = (io.env.KEEL_LOG_LEVEL ?? 'info') as NonNullable<Parameters<typeof createLogger>[0]>['level'];
-    if (!LOG_LEVELS.includes(String(level))) throw new UsageError(`KEEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
+    const level = io.env.KEEL_LOG_LEVEL ?? 'info';
+    if (!isLogLevel(level)) throw new UsageError(`KEEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${level}`);
     // On the real stdout the logger's own asynchronous destination is faster than the stream.
     const logger = createLogger({ level, redactText: createRedactor().text, ...(io.stdout === process.stdout ? {} : { destination: io.stdout }) });
 
     // One server per data directory: a second would overwrite the first one's journals.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const unlock = lockDataDir(dataDir);
-    try {
-      return await serve();
-    } finally {
-      unlock();
-    }
+    return withDataDirLock(dataDir, serve);
 
     async function serve(): Promise<number> {
       // The tenant keys open now, or the server does not start: a missing or wrong master key

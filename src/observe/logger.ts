@@ -14,9 +14,19 @@ export interface Logger {
   flush?(cb?: (err?: Error) => void): void;
 }
 
+/** The levels a logger may be set to, most severe first (`silent`: none). */
+export const LOG_LEVELS = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** True when `value` names a level (`KEEL_LOG_LEVEL`, say). */
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
 export interface LoggerOptions {
   /** Minimum level. Default `info` (`KEEL_LOG_LEVEL` in the CLI). */
-  readonly level?: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  readonly level?: LogLevel;
   /** Where lines go. Default: standard output. */
   readonly destination?: DestinationStream;
   /**

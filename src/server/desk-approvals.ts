@@ -5,7 +5,7 @@
  */
 import type { DecisionEvent } from '../ports.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { Json, SessionId, TenantId } from '../types.js';
+import type { Json } from '../types.js';
 import type { DeskApproval } from './desk-frames.js';
 
 /** Pending approvals, per tenant. */
@@ -17,14 +17,15 @@ export interface ApprovalBoard {
   /** Forgets a session's pending approval (approved or refused at the desk). */
   clear(sessionId: string): void;
   /**
-   * Puts back a call a previous run left waiting (the desk's start-up sweep finds the session in
-   * `approvals.waiting`); its task and tool come from the trace when it still has them.
+   * Puts back the calls a previous run left waiting (the desk's start-up sweep finds the sessions
+   * in `approvals.waiting`); their task, call and arguments come from the trace when it still has
+   * them, read in one bounded scan for all of them.
    */
-  restore(session: { readonly sessionId: string; readonly tenant: string; readonly user: string; readonly updatedAt: number }): void;
+  restore(sessions: ReadonlyArray<{ readonly sessionId: string; readonly tenant: string; readonly user: string; readonly updatedAt: number }>): void;
   stop(): void;
 }
 
-/** Trace batches read at most to find a restored approval's task and tool (about 2 µs each). */
+/** Trace batches read at most to find the restored approvals' details (about 2 µs each). */
 const RESTORE_SCAN_BATCHES = 5_000;
 
 /** Decisions after which a session has no call waiting any more. */
@@ -48,6 +49,7 @@ export function createApprovalBoard(args: { readonly runtime: Runtime; readonly 
     tenant: at.tenant, sessionId: at.sessionId, user: at.user, task: text(e?.data.task), tool: text(e?.data.tool),
     call: callOf(e?.data.call), args: argsOf(e?.data.args), since: e?.time ?? at.since,
   });
+  const withoutTenant = ({ tenant: _tenant, ...rest }: DeskApproval & { readonly tenant: string }): DeskApproval => rest;
 
   const onDecision = (e: DecisionEvent): void => {
     if (e.kind === 'session' && e.reason === 'erased') {
@@ -64,23 +66,27 @@ export function createApprovalBoard(args: { readonly runtime: Runtime; readonly 
 
   return {
     list(tenant) {
-      return [...pending.values()].filter((p) => p.tenant === tenant).map(({ tenant: _tenant, ...rest }) => rest);
+      return [...pending.values()].filter((p) => p.tenant === tenant).map(withoutTenant);
     },
     get(sessionId) {
       const entry = pending.get(sessionId);
-      if (!entry) return undefined;
-      const { tenant: _tenant, ...rest } = entry;
-      return rest;
+      return entry ? withoutTenant(entry) : undefined;
     },
-    restore({ sessionId, tenant, user, updatedAt }) {
-      if (pending.has(sessionId)) return;
-      // Newest first from the session's last commit; bounded, since the trace is read on the event loop.
-      const { events } = args.runtime.events.queryPage({
-        tenant: tenant as TenantId, session: sessionId as SessionId, kinds: ['guard'], until: updatedAt + 1, reverse: true, limit: 20, maxBatches: RESTORE_SCAN_BATCHES,
-      });
-      const held = events.find((e) => e.reason === 'awaiting_approval');
-      pending.set(sessionId, entryOf(held, { tenant, sessionId, user, since: updatedAt }));
-      args.changed(tenant);
+    restore(sessions) {
+      const missing = sessions.filter((s) => !pending.has(s.sessionId));
+      if (missing.length === 0) return;
+      // One scan, newest first, for every session: bounded, since the trace is read on the event loop.
+      const latest = Math.max(...missing.map((s) => s.updatedAt));
+      const { events } = args.runtime.events.queryPage({ kinds: ['guard'], until: latest + 1, reverse: true, limit: 10_000, maxBatches: RESTORE_SCAN_BATCHES });
+      const held = new Map<string, DecisionEvent>();
+      for (const e of events) if (e.reason === 'awaiting_approval' && !held.has(e.session)) held.set(e.session, e);
+      const tenants = new Set<string>();
+      for (const { sessionId, tenant, user, updatedAt } of missing) {
+        const e = held.get(sessionId);
+        pending.set(sessionId, entryOf(e !== undefined && e.tenant === tenant && e.time <= updatedAt ? e : undefined, { tenant, sessionId, user, since: updatedAt }));
+        tenants.add(tenant);
+      }
+      for (const tenant of tenants) args.changed(tenant);
     },
     clear(sessionId) {
       const entry = pending.get(sessionId);

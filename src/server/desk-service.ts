@@ -179,8 +179,9 @@ export function createDeskService(args: DeskServiceArgs): DeskService {
   /** Conversations a previous run left with an agent, in the queue or with a call held for approval are not forgotten. */
   const sweep = (): void => {
     const tenants = new Set<string>();
-    for (const s of runtime.listSessions({ limit: args.sweepLimit ?? 10_000 })) {
-      if (s.state.includes('approvals.waiting')) approvals.restore(s);
+    const sessions = runtime.listSessions({ limit: args.sweepLimit ?? 10_000 });
+    approvals.restore(sessions.filter((s) => s.state.includes('approvals.waiting')));
+    for (const s of sessions) {
       if (s.state.includes('handoff.withAgent') && !claims.get(s.sessionId)) {
         later(() => claims.orphaned(s.sessionId), graceMs);
       } else if (s.state.includes('handoff.queued') && !desk.queue(s.tenant).some((q) => q.session === s.sessionId)) {

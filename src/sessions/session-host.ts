@@ -440,9 +440,10 @@ class LiveSession implements SessionHost {
    * Runs a caller's hook: one that throws is logged, never let through. XState would rethrow an
    * emit listener's error on a timer, ending the process; a turn's commit must not fail for it.
    */
-  #hook(name: 'onDelta' | 'onAccepted', run: () => void): void {
+  #hook<T>(name: 'onDelta' | 'onAccepted', hook: ((value: T) => void) | undefined, value: T): void {
+    if (hook === undefined) return;
     try {
-      run();
+      hook(value);
     } catch (err) {
       this.#log().warn({ err, hook: name }, 'a send hook threw; the turn goes on');
     }
@@ -451,7 +452,7 @@ class LiveSession implements SessionHost {
   #onEmitted(e: AgentEmitted): void {
     switch (e.type) {
       case 'agent.delta':
-        this.#hook('onDelta', () => this.#turn?.onDelta?.(e.text));
+        this.#hook('onDelta', this.#turn?.onDelta, e.text);
         return;
       case 'agent.decision':
         this.#decide(e.kind, e.reason, (e.data ?? {}) as Record<string, Json>, this.#tracer.state() ?? this.#lastState);
@@ -605,7 +606,7 @@ class LiveSession implements SessionHost {
         await store.commit([store.appendJournal(id, this.tenant, [inRecord]), store.putMessage(id, messageId, { inSeq }), ...this.#pendingWrites()]);
         accepted = true;
         this.#ctx.publish(id, [inFrame]);
-        this.#hook('onAccepted', () => hooks.onAccepted?.(inSeq));
+        this.#hook('onAccepted', hooks.onAccepted, inSeq);
         await this.#waitSettled();
       } else if (accepted && !this.#settled() && this.#failure === undefined) {
         // A message accepted before a restart, run again now: its answer is what the machine
@@ -623,7 +624,7 @@ class LiveSession implements SessionHost {
       const frames = records.map(frameOf);
       if (isNew && !accepted) {
         this.#ctx.publish(id, [inFrame, ...frames]);
-        this.#hook('onAccepted', () => hooks.onAccepted?.(inSeq));
+        this.#hook('onAccepted', hooks.onAccepted, inSeq);
       } else {
         this.#ctx.publish(id, frames);
       }
