@@ -20,6 +20,9 @@
  * 512 memories of another tenant before the bulk insert, as in a running server. Queries are CLINC150
  * validation texts, never stored. No test split is read.
  *
+ * `npm run bench:recall` runs Node with `--v8-pool-size=2`, as `npm start` runs `keel serve`
+ * (docs/operations.md, Node flags); `npm run bench:v8-pool` compares pools in alternating runs.
+ *
  *   npm run bench:recall -- [--n 100000] [--queries 500] [--data DIR] [--m 16] [--ef-construction 100] [--ef-search 128] [--worker-nice 10] [--search-on-event-loop true|false] [--bulk-chunk-size 8] [--import-only]
  *
  * `--import-only` stops after the import (its figures, then the JSON line with the recall fields
@@ -76,6 +79,9 @@ const hnsw = {
 };
 const bulkChunkSize = numberOr(args['bulk-chunk-size'], defaultMemoryStoreOptions.bulkChunkSize);
 const K = 10;
+// `npm run bench:recall` runs with the V8 helper pool `npm start` gives `keel serve`; the table says which.
+const poolFlag = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].findLast((a) => /^--v8[-_]pool[-_]size=\d+$/.test(a));
+const v8PoolRow: [string, string] = ['V8 helper threads (--v8-pool-size)', poolFlag ? poolFlag.split('=')[1]! : "4 (Node's default)"];
 const { HierarchicalNSW } = hnswlib;
 
 // ---------------------------------------------------------------------------------------------
@@ -213,7 +219,7 @@ try {
   const otherUserRow = (): [string, string] =>
     ['recall by another user of the tenant during the import: p50 / max', `${quantileOf(duringImport, 0.5).toFixed(1)} ms / ${duringImport.at(-1)!.toFixed(1)} ms (${duringImport.length} recalls)`];
   if (args['import-only']) {
-    printTable([['memories imported; bulk chunk size', `${n.toLocaleString('en')}; ${bulkChunkSize}`], ...importRows, otherUserRow()]);
+    printTable([['memories imported; bulk chunk size', `${n.toLocaleString('en')}; ${bulkChunkSize}`], v8PoolRow, ...importRows, otherUserRow()]);
     process.stdout.write(`${JSON.stringify({ n, recallAt10: null, p50Ms: null, p99Ms: null, insertsPerSec: Math.round(n / (insertMs / 1000)), maxEventLoopDelayMs: Number(maxEventLoopDelayMs.toFixed(1)) })}\n`);
     await cleanUp();
     process.exit(0);
@@ -338,6 +344,7 @@ try {
     ['memories (one user, one tenant; one more for another user)', n.toLocaleString('en')],
     ['distinct training sentences / expanded pairs', `${Math.min(n, base.length).toLocaleString('en')} / ${Math.max(0, n - base.length).toLocaleString('en')}`],
     ['HNSW m / efConstruction / efSearch / worker nice', `${hnsw.m} / ${hnsw.efConstruction} / ${hnsw.efSearch} / ${hnsw.workerNice}`],
+    v8PoolRow,
     ['bulk insert: committed (LMDB, sealed)', `${(committedMs / 1000).toFixed(1)} s  (${Math.round(n / (committedMs / 1000)).toLocaleString('en')}/s)`],
     ...importRows,
     ['index save (atomic, fsync); index file size', `${saveMs.toFixed(0)} ms; ${(indexFileBytes / 2 ** 20).toFixed(0)} MiB`],

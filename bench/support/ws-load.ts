@@ -9,6 +9,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { WebSocket } from 'ws';
+import { SERVE_V8_POOL_SIZE } from '../../src/cli/node-flags.js';
 import { tempDir } from '../../test/support/temp-dir.js';
 import type { BenchServerKind, ServerStats } from './bench-server.js';
 
@@ -41,8 +42,9 @@ export function startBenchServer(kind: BenchServerKind, options: { dataDir?: str
   const child = fork(serverScript, ['--kind', kind, ...(options.dataDir ? ['--data-dir', options.dataDir] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...(options.env ?? {}) },
-    // KEEL_BENCH_SERVER_ARGS="--cpu-prof" profiles the servers.
-    execArgv: (process.env.KEEL_BENCH_SERVER_ARGS ?? '').split(' ').filter((a) => a !== ''),
+    // Node runs the servers as `npm start` runs `keel serve`; KEEL_BENCH_SERVER_ARGS replaces
+    // those flags ("--cpu-prof" profiles the servers, "" gives Node's defaults).
+    execArgv: (process.env.KEEL_BENCH_SERVER_ARGS ?? `--v8-pool-size=${SERVE_V8_POOL_SIZE}`).split(' ').filter((a) => a !== ''),
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@
  * inspector, metrics, health) on one port, until SIGINT or SIGTERM.
  */
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { systemClock } from '../clock.js';
 import { LOG_LEVELS, createLogger, isLogLevel } from '../observe/logger.js';
 import { isLocalHandoffDesk } from '../agent/default-agent.js';
@@ -14,6 +15,7 @@ import { createServer } from '../server/server.js';
 import type { OpsAccess } from '../server/server-options.js';
 import { defineCommand } from './cli-args.js';
 import { withDataDirLock } from './data-dir-lock.js';
+import { v8PoolHint } from './node-flags.js';
 import { UsageError, dataDirOf, line, type CliCommand } from './cli-io.js';
 import { loadDefaultMachine } from './default-machine.js';
 
@@ -90,6 +92,8 @@ export const serveCommand: CliCommand = defineCommand({
         // Every page needs a signed token; say how to make one (never print one: it is a secret).
         const dirFlag = dataDir === dataDirOf(undefined, io) ? '' : ` --data-dir ${dataDir}`;
         line(io.stderr, `open a page with a token: keel token --tenant demo --user alice --role customer${dirFlag}, then ${url}/#token=<token> (role agent for ${url}/desk, engineer or admin for ${url}/inspector)`);
+        const hint = v8PoolHint(process.execArgv, process.env.NODE_OPTIONS, availableParallelism());
+        if (hint) line(io.stderr, hint);
       } catch (err) {
         await server.close();
         line(io.stderr, `keel: cannot listen on ${host}:${port}: ${(err as Error).message}`);

@@ -1,11 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import { COMMANDS, runCli } from '../../../src/cli/cli-main.js';
+import { SERVE_V8_POOL_SIZE } from '../../../src/cli/node-flags.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
 import { tenantId } from '../../../src/types.js';
 import { createTokenKeyring } from '../../../src/security/token-keyring.js';
@@ -178,6 +180,25 @@ describe('keel CLI', () => {
     third.stop();
     expect(await serving).toBe(0);
     expect(existsSync(join(dir, 'serve.lock'))).toBe(false);
+  }, 60_000);
+
+  it('says when Node\'s V8 helper pool outnumbers the cores, and not when it runs as npm start runs it', async () => {
+    const keelBin = fileURLToPath(new URL('../../../dist/src/cli/keel.js', import.meta.url));
+    const serveOnce = async (nodeArgs: string[]) => {
+      const child = spawn(process.execPath, [...nodeArgs, keelBin, 'serve'], { env: { ...process.env, NODE_OPTIONS: '', KEEL_DATA_DIR: dataDir(), PORT: '0', KEEL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = once(child, 'exit');
+      defer(() => void child.kill('SIGKILL'));
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      await expect.poll(() => stderr, { timeout: 20_000 }).toMatch(/open a page with a token[^\n]*\n/);
+      child.kill('SIGTERM');
+      await exited;
+      return stderr;
+    };
+    const [plain, likeNpmStart] = await Promise.all([serveOnce([]), serveOnce([`--v8-pool-size=${SERVE_V8_POOL_SIZE}`])]);
+    if (availableParallelism() < 4) expect(plain).toMatch(/V8 helper threads outnumber this machine's \d cores/);
+    else expect(plain).not.toMatch(/V8 helper threads/);
+    expect(likeNpmStart).not.toMatch(/V8 helper threads/);
   }, 60_000);
 
   it('creates private files even in a data directory others may read', () => {
