@@ -12,7 +12,7 @@ import { machineLoad, markdownTable, num, textTable, type Table } from './suppor
 import type { PartContext, PartOutcome } from './support/bench-part.js';
 import type { BenchServerKind } from './support/bench-server.js';
 import { linePlotSvg } from './support/svg-plot.js';
-import { closedLoop, openLoop, withBenchServer, type LoadResult } from './support/ws-load.js';
+import { closedLoop, describeBenchServerFlags, openLoop, withBenchServer, type LoadResult } from './support/ws-load.js';
 
 interface Row extends LoadResult {
   readonly server: string;
@@ -100,7 +100,7 @@ export async function runLoadBench(ctx: PartContext): Promise<PartOutcome> {
     '## WebSocket at scale (`npm run bench -- --only load`)',
     '',
     'Closed loop: every connection sends a message, waits for its reply, sends the next. Three servers,',
-    'each in its own child process, driven from one load-generator process on the same 2 cores:',
+    `each in its own child process (${describeBenchServerFlags()}), driven from one load-generator process on the same 2 cores:`,
     '`keel serve` with the default support agent on the local provider (durable acks: each turn is',
     'committed and synced before the client hears anything); the same server with a one-state echo',
     'machine (what the runtime and gateway cost without the agent\'s statechart); and a raw `ws` echo',

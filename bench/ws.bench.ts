@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineLoad, markdownTable, median, num, writeSection } from './support/bench-report.js';
-import { closedLoop, withBenchServer, type LoadResult } from './support/ws-load.js';
+import { closedLoop, describeBenchServerFlags, withBenchServer, type LoadResult } from './support/ws-load.js';
 
 async function once(kind: 'keel' | 'echo', clients: number, seconds: number, warmupSeconds: number): Promise<LoadResult & { machine: string }> {
   return withBenchServer(kind, clients, async (server, tokens) => ({
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       `\`npm run bench:ws -- --clients ${values.clients} --seconds ${seconds} --repeat ${repeat}\`: N clients, each its own user and session,`,
       `doing turns back to back against the keel server (${machine}; every ack and reply is`,
       'committed and synced to disk before it is sent) and, in the same run, against a raw `ws` echo server',
-      `that parses each frame and answers it (the ceiling of the socket layer). Servers in a child process.${repeat > 1 ? ` Medians of ${repeat} runs, echo and keel alternating.` : ''}`,
+      `that parses each frame and answers it (the ceiling of the socket layer). Servers in a child process (${describeBenchServerFlags()}).${repeat > 1 ? ` Medians of ${repeat} runs, echo and keel alternating.` : ''}`,
       `At the end: ${machineLoad()}.`,
       '',
       markdownTable({

@@ -31,6 +31,21 @@ export interface BenchServer {
 }
 
 /**
+ * The Node flags of the benchmark servers: those `npm start` runs `keel serve` with, unless
+ * KEEL_BENCH_SERVER_ARGS replaces them ("--cpu-prof" profiles the servers, "" gives Node's defaults).
+ */
+export function benchServerExecArgv(): string[] {
+  return (process.env.KEEL_BENCH_SERVER_ARGS ?? `--v8-pool-size=${SERVE_V8_POOL_SIZE}`).split(' ').filter((a) => a !== '');
+}
+
+/** How the reports name the servers' Node flags. */
+export function describeBenchServerFlags(): string {
+  const flags = benchServerExecArgv();
+  if (process.env.KEEL_BENCH_SERVER_ARGS === undefined) return `\`node ${flags.join(' ')}\`, as \`npm start\` runs \`keel serve\``;
+  return flags.length === 0 ? "Node's default flags" : `\`node ${flags.join(' ')}\``;
+}
+
+/**
  * Forks a benchmark server. `env` adds to this process's environment (an LLM endpoint).
  *
  * @example
@@ -42,9 +57,7 @@ export function startBenchServer(kind: BenchServerKind, options: { dataDir?: str
   const child = fork(serverScript, ['--kind', kind, ...(options.dataDir ? ['--data-dir', options.dataDir] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...(options.env ?? {}) },
-    // Node runs the servers as `npm start` runs `keel serve`; KEEL_BENCH_SERVER_ARGS replaces
-    // those flags ("--cpu-prof" profiles the servers, "" gives Node's defaults).
-    execArgv: (process.env.KEEL_BENCH_SERVER_ARGS ?? `--v8-pool-size=${SERVE_V8_POOL_SIZE}`).split(' ').filter((a) => a !== ''),
+    execArgv: benchServerExecArgv(),
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
