@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     const turnsPerSec = Math.round(m(keel, (x) => x.turnsPerSec));
     const echoTurnsPerSec = Math.round(m(echo, (x) => x.turnsPerSec));
     const row = {
-      clients, turnsPerSec, p50Ms: round(m(keel, (x) => x.p50Ms)), p99Ms: round(m(keel, (x) => x.p99Ms)), echoTurnsPerSec, ratio: round(turnsPerSec / echoTurnsPerSec),
+      clients, turnsPerSec, p50Ms: round(m(keel, (x) => x.p50Ms)), p99Ms: round(m(keel, (x) => x.p99Ms)), echoTurnsPerSec, ratio: Number((turnsPerSec / echoTurnsPerSec).toFixed(4)),
       p999Ms: round(m(keel, (x) => x.p999Ms)), echoP50Ms: round(m(echo, (x) => x.p50Ms)), echoP99Ms: round(m(echo, (x) => x.p99Ms)), errors: keel.reduce((n, x) => n + x.errors, 0),
     };
     rows.push(row);
@@ -76,12 +76,13 @@ async function main(): Promise<void> {
       `\`npm run bench:ws -- --clients ${values.clients} --seconds ${seconds} --repeat ${repeat}\`: N clients, each its own user and session,`,
       `doing turns back to back against the keel server (${machine}; every ack and reply is`,
       'committed and synced to disk before it is sent) and, in the same run, against a raw `ws` echo server',
-      `that parses each frame and answers it (the ceiling of the socket layer). Servers in a child process (${describeBenchServerFlags()}).${repeat > 1 ? ` Medians of ${repeat} runs, echo and keel alternating.` : ''}`,
+      'that parses each frame and answers it (the ceiling of the socket layer). Servers in a child process',
+      `(${describeBenchServerFlags()}).${repeat > 1 ? ` Medians of ${repeat} runs, echo and keel alternating.` : ''}`,
       `At the end: ${machineLoad()}.`,
       '',
       markdownTable({
         head: ['clients', 'keel turns/s', 'keel p50 ms', 'keel p99 ms', 'keel p99.9 ms', 'echo turns/s', 'echo p50 ms', 'echo p99 ms', 'keel ÷ echo', 'errors'],
-        rows: rows.map((r) => [num(r.clients), num(r.turnsPerSec), num(r.p50Ms, 2), num(r.p99Ms, 2), num(r.p999Ms, 2), num(r.echoTurnsPerSec), num(r.echoP50Ms, 2), num(r.echoP99Ms, 2), `${num(r.ratio * 100, 1)} %`, num(r.errors)]),
+        rows: rows.map((r) => [num(r.clients), num(r.turnsPerSec), num(r.p50Ms, 2), num(r.p99Ms, 2), num(r.p999Ms, 2), num(r.echoTurnsPerSec), num(r.echoP50Ms, 2), num(r.echoP99Ms, 2), `${num((r.turnsPerSec / r.echoTurnsPerSec) * 100, 1)} %`, num(r.errors)]),
       }),
     ].join('\n'));
   }
