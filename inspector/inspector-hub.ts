@@ -8,7 +8,7 @@
  * the event loop and each client's {@link InspectorOutbox} writes them as its socket allows. A
  * slow inspector therefore never slows an agent: it misses timeline events and is told how many.
  */
-import { buildReport } from '../src/observe/diagnostics.js';
+import { buildReportSliced } from '../src/observe/diagnostics.js';
 import { createHealthWindow, type HealthWindow } from '../src/observe/health-window.js';
 import type { Logger } from '../src/observe/logger.js';
 import { silentLogger } from '../src/observe/logger.js';
@@ -323,7 +323,8 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
         return;
       }
       case 'report': {
-        const built = buildReport({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10 });
+        // Read in slices: the turns of every customer go on while a report over days is built.
+        const built = await buildReportSliced({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10 });
         // Staff see what customers said redacted, even when the runtime keeps its trace as written.
         const report = redactor ? (redactor.value(built as unknown as Json) as unknown as typeof built) : built;
         c.out.push('reply', { type: 'report.result', id: f.id, report }, `reply:${f.id}`);

@@ -27,7 +27,7 @@ export { createAlertEngine, defaultAlertRules, resolveAlertRules } from './obser
 export type { AlertEngine, AlertEngineOptions, AlertRule, RateRule, LatencyRule, ActiveAlert } from './observe/alerts.js';
 export { createOtelTracing } from './observe/otel.js';
 export type { OtelTracing, OtelTracingOptions, TracerLike, SpanLike } from './observe/otel.js';
-export { buildReport, formatReport, parseSince } from './observe/diagnostics.js';
+export { buildReport, buildReportSliced, formatReport, parseSince } from './observe/diagnostics.js';
 export type { DiagnosticsReport, ReportOptions } from './observe/diagnostics.js';
 export type { EventQuery } from './observe/event-store.js';
 export { createTenantSealer, defaultSealerCipher, resolveSealerOptions } from './security/tenant-sealer.js';

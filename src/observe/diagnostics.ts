@@ -5,7 +5,7 @@
  * last route chose, because a fallback or an escalation is a consequence of what was asked.
  */
 import type { DecisionEvent } from '../ports.js';
-import type { EventQuery } from './event-store.js';
+import type { EventQuery, EventStore } from './event-store.js';
 import type { TenantId } from '../types.js';
 
 /** Anything that answers event queries (the runtime's `events`, an event store). */
@@ -13,6 +13,8 @@ export interface EventSource {
   query(query: EventQuery): DecisionEvent[];
   /** When present, used instead of `query` to learn whether a `maxBatches` bound stopped the scan. */
   queryPage?(query: EventQuery): { readonly events: DecisionEvent[]; readonly complete: boolean };
+  /** When present, {@link buildReportSliced} reads through it in slices (see `EventStore.scan`). */
+  scan?: EventStore['scan'];
 }
 
 /** Options of {@link buildReport}. */
@@ -126,12 +128,42 @@ function resolveReportOptions(options: ReportOptions): Readonly<Required<Omit<Re
  */
 export function buildReport(options: ReportOptions): DiagnosticsReport {
   const o = resolveReportOptions(options);
-  const q: EventQuery = {
+  const q = reportQuery(o);
+  const page = o.events.queryPage ? o.events.queryPage(q) : { events: o.events.query(q), complete: true };
+  const report = reportBuilder(o);
+  report.add(page.events);
+  return report.finish(page.events.length, page.complete);
+}
+
+/**
+ * {@link buildReport} without holding the event loop: when the source can `scan` (the runtime's
+ * trace), it reads the period in slices and gives the event loop back between them, so turns go on
+ * while a report over days is built. The same report as {@link buildReport} at the time it starts.
+ *
+ * @example
+ * ```ts
+ * const report = await buildReportSliced({ events: runtime.events, since: parseSince('7d'), tenant: 'acme' });
+ * ```
+ */
+export async function buildReportSliced(options: ReportOptions): Promise<DiagnosticsReport> {
+  const o = resolveReportOptions(options);
+  if (!o.events.scan) return buildReport(options);
+  const report = reportBuilder(o);
+  const { count, complete } = await o.events.scan(reportQuery(o), (events) => report.add(events));
+  return report.finish(count, complete);
+}
+
+type ResolvedReportOptions = ReturnType<typeof resolveReportOptions>;
+
+function reportQuery(o: ResolvedReportOptions): EventQuery {
+  return {
     since: o.since, until: o.until, limit: o.maxEvents,
     ...(o.tenant !== undefined ? { tenant: o.tenant as TenantId } : {}), ...(o.maxBatches !== undefined ? { maxBatches: o.maxBatches } : {}),
   };
-  const page = o.events.queryPage ? o.events.queryPage(q) : { events: o.events.query(q), complete: true };
-  const events = page.events;
+}
+
+/** The report's tallies, fed the period's events oldest first, a slice at a time. */
+function reportBuilder(o: ResolvedReportOptions): { add(events: readonly DecisionEvent[]): void; finish(events: number, complete: boolean): DiagnosticsReport } {
   const count = <K>(m: Map<K, number>, k: K, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
 
   const intents = new Map<string, { routed: number; fallbacks: number; escalations: number; errors: number; troubled: Set<string> }>();
@@ -148,140 +180,145 @@ export function buildReport(options: ReportOptions): DiagnosticsReport {
   const repeatRow = (i: string) => repeats.get(i) ?? repeats.set(i, { repeats: 0, reprompts: 0, sessions: new Set() }).get(i)!;
   const toolRow = (t: string) => tools.get(t) ?? tools.set(t, { calls: 0, failures: 0, reasons: new Map() }).get(t)!;
 
-  for (const e of events) {
-    // Alerts are about the process, and session bookkeeping (opened, passivated) is not conversation.
-    if (e.kind === 'alert' || e.kind === 'session') continue;
-    let s = sessions.get(e.session);
-    if (!s) sessions.set(e.session, (s = { intent: '(none)', lastAt: e.time, settled: false }));
-    s.lastAt = Math.max(s.lastAt, e.time);
-    if (!e.traceId.endsWith(':timer')) turns.add(`${e.session}\u0000${e.traceId}`);
-    const state = e.state || '(unknown)';
-    const tool = str(e.data.tool);
-    switch (e.kind) {
-      case 'route': {
-        const intent = intentOf(e);
-        intentRow(intent).routed++;
-        const r = repeatRow(intent);
-        if (intent === s.intent && !intent.startsWith('(')) {
-          r.repeats++;
-          r.sessions.add(e.session);
-        }
-        if (MISS_VERDICTS.has(e.reason)) {
-          r.reprompts++;
-          r.sessions.add(e.session);
-        }
-        s.intent = intent;
-        s.settled = false;
-        s.last = e;
-        break;
-      }
-      case 'fallback':
-        intentRow(s.intent).fallbacks++;
-        trouble(s.intent, e);
-        stateRow(state).fallbacks++;
-        if (e.reason === 'reprompt' || e.data.pattern === 'P4') {
-          const r = repeatRow(s.intent);
-          r.reprompts++;
-          r.sessions.add(e.session);
-        }
-        if (tool) {
-          const t = toolRow(tool);
-          t.calls++;
-          t.failures++;
-          count(t.reasons, str(e.data.reason) ?? e.reason);
-        }
-        s.last = e;
-        break;
-      case 'escalate':
-        intentRow(s.intent).escalations++;
-        trouble(s.intent, e);
-        stateRow(state).escalations++;
-        s.settled = true;
-        s.last = e;
-        break;
-      case 'error':
-        intentRow(s.intent).errors++;
-        trouble(s.intent, e);
-        stateRow(state).errors++;
-        s.last = e;
-        break;
-      case 'retry':
-        if (tool) {
-          const t = toolRow(tool);
-          t.calls++;
-          t.failures++;
-          count(t.reasons, e.reason);
-        }
-        break;
-      case 'tool':
-        if (tool) {
-          const t = toolRow(tool);
-          t.calls++;
-          const outcome = str(e.data.outcome) ?? e.reason;
-          if (TOOL_FAILURES.has(outcome)) {
-            t.failures++;
-            count(t.reasons, str(e.data.reason) ?? outcome);
+  const add = (events: readonly DecisionEvent[]): void => {
+    for (const e of events) {
+      // Alerts are about the process, and session bookkeeping (opened, passivated) is not conversation.
+      if (e.kind === 'alert' || e.kind === 'session') continue;
+      let s = sessions.get(e.session);
+      if (!s) sessions.set(e.session, (s = { intent: '(none)', lastAt: e.time, settled: false }));
+      s.lastAt = Math.max(s.lastAt, e.time);
+      if (!e.traceId.endsWith(':timer')) turns.add(`${e.session}\u0000${e.traceId}`);
+      const state = e.state || '(unknown)';
+      const tool = str(e.data.tool);
+      switch (e.kind) {
+        case 'route': {
+          const intent = intentOf(e);
+          intentRow(intent).routed++;
+          const r = repeatRow(intent);
+          if (intent === s.intent && !intent.startsWith('(')) {
+            r.repeats++;
+            r.sessions.add(e.session);
           }
+          if (MISS_VERDICTS.has(e.reason)) {
+            r.reprompts++;
+            r.sessions.add(e.session);
+          }
+          s.intent = intent;
+          s.settled = false;
+          s.last = e;
+          break;
         }
-        s.last = e;
-        break;
-      case 'handoff':
-        s.settled = true;
-        s.last = e;
-        break;
-      case 'signal':
-        if (e.reason === 'silence_park') s.last = e;
-        break;
-      default:
-        break;
+        case 'fallback':
+          intentRow(s.intent).fallbacks++;
+          trouble(s.intent, e);
+          stateRow(state).fallbacks++;
+          if (e.reason === 'reprompt' || e.data.pattern === 'P4') {
+            const r = repeatRow(s.intent);
+            r.reprompts++;
+            r.sessions.add(e.session);
+          }
+          if (tool) {
+            const t = toolRow(tool);
+            t.calls++;
+            t.failures++;
+            count(t.reasons, str(e.data.reason) ?? e.reason);
+          }
+          s.last = e;
+          break;
+        case 'escalate':
+          intentRow(s.intent).escalations++;
+          trouble(s.intent, e);
+          stateRow(state).escalations++;
+          s.settled = true;
+          s.last = e;
+          break;
+        case 'error':
+          intentRow(s.intent).errors++;
+          trouble(s.intent, e);
+          stateRow(state).errors++;
+          s.last = e;
+          break;
+        case 'retry':
+          if (tool) {
+            const t = toolRow(tool);
+            t.calls++;
+            t.failures++;
+            count(t.reasons, e.reason);
+          }
+          break;
+        case 'tool':
+          if (tool) {
+            const t = toolRow(tool);
+            t.calls++;
+            const outcome = str(e.data.outcome) ?? e.reason;
+            if (TOOL_FAILURES.has(outcome)) {
+              t.failures++;
+              count(t.reasons, str(e.data.reason) ?? outcome);
+            }
+          }
+          s.last = e;
+          break;
+        case 'handoff':
+          s.settled = true;
+          s.last = e;
+          break;
+        case 'signal':
+          if (e.reason === 'silence_park') s.last = e;
+          break;
+        default:
+          break;
+      }
     }
-  }
+  };
 
-  const abandons = new Map<string, { intent: string; state: string; last: string; sessions: number }>();
-  for (const s of sessions.values()) {
-    const e = s.last;
-    if (!e || s.settled || o.until - s.lastAt < o.abandonAfterMs) continue;
-    const gaveUp = e.kind === 'fallback' || (e.kind === 'route' && MISS_VERDICTS.has(e.reason)) || (e.kind === 'signal' && e.reason === 'silence_park') || e.kind === 'error';
-    if (!gaveUp) continue;
-    const row = { intent: s.intent, state: e.state || '(unknown)', last: `${e.kind}:${e.reason}` };
-    const key = `${row.intent}\u0000${row.state}\u0000${row.last}`;
-    const prev = abandons.get(key);
-    abandons.set(key, { ...row, sessions: (prev?.sessions ?? 0) + 1 });
-  }
+  const finish = (eventCount: number, complete: boolean): DiagnosticsReport => {
+    const abandons = new Map<string, { intent: string; state: string; last: string; sessions: number }>();
+    for (const s of sessions.values()) {
+      const e = s.last;
+      if (!e || s.settled || o.until - s.lastAt < o.abandonAfterMs) continue;
+      const gaveUp = e.kind === 'fallback' || (e.kind === 'route' && MISS_VERDICTS.has(e.reason)) || (e.kind === 'signal' && e.reason === 'silence_park') || e.kind === 'error';
+      if (!gaveUp) continue;
+      const row = { intent: s.intent, state: e.state || '(unknown)', last: `${e.kind}:${e.reason}` };
+      const key = `${row.intent}\u0000${row.state}\u0000${row.last}`;
+      const prev = abandons.get(key);
+      abandons.set(key, { ...row, sessions: (prev?.sessions ?? 0) + 1 });
+    }
 
-  const rate = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 1000) / 1000);
-  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return Object.freeze({
-    since: o.since,
-    until: o.until,
-    ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
-    events: events.length,
-    sessions: sessions.size,
-    turns: turns.size,
-    truncated: events.length >= o.maxEvents || !page.complete,
-    intents: [...intents]
-      .map(([intent, { troubled, ...r }]) => ({ intent, ...r, troubleRate: Math.min(1, rate(troubled.size, Math.max(r.routed, 1))) }))
-      .filter((r) => r.fallbacks + r.escalations + r.errors > 0)
-      .sort((a, b) => b.fallbacks + b.escalations + b.errors - (a.fallbacks + a.escalations + a.errors) || b.troubleRate - a.troubleRate || byName(a.intent, b.intent))
-      .slice(0, o.top),
-    states: [...states]
-      .map(([state, r]) => ({ state, ...r }))
-      .sort((a, b) => b.fallbacks + b.escalations + b.errors - (a.fallbacks + a.escalations + a.errors) || byName(a.state, b.state))
-      .slice(0, o.top),
-    repeats: [...repeats]
-      .map(([intent, r]) => ({ intent, repeats: r.repeats, reprompts: r.reprompts, sessions: r.sessions.size }))
-      .filter((r) => r.repeats + r.reprompts > 0)
-      .sort((a, b) => b.repeats + b.reprompts - (a.repeats + a.reprompts) || byName(a.intent, b.intent))
-      .slice(0, o.top),
-    abandons: [...abandons.values()].sort((a, b) => b.sessions - a.sessions || byName(a.intent, b.intent)).slice(0, o.top),
-    tools: [...tools]
-      .map(([tool, t]) => ({
-        tool, calls: t.calls, failures: t.failures, failureRate: rate(t.failures, t.calls),
-        reasons: [...t.reasons].sort((a, b) => b[1] - a[1] || byName(a[0], b[0])).slice(0, 3).map(([r]) => r),
-      }))
-      .sort((a, b) => b.failures - a.failures || b.failureRate - a.failureRate || byName(a.tool, b.tool))
-      .slice(0, o.top),
-  });
+    const rate = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 1000) / 1000);
+    const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    return Object.freeze({
+      since: o.since,
+      until: o.until,
+      ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
+      events: eventCount,
+      sessions: sessions.size,
+      turns: turns.size,
+      truncated: eventCount >= o.maxEvents || !complete,
+      intents: [...intents]
+        .map(([intent, { troubled, ...r }]) => ({ intent, ...r, troubleRate: Math.min(1, rate(troubled.size, Math.max(r.routed, 1))) }))
+        .filter((r) => r.fallbacks + r.escalations + r.errors > 0)
+        .sort((a, b) => b.fallbacks + b.escalations + b.errors - (a.fallbacks + a.escalations + a.errors) || b.troubleRate - a.troubleRate || byName(a.intent, b.intent))
+        .slice(0, o.top),
+      states: [...states]
+        .map(([state, r]) => ({ state, ...r }))
+        .sort((a, b) => b.fallbacks + b.escalations + b.errors - (a.fallbacks + a.escalations + a.errors) || byName(a.state, b.state))
+        .slice(0, o.top),
+      repeats: [...repeats]
+        .map(([intent, r]) => ({ intent, repeats: r.repeats, reprompts: r.reprompts, sessions: r.sessions.size }))
+        .filter((r) => r.repeats + r.reprompts > 0)
+        .sort((a, b) => b.repeats + b.reprompts - (a.repeats + a.reprompts) || byName(a.intent, b.intent))
+        .slice(0, o.top),
+      abandons: [...abandons.values()].sort((a, b) => b.sessions - a.sessions || byName(a.intent, b.intent)).slice(0, o.top),
+      tools: [...tools]
+        .map(([tool, t]) => ({
+          tool, calls: t.calls, failures: t.failures, failureRate: rate(t.failures, t.calls),
+          reasons: [...t.reasons].sort((a, b) => b[1] - a[1] || byName(a[0], b[0])).slice(0, 3).map(([r]) => r),
+        }))
+        .sort((a, b) => b.failures - a.failures || b.failureRate - a.failureRate || byName(a.tool, b.tool))
+        .slice(0, o.top),
+    });
+  };
+  return { add, finish };
 }
 
 /** Renders rows as an aligned text table: names left, numbers right. */

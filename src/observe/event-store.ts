@@ -36,6 +36,14 @@ export interface EventStore {
   query(query: EventQuery): DecisionEvent[];
   /** {@link query}, saying whether the scan read every batch it had to (false when `maxBatches` stopped it). */
   queryPage(query: EventQuery): { readonly events: DecisionEvent[]; readonly complete: boolean };
+  /**
+   * {@link queryPage} in slices: hands the matching events, oldest first, to `onEvents` a slice at
+   * a time and gives the event loop back between slices, so a long scan (a report over days) does
+   * not hold up the turns. The slices read one snapshot of the trace, and the events not written
+   * yet when it starts: the result is the one {@link queryPage} would have given then. `reverse`
+   * is not supported.
+   */
+  scan(query: EventQuery, onEvents: (events: readonly DecisionEvent[]) => void, options?: { readonly sliceBatches?: number }): Promise<{ readonly count: number; readonly complete: boolean }>;
   /** Removes events older than `retentionMs`; returns how many. */
   prune(): Promise<number>;
   /** Removes every event of one user (erasure). */
@@ -56,6 +64,11 @@ export interface EventStoreOptions {
    */
   readonly sealer?: Sealer;
 }
+
+/** Stored batches a {@link EventStore.scan} reads before it gives the event loop back. */
+const SCAN_SLICE_BATCHES = 64;
+/** Stored events a {@link EventStore.scan} examines before it gives the event loop back. */
+const SCAN_SLICE_EVENTS = 2_000;
 
 /** Trace batches removed (pruning) or read (erasure) per commit. */
 const PRUNE_SLICE = 1000;
@@ -213,7 +226,69 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     if (!q.reverse) out.push(...recent.slice(0, limit - out.length));
     return { events: out, complete };
   };
+  const scan: EventStore['scan'] = async (q, onEvents, options = {}) => {
+    if (q.reverse) throw new TypeError('event scan: reverse is not supported');
+    const sliceBatches = options.sliceBatches ?? SCAN_SLICE_BATCHES;
+    if (!Number.isInteger(sliceBatches) || sliceBatches < 1) throw new TypeError('event scan: sliceBatches must be a positive integer');
+    const limit = q.limit ?? 1000;
+    const maxBatches = q.maxBatches ?? Number.POSITIVE_INFINITY;
+    const since = q.since ?? 0;
+    const until = q.until ?? Number.MAX_SAFE_INTEGER;
+    const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
+    // As of now: the events not in LMDB yet, and a read snapshot of those that are. A batch
+    // committed while its put has not resolved is in both; it is taken from the first.
+    const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
+    const skip = new Set(unwritten.keys());
+    const transaction = db.useReadTransaction();
+    let count = 0;
+    let batches = 0;
+    let complete = true;
+    try {
+      let cursor: Key = [since];
+      let first = true;
+      const end = [until, Number.MAX_SAFE_INTEGER];
+      scanning: for (;;) {
+        // A slice ends after `sliceBatches` batches or SCAN_SLICE_EVENTS events, whichever first:
+        // under load one tick's batch holds hundreds of events.
+        let read = 0;
+        let examined = 0;
+        let more = false;
+        for (const { key, value } of db.getRange({ start: cursor, end, exclusiveStart: !first, transaction })) {
+          if (read >= sliceBatches || examined >= SCAN_SLICE_EVENTS) {
+            more = true;
+            break;
+          }
+          read++;
+          examined += sizeOf(value as StoredValue);
+          cursor = key;
+          if (++batches > maxBatches) {
+            complete = false;
+            break scanning;
+          }
+          if (skip.has((key as [number, number])[1])) continue;
+          const events = unpack(value as StoredValue, (e) => wanted(e as DecisionEvent)).slice(0, limit - count);
+          if (events.length > 0) {
+            count += events.length;
+            onEvents(events);
+          }
+          if (count >= limit) break scanning;
+        }
+        first = false;
+        if (!more) break;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      transaction.done();
+    }
+    const tail = recent.slice(0, limit - count);
+    if (tail.length > 0) {
+      count += tail.length;
+      onEvents(tail);
+    }
+    return { count, complete };
+  };
   return {
+    scan,
     append(event) {
       // A batch is keyed by its first event's time, so it must not span a jump of the clock.
       const first = batch[0];

@@ -139,7 +139,7 @@ export interface Runtime {
   /** The hash-chained audit trail. */
   readonly audit: AuditLog;
   /** The persisted decision trace ("what did the agent do last week, for this user?"). */
-  readonly events: Pick<EventStore, 'query' | 'queryPage'>;
+  readonly events: Pick<EventStore, 'query' | 'queryPage' | 'scan'>;
   /** Records side-effect outcomes once per idempotency key (use the event's `turnKey` as prefix). */
   readonly effects: EffectLedger;
   readonly options: Readonly<RuntimeOptions>;

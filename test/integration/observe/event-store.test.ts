@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, createRuntime, tenantId, userId } from '../../../src/index.js';
-import { buildReport } from '../../../src/observe/diagnostics.js';
+import { buildReport, buildReportSliced } from '../../../src/observe/diagnostics.js';
 import { createEventStore } from '../../../src/observe/event-store.js';
 import { createTenantSealer } from '../../../src/security/tenant-sealer.js';
 import { createTenantKeyStore } from '../../../src/security/tenant-keys.js';
@@ -105,6 +105,59 @@ describe('decision trace', () => {
     expect(store.queryPage({ session: 'busy' as never, reverse: true, limit: 10, maxBatches: 500 })).toMatchObject({ complete: true, events: { length: 10 } });
     const report = buildReport({ events: store, since: 0, until: clock.now(), maxBatches: 100 });
     expect(report).toMatchObject({ truncated: true, events: 100 });
+  });
+
+  it('scans in slices with the event loop free between them, and gives what queryPage gave when the scan began', async () => {
+    const { env, clock } = storage(1_000_000);
+    const store = createEventStore({ env, clock });
+    const kinds = ['route', 'reply', 'fallback', 'tool'] as const;
+    const ev = (i: number, tenant: string) => ({ kind: kinds[i % 4]!, time: clock.now(), tenant: tenantId(tenant), session: `s-${i % 50}` as never, user: userId(`u-${i % 7}`), traceId: `t-${i}`, reason: `r-${i}`, data: { i } });
+    // 3,000 stored batches of 1 to 5 events, two tenants; then a batch committing and two waiting.
+    let n = 0;
+    for (let b = 0; b < 3_000; b++) {
+      for (let k = 0; k <= b % 5; k++) store.append(ev(n++, n % 3 === 0 ? 'other' : 'acme'));
+      store.flush();
+      clock.advance(1);
+    }
+    await env.flushed();
+    store.append(ev(n++, 'acme'));
+    store.flush();
+    store.append(ev(n++, 'acme'));
+    store.append(ev(n++, 'acme'));
+    const reasonsOf = (events: readonly { reason: string }[]) => events.map((e) => e.reason);
+
+    for (const q of [{ tenant: tenantId('acme'), limit: 100_000 }, { kinds: ['tool' as const], limit: 100_000 }, { tenant: tenantId('acme'), limit: 1_234 }, { tenant: tenantId('acme'), limit: 100_000, maxBatches: 777 }, { since: 1_000_500, until: 1_001_500, limit: 100_000 }]) {
+      const expected = store.queryPage(q);
+      const pages: string[][] = [];
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 0);
+      const scanning = store.scan(q, (events) => pages.push(reasonsOf(events)), { sliceBatches: 100 });
+      // Appended after the scan began: not in what it gives.
+      store.append(ev(n++, 'acme'));
+      const result = await scanning;
+      clearInterval(ticker);
+      expect(pages.flat()).toEqual(reasonsOf(expected.events));
+      expect(result).toEqual({ count: expected.events.length, complete: expected.complete });
+      if (q.maxBatches === undefined && (q.limit ?? 0) > 10_000) {
+        // Thousands of batches, a hundred a slice: timers ran between the slices.
+        expect(pages.length).toBeGreaterThan(5);
+        expect(ticks).toBeGreaterThan(0);
+      }
+      store.flush();
+      await env.flushed();
+    }
+    await expect(store.scan({ reverse: true }, () => undefined)).rejects.toThrow(/reverse/);
+
+    // A report read in slices is the report read at once.
+    const until = clock.now();
+    for (const tenant of ['acme', 'other']) {
+      const once = buildReport({ events: store, since: 0, until, tenant });
+      expect(await buildReportSliced({ events: store, since: 0, until, tenant })).toEqual(once);
+      expect(once.events).toBeGreaterThan(2_000);
+    }
+    const bounded = buildReport({ events: store, since: 0, until, maxBatches: 100 });
+    expect(await buildReportSliced({ events: store, since: 0, until, maxBatches: 100 })).toEqual(bounded);
+    expect(bounded.truncated).toBe(true);
   });
 
   it('erases a user from a trace longer than one slice: batches of theirs removed, shared ones rewritten', async () => {
