@@ -48,6 +48,11 @@ export interface EventStore {
   prune(): Promise<number>;
   /** Removes every event of one user (erasure). */
   forgetUser(tenant: TenantId, user: UserId): Promise<number>;
+  /**
+   * Before the environment closes: a {@link scan} running ends at its next slice with
+   * `runtime_closed`, later ones are refused; resolves when none runs. Idempotent.
+   */
+  close(): Promise<void>;
 }
 
 export interface EventStoreOptions {
@@ -226,7 +231,19 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     if (!q.reverse) out.push(...recent.slice(0, limit - out.length));
     return { events: out, complete };
   };
-  const scan: EventStore['scan'] = async (q, onEvents, options = {}) => {
+  // Scans running, so that the environment is not closed under one between its slices.
+  const scans = new Set<Promise<unknown>>();
+  let closing = false;
+  const closedError = () => new KeelError('runtime_closed', 'the decision trace is closed');
+  const scan: EventStore['scan'] = (q, onEvents, options) => {
+    if (closing) return Promise.reject(closedError());
+    const running = scanSlices(q, onEvents, options);
+    scans.add(running);
+    const done = () => scans.delete(running);
+    running.then(done, done);
+    return running;
+  };
+  const scanSlices: EventStore['scan'] = async (q, onEvents, options = {}) => {
     if (q.reverse) throw new TypeError('event scan: reverse is not supported');
     const sliceBatches = options.sliceBatches ?? SCAN_SLICE_BATCHES;
     if (!Number.isInteger(sliceBatches) || sliceBatches < 1) throw new TypeError('event scan: sliceBatches must be a positive integer');
@@ -276,6 +293,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         first = false;
         if (!more) break;
         await new Promise<void>((resolve) => setImmediate(resolve));
+        if (closing) throw closedError();
       }
     } finally {
       transaction.done();
@@ -289,6 +307,10 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   };
   return {
     scan,
+    close() {
+      closing = true;
+      return Promise.allSettled([...scans]).then(() => undefined);
+    },
     append(event) {
       // A batch is keyed by its first event's time, so it must not span a jump of the clock.
       const first = batch[0];

@@ -619,6 +619,7 @@ export function createRuntime(
         awake.clear();
         subscribers.clear();
         events.flush();
+        await events.close();
         await memory?.close();
         await env.close();
         await new Promise<void>((resolve) => (logger.flush ? logger.flush(() => resolve()) : resolve()));

@@ -160,6 +160,23 @@ describe('decision trace', () => {
     expect(bounded.truncated).toBe(true);
   });
 
+  it('ends a scan at its next slice when the runtime closes, and closes only when no scan reads', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const rt = createRuntime({ dataDir: t.dir, machine: createTestMachine() });
+    const session = await rt.open({ tenant: tenantId('acme'), user: userId('ann') });
+    for (let i = 0; i < 300; i++) await rt.send(session.sessionId, { type: 'user.message', id: `m${i}`, text: 'wait' });
+    let slices = 0;
+    const scanning = rt.events.scan({ tenant: tenantId('acme'), limit: 100_000 }, () => slices++, { sliceBatches: 1 });
+    const closed = rt.close();
+    await expect(scanning).rejects.toMatchObject({ code: 'runtime_closed' });
+    await closed;
+    // It stopped before the end of the trace (hundreds of batches, one a slice), and a scan asked for now is refused.
+    expect(slices).toBeGreaterThan(0);
+    expect(slices).toBeLessThan(300);
+    await expect(rt.events.scan({ limit: 10 }, () => undefined)).rejects.toMatchObject({ code: 'runtime_closed' });
+  });
+
   it('erases a user from a trace longer than one slice: batches of theirs removed, shared ones rewritten', async () => {
     const { env, clock } = storage(1_000_000);
     const store = createEventStore({ env, clock });
