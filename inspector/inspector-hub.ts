@@ -74,6 +74,8 @@ interface Client {
   readonly out: InspectorOutbox;
   watching?: SessionId;
   stopInspect?: () => void;
+  /** The report being built for this page: one at a time, stopped when the page goes. */
+  report?: AbortController;
 }
 
 interface TenantView {
@@ -323,11 +325,24 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
         return;
       }
       case 'report': {
-        // Read in slices: the turns of every customer go on while a report over days is built.
-        const built = await buildReportSliced({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10 });
+        // One report at a time per page: each holds a read snapshot of the trace while it runs.
+        if (c.report) return fail(c, 'rate_limited', 'a report is still being built for this page; wait for it', f.id);
+        const report = new AbortController();
+        c.report = report;
+        let built;
+        try {
+          // Read in slices: the turns of every customer go on while a report over days is built.
+          built = await buildReportSliced({ events: runtime.events, since: f.since, until: f.until ?? clock.now(), tenant, maxEvents: REPORT_EVENTS, maxBatches: o.maxScanBatches * 10, signal: report.signal });
+        } catch (err) {
+          // The page went, or the server is stopping: nobody waits for this report.
+          if (report.signal.aborted || (isKeelError(err) && err.code === 'runtime_closed')) return;
+          throw err;
+        } finally {
+          c.report = undefined;
+        }
         // Staff see what customers said redacted, even when the runtime keeps its trace as written.
-        const report = redactor ? (redactor.value(built as unknown as Json) as unknown as typeof built) : built;
-        c.out.push('reply', { type: 'report.result', id: f.id, report }, `reply:${f.id}`);
+        const shown = redactor ? (redactor.value(built as unknown as Json) as unknown as typeof built) : built;
+        c.out.push('reply', { type: 'report.result', id: f.id, report: shown }, `reply:${f.id}`);
         return;
       }
       case 'signal': {
@@ -406,6 +421,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
           if (disposed) return;
           disposed = true;
           client.stopInspect?.();
+          client.report?.abort();
           client.out.dispose();
           clients.delete(client);
           t.clients.delete(client);
@@ -424,6 +440,7 @@ export function createInspectorHub(args: InspectorHubArgs): InspectorHub {
       if (healthTimer !== undefined) clock.clearTimeout(healthTimer);
       for (const c of clients) {
         c.stopInspect?.();
+        c.report?.abort();
         c.out.dispose();
       }
       clients.clear();

@@ -33,6 +33,8 @@ export interface ReportOptions {
   readonly maxBatches?: number;
   /** Rows per table. Default 10. */
   readonly top?: number;
+  /** Stops {@link buildReportSliced} at its next slice (it rejects with the signal's reason). */
+  readonly signal?: AbortSignal;
 }
 
 export interface IntentRow {
@@ -106,7 +108,7 @@ function intentOf(e: DecisionEvent): string {
   return str(e.data.intent) ?? str(chosen) ?? (Array.isArray(chosen) ? str(chosen[0]) : undefined) ?? (e.reason === 'outOfScope' ? '(out of scope)' : '(none)');
 }
 
-function resolveReportOptions(options: ReportOptions): Readonly<Required<Omit<ReportOptions, 'tenant'>> & { tenant?: string }> {
+function resolveReportOptions(options: ReportOptions): Readonly<Required<Omit<ReportOptions, 'tenant' | 'signal'>> & { tenant?: string }> {
   if (typeof options?.events?.query !== 'function') throw new TypeError('option events must have query()');
   const o = { ...defaultReportOptions, until: Date.now(), ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<ReportOptions>;
   if (!Number.isFinite(o.since)) throw new TypeError('option since must be epoch milliseconds');
@@ -149,7 +151,7 @@ export async function buildReportSliced(options: ReportOptions): Promise<Diagnos
   const o = resolveReportOptions(options);
   if (!o.events.scan) return buildReport(options);
   const report = reportBuilder(o);
-  const { count, complete } = await o.events.scan(reportQuery(o), (events) => report.add(events));
+  const { count, complete } = await o.events.scan(reportQuery(o), (events) => report.add(events), options.signal ? { signal: options.signal } : {});
   return report.finish(count, complete);
 }
 

@@ -41,9 +41,9 @@ export interface EventStore {
    * a time and gives the event loop back between slices, so a long scan (a report over days) does
    * not hold up the turns. The slices read one snapshot of the trace, and the events not written
    * yet when it starts: the result is the one {@link queryPage} would have given then. `reverse`
-   * is not supported.
+   * is not supported. An aborted `signal` ends the scan at its next slice with the signal's reason.
    */
-  scan(query: EventQuery, onEvents: (events: readonly DecisionEvent[]) => void, options?: { readonly sliceBatches?: number }): Promise<{ readonly count: number; readonly complete: boolean }>;
+  scan(query: EventQuery, onEvents: (events: readonly DecisionEvent[]) => void, options?: { readonly sliceBatches?: number; readonly signal?: AbortSignal }): Promise<{ readonly count: number; readonly complete: boolean }>;
   /** Removes events older than `retentionMs`; returns how many. */
   prune(): Promise<number>;
   /** Removes every event of one user (erasure). */
@@ -74,6 +74,8 @@ export interface EventStoreOptions {
 const SCAN_SLICE_BATCHES = 64;
 /** Stored events a {@link EventStore.scan} examines before it gives the event loop back. */
 const SCAN_SLICE_EVENTS = 2_000;
+/** Events stored under one key at most: a busy tick's events go in several batches. */
+const MAX_BATCH_EVENTS = 2_000;
 
 /** Trace batches removed (pruning) or read (erasure) per commit. */
 const PRUNE_SLICE = 1000;
@@ -116,9 +118,11 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   let counter = 0;
   // Events of one tick are stored as one batch under one key: a put per tick, not per event.
   let batch: DecisionEvent[] = [];
-  // Batches handed to LMDB and not committed yet, by key counter: queries read them from here, so
-  // a caller sees its own events at once, before the tick's batch is even written.
-  const unwritten = new Map<number, readonly DecisionEvent[]>();
+  // Batches handed to LMDB and not committed yet, by their whole key (the counter starts again in
+  // every process, so a stored batch of an earlier run can have the same one): queries read them
+  // from here, so a caller sees its own events at once, before the tick's batch is even written.
+  const unwritten = new Map<string, readonly DecisionEvent[]>();
+  const unwrittenKey = (key: Key): string => `${(key as [number, number])[0]}:${(key as [number, number])[1]}`;
   const { sealer } = options;
   /** One batch as stored: plain events without a sealer, else one sealed blob per tenant. */
   const pack = (events: readonly DecisionEvent[]): StoredValue => {
@@ -188,11 +192,12 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     const first = events[0];
     if (!first) return;
     counter = (counter + 1) % 1_000_000_000;
-    const key = counter;
-    unwritten.set(key, events);
-    observeWrite(db.put([first.time, key], pack(events)))
+    const key: [number, number] = [first.time, counter];
+    const pending = unwrittenKey(key);
+    unwritten.set(pending, events);
+    observeWrite(db.put(key, pack(events)))
       .catch((err: unknown) => options.onError?.(err))
-      .finally(() => unwritten.delete(key));
+      .finally(() => unwritten.delete(pending));
   };
   const matches = (e: DecisionEvent, q: EventQuery): boolean =>
     (q.tenant === undefined || e.tenant === q.tenant) &&
@@ -221,7 +226,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         break;
       }
       // Committed while its put has not resolved yet: it is already in `recent`.
-      if (unwritten.has((key as [number, number])[1])) continue;
+      if (unwritten.has(unwrittenKey(key))) continue;
       const events = unpack(value as StoredValue, (e) => wanted(e as DecisionEvent));
       for (const e of q.reverse ? events.reverse() : events) {
         out.push(e);
@@ -245,9 +250,11 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   };
   const scanSlices: EventStore['scan'] = async (q, onEvents, options = {}) => {
     if (q.reverse) throw new TypeError('event scan: reverse is not supported');
+    options.signal?.throwIfAborted();
     const sliceBatches = options.sliceBatches ?? SCAN_SLICE_BATCHES;
     if (!Number.isInteger(sliceBatches) || sliceBatches < 1) throw new TypeError('event scan: sliceBatches must be a positive integer');
     const limit = q.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 0) throw new TypeError('event scan: limit must be a non-negative integer');
     const maxBatches = q.maxBatches ?? Number.POSITIVE_INFINITY;
     const since = q.since ?? 0;
     const until = q.until ?? Number.MAX_SAFE_INTEGER;
@@ -271,6 +278,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         let examined = 0;
         let more = false;
         for (const { key, value } of db.getRange({ start: cursor, end, exclusiveStart: !first, transaction })) {
+          if (count >= limit) break scanning;
           if (read >= sliceBatches || examined >= SCAN_SLICE_EVENTS) {
             more = true;
             break;
@@ -282,18 +290,18 @@ export function createEventStore(options: EventStoreOptions): EventStore {
             complete = false;
             break scanning;
           }
-          if (skip.has((key as [number, number])[1])) continue;
+          if (skip.has(unwrittenKey(key))) continue;
           const events = unpack(value as StoredValue, (e) => wanted(e as DecisionEvent)).slice(0, limit - count);
           if (events.length > 0) {
             count += events.length;
             onEvents(events);
           }
-          if (count >= limit) break scanning;
         }
         first = false;
         if (!more) break;
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (closing) throw closedError();
+        options.signal?.throwIfAborted();
       }
     } finally {
       transaction.done();
@@ -318,6 +326,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       if (batch.length === 0) setImmediate(flush);
       // Sealed at the flush, one seal per tenant per tick: nothing costly on the agents' path.
       batch.push(event);
+      // A busy tick is stored in batches of at most MAX_BATCH_EVENTS: a reader opens a batch at once.
+      if (batch.length >= MAX_BATCH_EVENTS) flush();
     },
     flush,
     query: (q) => queryPage(q).events,

@@ -103,6 +103,22 @@ describe('inspector limits', () => {
     expect(await p.next((f) => f.id === 'again', 10_000)).toMatchObject({ type: 'query.result' });
   }, 60_000);
 
+  it('builds one report at a time per page, and refuses another meanwhile', async () => {
+    const h = await start({ server: { inspector: { maxRequestsPerSecond: 1000 } } });
+    // 300 turns of 22 decisions, each turn its own stored batch: a report reads them in several slices.
+    await someTurns(h, 300);
+    const p = await page(h);
+    await p.next((f) => f.type === 'welcome');
+    p.send({ type: 'report', id: 'r1', since: 0 });
+    p.send({ type: 'report', id: 'r2', since: 0 });
+    expect(await p.next((f) => f.id === 'r2')).toMatchObject({ type: 'error', code: 'rate_limited', message: expect.stringContaining('still being built') });
+    const first = await p.next((f) => f.id === 'r1');
+    expect(first).toMatchObject({ type: 'report.result', report: { turns: 300 } });
+    // Once it is answered, the page may ask again.
+    p.send({ type: 'report', id: 'r3', since: 0 });
+    expect(await p.next((f) => f.id === 'r3')).toMatchObject({ type: 'report.result' });
+  });
+
   it('holds at most maxPagesPerUser pages per user, closing one more with 4429', async () => {
     const h = await start({ server: { inspector: { maxPagesPerUser: 2 } } });
     const first = await page(h);

@@ -177,6 +177,42 @@ describe('decision trace', () => {
     await expect(rt.events.scan({ limit: 10 }, () => undefined)).rejects.toMatchObject({ code: 'runtime_closed' });
   });
 
+  it('keeps batches of an earlier run visible while a new run writes under the same counter, and stores a busy tick in bounded batches', async () => {
+    const { env, clock } = storage(1_000_000);
+    const ev = (reason: string, i = 0) => ({ kind: 'reply' as const, time: clock.now(), tenant: tenantId('acme'), session: 's' as never, user: userId('u'), traceId: `t-${i}`, reason, data: {} });
+    const before = createEventStore({ env, clock });
+    before.append(ev('old'));
+    before.flush();
+    await env.flushed();
+    clock.advance(10);
+    // A restarted process: its counter starts again, and its first batch is on its way to LMDB.
+    const after = createEventStore({ env, clock });
+    after.append(ev('new'));
+    after.flush();
+    const reasons: string[] = [];
+    await after.scan({}, (events) => reasons.push(...events.map((e) => e.reason)));
+    expect(after.query({}).map((e) => e.reason)).toEqual(['old', 'new']);
+    expect(reasons).toEqual(['old', 'new']);
+    await env.flushed();
+
+    // 5,000 events in one tick: stored under several keys, each read without the others.
+    clock.advance(10);
+    for (let i = 0; i < 5_000; i++) after.append(ev('busy', i));
+    after.flush();
+    await env.flushed();
+    const sizes = [...env.db('events').getRange({ start: [clock.now()] })].map(({ value }) => (value as unknown[]).length);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(5_000);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(2_000);
+    expect(after.query({ since: clock.now(), limit: 10_000 }).map((e) => e.traceId)).toEqual(Array.from({ length: 5_000 }, (_, i) => `t-${i}`));
+
+    // Limits as queryPage takes them, and an aborted scan ends with its signal's reason.
+    expect(await after.scan({ limit: 0, maxBatches: 0 }, () => undefined)).toEqual({ count: 0, complete: true });
+    await expect(after.scan({ limit: 2.5 }, () => undefined)).rejects.toThrow(/limit/);
+    const abort = new AbortController();
+    const scanning = after.scan({ limit: 10_000 }, () => abort.abort(new Error('page gone')), { sliceBatches: 1, signal: abort.signal });
+    await expect(scanning).rejects.toThrow('page gone');
+  });
+
   it('erases a user from a trace longer than one slice: batches of theirs removed, shared ones rewritten', async () => {
     const { env, clock } = storage(1_000_000);
     const store = createEventStore({ env, clock });
