@@ -38,6 +38,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import hnswlib from 'hnswlib-node';
+import { v8PoolSizeOf } from '../src/cli/node-flags.js';
 import { systemClock } from '../src/clock.js';
 import { defaultHnswIndexHostOptions, hnswIndexFiles } from '../src/memory/hnsw-index.js';
 import { defaultMemoryStoreOptions } from '../src/memory/memory-store-options.js';
@@ -80,17 +81,8 @@ const hnsw = {
 const bulkChunkSize = numberOr(args['bulk-chunk-size'], defaultMemoryStoreOptions.bulkChunkSize);
 const K = 10;
 // `npm run bench:recall` runs with the V8 helper pool `npm start` gives `keel serve`; the table says which.
-// Node takes the command line's flag over NODE_OPTIONS', and the last one given in each.
-const poolIn = (args: readonly string[]): string | undefined => {
-  let found: string | undefined;
-  args.forEach((a, i) => {
-    if (/^--v8[-_]pool[-_]size=\d+$/.test(a)) found = a.split('=')[1];
-    else if (/^--v8[-_]pool[-_]size$/.test(a) && /^\d+$/.test(args[i + 1] ?? '')) found = args[i + 1];
-  });
-  return found;
-};
-const pool = poolIn(process.execArgv) ?? poolIn((process.env.NODE_OPTIONS ?? '').split(/\s+/));
-const v8PoolRow: [string, string] = ['V8 helper threads (--v8-pool-size)', pool ?? "4 (Node's default)"];
+const pool = v8PoolSizeOf(process.execArgv, process.env.NODE_OPTIONS);
+const v8PoolRow: [string, string] = ['V8 helper threads (--v8-pool-size)', pool === undefined ? "4 (Node's default)" : String(pool)];
 const { HierarchicalNSW } = hnswlib;
 
 // ---------------------------------------------------------------------------------------------

@@ -14,10 +14,28 @@ export const SERVE_V8_POOL_SIZE = 2;
 /** The V8 helper pool Node starts when no `--v8-pool-size` is given. */
 const NODE_DEFAULT_V8_POOL_SIZE = 4;
 
+/** The last `--v8-pool-size` among these arguments (`=N` or ` N`, dashes or underscores), if any. */
+function poolSizeIn(args: readonly string[]): number | undefined {
+  let found: number | undefined;
+  args.forEach((arg, i) => {
+    const m = /^--v8[-_]pool[-_]size(?:=(\d+))?$/.exec(arg);
+    const value = m?.[1] ?? (m && /^\d+$/.test(args[i + 1] ?? '') ? args[i + 1] : undefined);
+    if (value !== undefined) found = Number(value);
+  });
+  return found;
+}
+
+/**
+ * The V8 helper pool chosen in these Node options, or undefined for Node's default: the command
+ * line's flag wins over `NODE_OPTIONS`', as in Node.
+ */
+export function v8PoolSizeOf(execArgv: readonly string[], nodeOptions: string | undefined): number | undefined {
+  return poolSizeIn(execArgv) ?? poolSizeIn((nodeOptions ?? '').split(/\s+/));
+}
+
 /** True when `--v8-pool-size` is among these Node options (command line or `NODE_OPTIONS`). */
 export function setsV8PoolSize(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
-  return given.some((arg) => arg === '--v8-pool-size' || arg.startsWith('--v8-pool-size=') || arg === '--v8_pool_size' || arg.startsWith('--v8_pool_size='));
+  return v8PoolSizeOf(execArgv, nodeOptions) !== undefined;
 }
 
 /**

@@ -204,20 +204,27 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     (q.session === undefined || e.session === q.session) &&
     (q.user === undefined || e.user === q.user) &&
     (q.kinds === undefined || q.kinds.includes(e.kind));
+  /** The stored keys a query's time range spans (keys are `[time, counter]`). */
+  const keysOf = (q: EventQuery): { start: Key; end: Key } => ({ start: [q.since ?? 0], end: [q.until ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] });
+  /** Whether an event is one the query asks for: its filters and time range. */
+  const wantedBy = (q: EventQuery): ((e: DecisionEvent) => boolean) => {
+    const since = q.since ?? 0;
+    const until = q.until ?? Number.MAX_SAFE_INTEGER;
+    return (e) => e.time >= since && e.time <= until && matches(e, q);
+  };
+  /** The wanted events of the batches not committed yet and of this tick's, oldest first. */
+  const notWrittenYet = (wanted: (e: DecisionEvent) => boolean): DecisionEvent[] => [...[...unwritten.values()].flat(), ...batch].filter(wanted);
   const queryPage = (q: EventQuery): { events: DecisionEvent[]; complete: boolean } => {
     const limit = q.limit ?? 1000;
     const maxBatches = q.maxBatches ?? Number.POSITIVE_INFINITY;
     let batches = 0;
     let complete = true;
     const out: DecisionEvent[] = [];
-    const start = [q.since ?? 0];
-    const end = [q.until ?? Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+    const { start, end } = keysOf(q);
     const range = q.reverse ? db.getRange({ start: end, end: start, reverse: true }) : db.getRange({ start, end });
-    const since = q.since ?? 0;
-    const until = q.until ?? Number.MAX_SAFE_INTEGER;
-    const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
+    const wanted = wantedBy(q);
     // Not in LMDB yet, and the newest: after the stored events, or first when newest come first.
-    const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
+    const recent = notWrittenYet(wanted);
     if (q.reverse) out.push(...recent.reverse().slice(0, limit));
     outer: for (const { key, value } of range) {
       if (out.length >= limit) break;
@@ -256,21 +263,19 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     const limit = q.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 0) throw new TypeError('event scan: limit must be a non-negative integer');
     const maxBatches = q.maxBatches ?? Number.POSITIVE_INFINITY;
-    const since = q.since ?? 0;
-    const until = q.until ?? Number.MAX_SAFE_INTEGER;
-    const wanted = (e: DecisionEvent): boolean => e.time >= since && e.time <= until && matches(e, q);
+    const wanted = wantedBy(q);
     // As of now: the events not in LMDB yet, and a read snapshot of those that are. A batch
     // committed while its put has not resolved is in both; it is taken from the first.
-    const recent = [...[...unwritten.values()].flat(), ...batch].filter(wanted);
+    const recent = notWrittenYet(wanted);
     const skip = new Set(unwritten.keys());
     const transaction = db.useReadTransaction();
     let count = 0;
     let batches = 0;
     let complete = true;
     try {
-      let cursor: Key = [since];
+      const { start, end } = keysOf(q);
+      let cursor: Key = start;
       let first = true;
-      const end = [until, Number.MAX_SAFE_INTEGER];
       scanning: for (;;) {
         // A slice ends after `sliceBatches` batches or SCAN_SLICE_EVENTS events, whichever first:
         // under load one tick's batch holds hundreds of events.
