@@ -2,7 +2,6 @@
  * The keel runtime: durable session actors on LMDB, hydrated on demand and passivated when idle
  * or over the live-session cap. Embeddable in any Node program; the server is one of its users.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { AnyStateMachine } from 'xstate';
 import { passBudget } from '../clock.js';
@@ -19,6 +18,7 @@ import { createSessionQuota } from '../security/session-quota.js';
 import { createSessionTokenMeter, type SessionTokenMeter } from '../security/session-token-meter.js';
 import { createTenantKeyStore } from '../security/tenant-keys.js';
 import { frameOf, type SessionFrame, type TurnOutcome } from '../sessions/session-frames.js';
+import { newSessionId } from '../sessions/session-id.js';
 import { openSessionHost, type SessionHost, type SessionHostContext, type TurnHooks } from '../sessions/session-host.js';
 import { createEffectLedger } from '../store/effect-ledger.js';
 import { openEnv, type LmdbEnv } from '../store/lmdb-env.js';
@@ -482,7 +482,7 @@ export function createRuntime(
     memory,
     async open(args) {
       assertOpen();
-      const id = toSessionId(args.sessionId ?? randomUUID());
+      const id = toSessionId(args.sessionId ?? newSessionId(clock.now()));
       const record = store.getSession(id);
       if (record) {
         authorize(record, args.as ?? { tenant: args.tenant, user: args.user, role: 'customer' }, 'read', id);
