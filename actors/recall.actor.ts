@@ -105,9 +105,6 @@ export function createRecallActor(options: RecallActorOptions) {
     if (input.intent !== null || tasksChanged || !listed) memory.contexts
       .update(tenant, user, (draft) => {
         const now = draft.updatedAt;
-        if (input.intent !== null && !draft.intentHistory.some((e) => e.turn === turn)) {
-          draft.intentHistory.push({ intent: input.intent, time: now, session, turn, ...(input.intentScore === null ? {} : { score: input.intentScore }) });
-        }
         const list = (draft.sessionsByChannel[input.channel] ?? []).filter((s) => s.session !== session);
         list.push({ session, lastSeenAt: now });
         draft.sessionsByChannel[input.channel] = list;
@@ -117,7 +114,8 @@ export function createRecallActor(options: RecallActorOptions) {
           ...draft.openTasks.filter((t) => t.session !== session),
           ...input.openTasks.map((t) => ({ ...t, session, createdAt: previous.get(t.id)?.createdAt ?? now, updatedAt: now })),
         ];
-      })
+        // The routed intent is appended without reading the history (once per turn key).
+      }, input.intent === null ? undefined : { intent: { intent: input.intent, session, turn, ...(input.intentScore === null ? {} : { score: input.intentScore }) } })
       .catch((err: unknown) => onWriteError('user_context_update', err));
     if (input.keep) {
       // Embedding and indexing run off the turn; LMDB stays the source of truth for the index.

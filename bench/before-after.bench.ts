@@ -3,7 +3,7 @@
  * build the older commit elsewhere (`git archive <commit> | tar -x -C DIR`, link node_modules,
  * `npx tsc -p DIR`), then run this with `--root DIR` and without (this build), alternating.
  *
- *   node --expose-gc dist/bench/before-after.bench.js [--root DIR] [--only cap,heap,tick,turns]
+ *   node --expose-gc dist/bench/before-after.bench.js [--root DIR] [--only cap,heap,tick,turns,agent]
  *
  * - cap: sessions opened per second 1,000 at a time with `maxLiveSessions` 1,000 (every open past
  *   the cap passivates one), and the resident memory at the end.
@@ -11,6 +11,8 @@
  * - tick: durable turns per second at 200 sessions of a machine whose step is a promise actor that
  *   settles within the tick (like the local provider's router), and commits per turn.
  * - turns: durable turns per second at 200 sessions of the one-state test machine.
+ * - agent: durable turns per second at 200 sessions of the default support agent (local provider),
+ *   each message routed to an intent, after a warm-up that fills every user's intent history.
  * Prints one JSON line.
  */
 import { join, resolve } from 'node:path';
@@ -19,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { assign, emit, fromPromise, setup } from 'xstate';
 import type * as KeelModule from '../src/index.js';
 import type * as TestMachines from '../test/fixtures/test-machines.js';
+import type * as DefaultMachine from '../src/cli/default-machine.js';
 import { tempDir } from '../test/support/temp-dir.js';
 
 type Keel = typeof KeelModule;
@@ -84,6 +87,36 @@ async function turnsAt200(machine: Parameters<Keel['createRuntime']>[0]['machine
   return { turnsPerSec, commitsPerTurn: 1 + acksAlone / turns };
 }
 
+async function agentTurns(): Promise<{ turnsPerSec: number }> {
+  const t = tempDir('keel-ba-');
+  const { loadDefaultMachine } = (await import(join(root, 'dist/src/cli/default-machine.js'))) as typeof DefaultMachine;
+  const agent = await loadDefaultMachine({ dataDir: t.dir, env: {} });
+  const runtime = keel.createRuntime({ dataDir: t.dir, machine: agent.machine, logger: keel.silentLogger, maxLiveSessions: 1000 });
+  const ids: string[] = [];
+  for (let i = 0; i < 200; i++) ids.push((await runtime.open({ tenant, user: keel.userId(`a${i}`) })).sessionId);
+  const run = async (until: (k: number) => boolean, prefix: string) => {
+    let turns = 0;
+    await Promise.all(
+      ids.map(async (id, i) => {
+        for (let k = 0; until(k); k++) {
+          await runtime.send(id, { type: 'user.message', id: `${prefix}${i}-${k}`, text: 'where is my order?' });
+          turns++;
+        }
+      }),
+    );
+    return turns;
+  };
+  // 60 turns each: every history holds its 50 entries before the measurement.
+  await run((k) => k < 60, 'w');
+  const deadline = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const turns = await run(() => performance.now() < deadline, 'm');
+  const turnsPerSec = turns / ((performance.now() - t0) / 1000);
+  await runtime.close();
+  t.remove();
+  return { turnsPerSec };
+}
+
 async function cap(): Promise<{ opensPerSec: number; rssMiB: number }> {
   const t = tempDir('keel-ba-');
   const runtime = keel.createRuntime({ dataDir: t.dir, machine: createTestMachine(), logger: keel.silentLogger, maxLiveSessions: 1000 });
@@ -121,4 +154,5 @@ if (only.includes('cap')) out.cap = await cap();
 if (only.includes('heap')) out.heapBytesPerLiveSession = Math.round(await heap());
 if (only.includes('tick')) out.microtaskStep = await turnsAt200(microtaskMachine());
 if (only.includes('turns')) out.testMachine = await turnsAt200(createTestMachine());
+if (only.includes('agent')) out.supportAgent = await agentTurns();
 process.stdout.write(`${JSON.stringify(out, (_, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v))}\n`);

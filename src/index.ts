@@ -39,7 +39,7 @@ export type { LocalEmbedder, LocalEmbedderOptions } from './memory/local-embedde
 export type { UserMemory, MemoryOptions, MemoryErasure } from './memory/user-memory.js';
 export { createOpenAiEmbedder } from './llm/openai-embedder.js';
 export type { OpenAiEmbedderOptions } from './llm/openai-embedder.js';
-export type { UserContextStore } from './memory/user-context-store.js';
+export type { UserContextStore, UserContextUpdateOptions, IntentToRecord } from './memory/user-context-store.js';
 export type { UserContext, UserFact, IntentEntry, OpenTask, ChannelSession, UserContextDraft } from './memory/user-context.js';
 export type { MemoryStore, MemoryHit, MemoryKind, RememberInput, RecallInput as MemoryRecallInput, RetentionPolicy, IndexStats } from './memory/memory-store.js';
 export type { UserErasure } from './runtime/user-erasure.js';

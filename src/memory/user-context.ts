@@ -112,13 +112,16 @@ function limitKeys<T>(record: Record<string, T>, max: number, name: string): Rec
  * Throws a TypeError naming the first bad field (the update is then rolled back). The result
  * shares objects with `draft`, which must be the update's own copy; the store keeps its JSON.
  */
-export function normaliseUserContext(draft: unknown, previous: Pick<UserContext, 'tenant' | 'user' | 'version'>, limits: UserContextLimits, time: number): UserContext {
+export function normaliseUserContext(draft: unknown, previous: Pick<UserContext, 'tenant' | 'user' | 'version'>, limits: UserContextLimits, time: number): UserContext;
+/** The same without the intent history, which the caller keeps as it was (`withHistory` false). */
+export function normaliseUserContext(draft: unknown, previous: Pick<UserContext, 'tenant' | 'user' | 'version'>, limits: UserContextLimits, time: number, withHistory: false): Omit<UserContext, 'intentHistory'>;
+export function normaliseUserContext(draft: unknown, previous: Pick<UserContext, 'tenant' | 'user' | 'version'>, limits: UserContextLimits, time: number, withHistory = true): UserContext | Omit<UserContext, 'intentHistory'> {
   if (!isRecord(draft)) throw new TypeError('user context: the update must leave an object');
   const d = draft;
   for (const name of ['profile', 'facts', 'preferences', 'sessionsByChannel'] as const) {
     if (!isRecord(d[name])) throw new TypeError(`user context: ${name} must be an object`);
   }
-  for (const name of ['intentHistory', 'openTasks'] as const) {
+  for (const name of withHistory ? (['intentHistory', 'openTasks'] as const) : (['openTasks'] as const)) {
     if (!Array.isArray(d[name])) throw new TypeError(`user context: ${name} must be an array`);
   }
   const facts = Object.values(d.facts as Record<string, UserFact>);
@@ -141,7 +144,7 @@ export function normaliseUserContext(draft: unknown, previous: Pick<UserContext,
     profile: limitKeys(d.profile as Record<string, Json>, limits.maxProfileKeys, 'profile keys'),
     facts: Object.fromEntries(keptFacts.map((fact) => [fact.key, fact])),
     preferences: limitKeys(d.preferences as Record<string, Json>, limits.maxPreferences, 'preferences'),
-    intentHistory: keepNewest(d.intentHistory as IntentEntry[], limits.maxIntentHistory, (e) => e.time),
+    ...(withHistory ? { intentHistory: keepNewest(d.intentHistory as IntentEntry[], limits.maxIntentHistory, (e) => e.time) } : {}),
     openTasks: keepNewest(d.openTasks as OpenTask[], limits.maxOpenTasks, (t) => t.updatedAt),
     sessionsByChannel: sessions,
     version: previous.version + 1,

@@ -84,6 +84,8 @@ describe('erasure', () => {
     await f.whileStopped(() => {
       const raw = rawLmdb(f.dir);
       for (const text of ALICE_TEXTS) expect(raw.includes(text), text).toBe(true);
+      // Her intent history, stored apart from her context, opens with a line naming her.
+      expect(raw.includes(JSON.stringify([acme, alice]))).toBe(true);
       expect(indexBytes(`${f.dir}/memory-index`).includes(needle)).toBe(true);
     });
 
@@ -99,6 +101,7 @@ describe('erasure', () => {
     await f.whileStopped(() => {
       const raw = rawLmdb(f.dir);
       for (const text of ALICE_TEXTS) expect(raw.includes(text), text).toBe(false);
+      expect(raw.includes(JSON.stringify([acme, alice]))).toBe(false);
       expect(raw.includes(BOB_SAYS.slice(0, 30))).toBe(true);
       expect(indexBytes(`${f.dir}/memory-index`).includes(needle)).toBe(false);
     });

@@ -3,6 +3,7 @@
 // sessions of one user write at once.
 import { randomBytes } from 'node:crypto';
 import { getHeapSnapshot } from 'node:v8';
+import { asBinary } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUserContextStore } from '../../../src/memory/user-context-store.js';
 import { sessionId, tenantId, userId } from '../../../src/types.js';
@@ -134,6 +135,107 @@ describe('user context store', () => {
     const db = fixture.env.db('users');
     await db.put([acme, 'mallory'], db.get([acme, ada]));
     expect(() => contexts.get(acme, userId('mallory'))).toThrow(/does not belong/);
+  });
+
+  it('keeps the intent history apart: appended without being read, once per turn, and left as stored by updates that do not touch it', async () => {
+    fixture = await openMemoryFixture({ maxIntentHistory: 3 });
+    const { contexts } = fixture.memory;
+    const db = fixture.env.db('users');
+    const historyBytes = () => db.getBinary([acme, ada, 'history']);
+    await contexts.recordSession(acme, ada, 'web', web);
+    expect(historyBytes()).toBeUndefined();
+    await contexts.update(acme, ada, (draft) => {
+      draft.profile.name = 'Ada';
+    }, { intent: { intent: 'order_status', session: web, turn: 's-web:1', score: 0.9 } });
+    fixture.clock.advance(1000);
+    await contexts.recordIntent(acme, ada, { intent: 'refund', session: web, turn: 's-web:2' });
+    // A turn re-run after a crash records its intent again: it is not added twice.
+    await contexts.recordIntent(acme, ada, { intent: 'refund', session: web, turn: 's-web:2' });
+    const stored = historyBytes();
+    expect(stored).toBeDefined();
+    // What is stored is sealed: no intent reads in clear.
+    expect(Buffer.from(stored!).includes('order_status')).toBe(false);
+    expect(contexts.get(acme, ada)!.intentHistory).toEqual([
+      { intent: 'order_status', time: 1_700_000_000_000, session: web, turn: 's-web:1', score: 0.9 },
+      { intent: 'refund', time: 1_700_000_001_000, session: web, turn: 's-web:2' },
+    ]);
+    // An update that leaves the history alone writes the rest only: the history's bytes stay.
+    const before = db.get([acme, ada]) as { stamp: string };
+    await contexts.setPreference(acme, ada, 'contact', 'email');
+    expect((db.get([acme, ada]) as { stamp: string }).stamp).not.toBe(before.stamp);
+    expect(Buffer.from(historyBytes()!).equals(Buffer.from(stored!))).toBe(true);
+    // One that changes it rewrites it; the bound drops the oldest.
+    for (const [i, intent] of ['a', 'b', 'c'].entries()) await contexts.recordIntent(acme, ada, { intent, turn: `s-phone:${i}` });
+    expect(contexts.get(acme, ada)!.intentHistory.map((e) => e.intent)).toEqual(['a', 'b', 'c']);
+    await contexts.update(acme, ada, (draft) => {
+      draft.intentHistory = draft.intentHistory.filter((e) => e.intent !== 'b');
+    });
+    const context = contexts.get(acme, ada)!;
+    expect(context.intentHistory.map((e) => e.intent)).toEqual(['a', 'c']);
+    // The lazily read history is a field like any other: in JSON, spreads and clones, in its place.
+    expect(Object.keys(JSON.parse(JSON.stringify(context)) as object)).toEqual(['tenant', 'user', 'profile', 'facts', 'preferences', 'intentHistory', 'openTasks', 'sessionsByChannel', 'version', 'updatedAt']);
+    expect(structuredClone(context).intentHistory).toEqual(context.intentHistory);
+    expect({ ...context }.intentHistory.map((e) => e.intent)).toEqual(['a', 'c']);
+    // Emptied, the history's record goes.
+    await contexts.update(acme, ada, (draft) => {
+      draft.intentHistory.length = 0;
+    });
+    expect(historyBytes()).toBeUndefined();
+    expect(contexts.get(acme, ada)!.intentHistory).toEqual([]);
+    await expect(contexts.recordIntent(acme, ada, { intent: 'x', turn: '' })).rejects.toThrow(/intent turn/);
+    await expect(contexts.recordIntent(acme, ada, { intent: 'x', score: Number.NaN })).rejects.toThrow(/score/);
+  });
+
+  it('reads a context stored whole by an earlier version, and stores its history apart at the next update', async () => {
+    fixture = await openMemoryFixture({}, { plain: true });
+    const db = fixture.env.db('users');
+    const whole = {
+      tenant: acme, user: ada, profile: { name: 'Ada' }, facts: {}, preferences: {},
+      intentHistory: [{ intent: 'order_status', time: 1, session: web, turn: 's-web:1' }],
+      openTasks: [], sessionsByChannel: {}, version: 4, updatedAt: 1,
+    };
+    await db.put([acme, ada], { v: 1, sealed: new TextEncoder().encode(JSON.stringify(whole)) });
+    expect(fixture.memory.contexts.get(acme, ada)).toEqual(whole);
+    await fixture.memory.contexts.recordIntent(acme, ada, { intent: 'refund', turn: 's-web:2' });
+    await fixture.memory.contexts.recordIntent(acme, ada, { intent: 'refund', turn: 's-web:1' });
+    const record = db.get([acme, ada]) as { v: number; sealed: Uint8Array; history?: true };
+    expect(record.v).toBe(2);
+    expect(record.history).toBe(true);
+    expect(JSON.parse(new TextDecoder().decode(record.sealed))).not.toHaveProperty('intentHistory');
+    await fixture.reopen();
+    const context = fixture.memory.contexts.get(acme, ada)!;
+    expect(context.intentHistory.map((e) => [e.intent, e.turn])).toEqual([['order_status', 's-web:1'], ['refund', 's-web:2']]);
+    expect(context).toMatchObject({ profile: { name: 'Ada' }, version: 6 });
+  });
+
+  it('an intent history moved under another user is refused; erasing a user removes both records; the size bound counts both', async () => {
+    fixture = await openMemoryFixture({ maxContextBytes: 4096 });
+    const { contexts } = fixture.memory;
+    const db = fixture.env.db('users');
+    await contexts.recordIntent(acme, ada, { intent: 'order_status', session: web });
+    await contexts.recordFact(acme, userId('mallory'), { key: 'plan', value: 'basic' });
+    await contexts.recordIntent(acme, userId('mallory'), { intent: 'refund' });
+    await db.put([acme, 'mallory', 'history'], asBinary(db.getBinary([acme, ada, 'history'])!));
+    // A fresh store (no opened copies) reads what is stored.
+    await fixture.reopen({ maxContextBytes: 4096 });
+    expect(() => fixture!.memory.contexts.get(acme, userId('mallory'))).toThrow(/does not belong/);
+    expect(fixture.memory.contexts.get(acme, ada)!.intentHistory.map((e) => e.intent)).toEqual(['order_status']);
+    expect(await fixture.memory.contexts.forget(acme, ada)).toBe(true);
+    const reopened = fixture.env.db('users');
+    expect(reopened.get([acme, ada])).toBeUndefined();
+    expect(reopened.getBinary([acme, ada, 'history'])).toBeUndefined();
+    // The context alone is small; its history is what outgrows the bound.
+    const many = Array.from({ length: 40 }, (_, i) => ({ intent: `intent-${'x'.repeat(80)}-${i}`, turn: `t${i}` }));
+    let refused: unknown;
+    for (const entry of many) {
+      try {
+        await fixture.memory.contexts.recordIntent(acme, ada, entry);
+      } catch (err) {
+        refused = err;
+        break;
+      }
+    }
+    expect(refused).toMatchObject({ code: 'too_large' });
   });
 
   it('keeps no opened copy of an erased context in memory', async () => {
