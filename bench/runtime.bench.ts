@@ -19,9 +19,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { open } from 'lmdb';
 import { createRuntime, silentLogger, tenantId, userId, type Runtime } from '../src/index.js';
+import { newSessionId } from '../src/sessions/session-id.js';
 import { STRUCTURES_KEY } from '../src/store/lmdb-env.js';
 import { createTestMachine } from '../test/fixtures/test-machines.js';
 import { machineLoad, markdownTable, median, num, writeSection } from './support/bench-report.js';
@@ -107,7 +108,8 @@ async function baselineTurnWrites(concurrency: number): Promise<number> {
   const deadline = performance.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      const id = randomUUID();
+      // Named as keel names its sessions (time-ordered), so the keys sit as keel's do.
+      const id = newSessionId(Date.now());
       for (let k = 1; performance.now() < deadline; k++) {
         const seq = 2 * k - 1;
         void journal.put([id, seq], { records: [{ seq, dir: 'in', type: 'message', messageId: `m${k}`, time: Date.now() }, { seq: seq + 1, dir: 'out', type: 'reply', messageId: `m${k}`, state: 'idle', time: Date.now() }], sealed: sealedTexts });
