@@ -72,12 +72,16 @@ describe('user context store', () => {
         draft.profile.counter = ((draft.profile.counter as number | undefined) ?? 0) + 1;
       }));
       writes.push(store.recordFact(acme, ada, { key: `fact-${i}`, value: i, source: i % 2 === 0 ? web : phone }));
+      // The history is appended by each store from what it read in the same transaction.
+      if (i >= 110) writes.push(store.recordIntent(acme, ada, { intent: `intent-${i}`, turn: `${i % 2 === 0 ? web : phone}:${i}` }));
     }
     await Promise.all(writes);
     const context = a.get(acme, ada)!;
     expect(context.profile.counter).toBe(150);
     expect(Object.keys(context.facts)).toHaveLength(150);
-    expect(context.version).toBe(300);
+    expect(context.intentHistory.map((e) => e.intent)).toEqual(Array.from({ length: 40 }, (_, k) => `intent-${110 + k}`));
+    expect(b.get(acme, ada)!.intentHistory).toHaveLength(40);
+    expect(context.version).toBe(340);
     await b.close();
   });
 
