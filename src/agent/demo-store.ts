@@ -1,11 +1,12 @@
 /**
  * The demo online store behind the default agent: customers and orders (owner, items, status,
- * address), seeded per tenant from src/demo/store-seed.json on first use and kept as one JSON file
- * per tenant under `<dataDir>/demo-store/`. A user the seed does not know gets two sample orders
- * of their own on first contact, so the demo is useful for any signed-in user; ownership is still
- * enforced by the tool guard, so nobody reaches another user's orders.
+ * address), seeded per tenant from src/demo/store-seed.json on first use and kept per tenant under
+ * `<dataDir>/demo-store/` as a JSON snapshot and a log of the changes since. A user the seed does
+ * not know gets two sample orders of their own on first contact, so the demo is useful for any
+ * signed-in user; ownership is still enforced by the tool guard, so nobody reaches another user's
+ * orders.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import seedJson from '../demo/store-seed.json' with { type: 'json' };
 import { KeelError } from '../errors.js';
@@ -81,8 +82,75 @@ function loadDemoSeed(): DemoSeed {
   return structuredClone(seedJson) as unknown as DemoSeed;
 }
 
+/** One change of a tenant's data, as appended to its log. */
+type Change =
+  | { readonly t: 'customer'; readonly customer: DemoCustomer; readonly orders: readonly DemoOrder[]; readonly nextOrderId: number }
+  | { readonly t: 'order'; readonly order: DemoOrder }
+  | { readonly t: 'ticket'; readonly ticket: TenantData['tickets'][number]; readonly nextTicket: number }
+  | { readonly t: 'ref'; readonly nextTicket: number };
+
+/** A tenant's data with its lookups: orders by id and by owner, customers by id. */
+interface TenantState {
+  readonly data: TenantData;
+  readonly byId: Map<string, DemoOrder>;
+  readonly byOwner: Map<string, DemoOrder[]>;
+  readonly customers: Set<string>;
+  /** Changes in the log since the last snapshot. */
+  logged: number;
+}
+
+/** Changes logged before the tenant's snapshot is written again and its log emptied. */
+export const DEMO_STORE_COMPACT_AFTER = 10_000;
+
+function indexed(data: TenantData): TenantState {
+  const state: TenantState = { data, byId: new Map(), byOwner: new Map(), customers: new Set(data.customers.map((c) => c.id)), logged: 0 };
+  for (const order of data.orders) addOrder(state, order);
+  return state;
+}
+
+function addOrder(state: TenantState, order: DemoOrder): void {
+  state.byId.set(order.id, order);
+  const own = state.byOwner.get(order.owner);
+  if (own) own.push(order);
+  else state.byOwner.set(order.owner, [order]);
+}
+
+/** Applies one logged change (a restart replaying the log). */
+function apply(state: TenantState, change: Change): void {
+  const { data } = state;
+  if (change.t === 'customer') {
+    if (!state.customers.has(change.customer.id)) {
+      data.customers.push(change.customer);
+      state.customers.add(change.customer.id);
+    }
+    for (const order of change.orders) {
+      if (state.byId.has(order.id)) continue;
+      data.orders.push(order);
+      addOrder(state, order);
+    }
+    data.nextOrderId = Math.max(data.nextOrderId, change.nextOrderId);
+  } else if (change.t === 'order') {
+    const current = state.byId.get(change.order.id);
+    if (!current || current.owner !== change.order.owner) return;
+    for (const key of Object.keys(current) as Array<keyof DemoOrder>) if (!(key in change.order)) delete current[key];
+    Object.assign(current, change.order);
+  } else if (change.t === 'ticket') {
+    data.tickets.push(change.ticket);
+    data.nextTicket = Math.max(data.nextTicket, change.nextTicket);
+  } else {
+    data.nextTicket = Math.max(data.nextTicket, change.nextTicket);
+  }
+}
+
 /**
  * Opens the demo store under `dataDir`. With `persist: false` everything stays in memory (tests).
+ *
+ * Each tenant is a snapshot, `<tenant>.json`, and a log of the changes since, `<tenant>.log` (one
+ * JSON line per change, appended as it happens): a change writes a few hundred bytes, not the
+ * whole tenant, whose snapshot grows by two orders with every new customer. The snapshot is
+ * written again, and the log emptied, when a tenant is opened with a log of at least
+ * {@link DEMO_STORE_COMPACT_AFTER} changes or reaches that many while open. A line cut short by a
+ * crash is the last one, and is skipped.
  *
  * @example
  * ```ts
@@ -90,21 +158,32 @@ function loadDemoSeed(): DemoSeed {
  * store.ordersOf('acme', 'alice').map((o) => o.id); // ['1042', '1043', '1044', '1045']
  * ```
  */
-export function openDemoStore(options: { readonly dataDir: string; readonly seed?: DemoSeed; readonly persist?: boolean }): DemoStore {
+export function openDemoStore(options: { readonly dataDir: string; readonly seed?: DemoSeed; readonly persist?: boolean; readonly compactAfter?: number }): DemoStore {
   const seed = options.seed ?? loadDemoSeed();
   const persist = options.persist ?? true;
+  const compactAfter = options.compactAfter ?? DEMO_STORE_COMPACT_AFTER;
+  if (!Number.isInteger(compactAfter) || compactAfter < 1) throw new TypeError('option compactAfter must be a positive integer');
   const dir = join(options.dataDir, 'demo-store');
-  const tenants = new Map<string, TenantData>();
+  const tenants = new Map<string, TenantState>();
 
   const fileOf = (tenant: string) => join(dir, `${tenant}.json`);
-  const save = (tenant: string, data: TenantData) => {
+  const logOf = (tenant: string) => join(dir, `${tenant}.log`);
+  /** Writes the tenant's snapshot (through a temporary file) and empties its log. */
+  const snapshot = (tenant: string, state: TenantState) => {
     if (!persist) return;
     mkdirSync(dir, { recursive: true });
     const tmp = `${fileOf(tenant)}.tmp`;
-    writeFileSync(tmp, JSON.stringify(data, null, 1), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify(state.data), { mode: 0o600 });
     renameSync(tmp, fileOf(tenant));
+    rmSync(logOf(tenant), { force: true });
+    state.logged = 0;
   };
-  const load = (tenant: string): TenantData => {
+  const record = (tenant: string, state: TenantState, change: Change) => {
+    if (!persist) return;
+    appendFileSync(logOf(tenant), `${JSON.stringify(change)}\n`, { mode: 0o600 });
+    if (++state.logged >= compactAfter) snapshot(tenant, state);
+  };
+  const load = (tenant: string): TenantState => {
     if (!isValidId(tenant)) throw new KeelError('forbidden', 'invalid tenant');
     const cached = tenants.get(tenant);
     if (cached) return cached;
@@ -116,46 +195,69 @@ export function openDemoStore(options: { readonly dataDir: string; readonly seed
         data = undefined;
       }
     }
-    if (!data) {
-      data = { customers: structuredClone([...seed.customers]), orders: structuredClone([...seed.orders]), tickets: [], nextOrderId: 5001, nextTicket: 1 };
-      save(tenant, data);
+    const fresh = !data;
+    const state = indexed(data ?? { customers: structuredClone([...seed.customers]), orders: structuredClone([...seed.orders]), tickets: [], nextOrderId: 5001, nextTicket: 1 });
+    if (persist && !fresh && existsSync(logOf(tenant))) {
+      for (const line of readFileSync(logOf(tenant), 'utf8').split('\n')) {
+        if (line === '') continue;
+        let change: Change;
+        try {
+          change = JSON.parse(line) as Change;
+        } catch {
+          continue; // the last line, cut short by a crash
+        }
+        apply(state, change);
+        state.logged++;
+      }
     }
-    tenants.set(tenant, data);
-    return data;
+    tenants.set(tenant, state);
+    if (fresh || state.logged >= compactAfter) snapshot(tenant, state);
+    return state;
   };
+  const owned = (state: TenantState, user: string): DemoOrder[] => [...(state.byOwner.get(user) ?? [])];
 
   return {
     info: seed.store,
-    order: (tenant, orderId) => load(tenant).orders.find((o) => o.id === orderId),
-    ownerOf: (tenant, orderId) => load(tenant).orders.find((o) => o.id === orderId)?.owner,
+    order: (tenant, orderId) => load(tenant).byId.get(orderId),
+    ownerOf: (tenant, orderId) => load(tenant).byId.get(orderId)?.owner,
     ordersOf(tenant, user) {
-      const data = load(tenant);
-      const own = data.orders.filter((o) => o.owner === user);
-      if (own.length > 0 || data.customers.some((c) => c.id === user) || !isValidId(user)) return own;
-      data.customers.push({ id: user, name: user, email: '' });
-      for (const template of seed.guestOrders) data.orders.push({ ...structuredClone(template), id: String(data.nextOrderId++), owner: user } as DemoOrder);
-      save(tenant, data);
-      return data.orders.filter((o) => o.owner === user);
+      const state = load(tenant);
+      if (state.byOwner.has(user) || state.customers.has(user) || !isValidId(user)) return owned(state, user);
+      const customer: DemoCustomer = { id: user, name: user, email: '' };
+      state.data.customers.push(customer);
+      state.customers.add(user);
+      const orders = seed.guestOrders.map((template) => ({ ...structuredClone(template), id: String(state.data.nextOrderId++), owner: user }) as DemoOrder);
+      for (const order of orders) {
+        state.data.orders.push(order);
+        addOrder(state, order);
+      }
+      record(tenant, state, { t: 'customer', customer, orders, nextOrderId: state.data.nextOrderId });
+      return owned(state, user);
     },
     update(tenant, orderId, change) {
-      const data = load(tenant);
-      const order = data.orders.find((o) => o.id === orderId);
+      const state = load(tenant);
+      const order = state.byId.get(orderId);
       if (!order) throw new KeelError('forbidden', 'no such order');
+      const { id, owner } = order;
       change(order);
-      save(tenant, data);
+      // Who owns an order and its id are the guard's ground truth: a change does not move them.
+      order.id = id;
+      order.owner = owner;
+      record(tenant, state, { t: 'order', order });
       return order;
     },
     addTicket(tenant, user, kind, reason, summary) {
-      const data = load(tenant);
-      const id = `${kind === 'ticket' ? 'T' : 'CB'}-${String(data.nextTicket++).padStart(5, '0')}`;
-      data.tickets.push({ id, user, kind, reason, summary });
-      save(tenant, data);
+      const state = load(tenant);
+      const id = `${kind === 'ticket' ? 'T' : 'CB'}-${String(state.data.nextTicket++).padStart(5, '0')}`;
+      const ticket = { id, user, kind, reason, summary };
+      state.data.tickets.push(ticket);
+      record(tenant, state, { t: 'ticket', ticket, nextTicket: state.data.nextTicket });
       return id;
     },
     nextReference(tenant, prefix) {
-      const data = load(tenant);
-      const id = `${prefix}-${String(data.nextTicket++).padStart(5, '0')}`;
-      save(tenant, data);
+      const state = load(tenant);
+      const id = `${prefix}-${String(state.data.nextTicket++).padStart(5, '0')}`;
+      record(tenant, state, { t: 'ref', nextTicket: state.data.nextTicket });
       return id;
     },
   };
