@@ -1,6 +1,7 @@
 /**
  * Stores each user's structured context in the `users` database under `[tenant, user]`, and its
- * intent history beside it under `[tenant, user, "history"]`, both sealed with the tenant's key. Every change is a read-modify-write inside one LMDB write transaction
+ * intent history beside it under `[tenant, user, "history"]`, both sealed with the tenant's key.
+ * Every change is a read-modify-write inside one LMDB write transaction
  * (lmdb-js `childTransaction`): writers are serialised by LMDB itself, so concurrent sessions of
  * the same user (web and phone at once, or a hand-off) never lose each other's updates, and a
  * throwing update function rolls back without a trace.
@@ -157,7 +158,7 @@ const historyKey = (tenant: TenantId, user: UserId): [TenantId, UserId, string] 
 interface Opened {
   readonly stamp: string;
   readonly json: string;
-  lines: string;
+  readonly lines: string;
   readonly sealedHistory: Uint8Array | undefined;
 }
 
@@ -248,6 +249,15 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
   const origin = randomBytes(6).toString('base64url');
   const stampOf = () => `${origin}.${++writes}`;
 
+  /** The lines of a sealed history, after checking that its first line names this user. */
+  const openHistory = (tenant: TenantId, user: UserId, sealedHistory: Uint8Array): string => {
+    const plain = decoder.decode(sealer.open(tenant, sealedHistory));
+    const cut = plain.indexOf('\n');
+    // The history names its owner too: one moved from another user's record is refused.
+    if ((cut < 0 ? plain : plain.slice(0, cut)) !== historyOwner(tenant, user)) throw new KeelError('forbidden', 'a user context does not belong to the requesting scope');
+    return cut < 0 ? '' : plain.slice(cut + 1);
+  };
+
   /** The stored context, from the cache when its stamp is current. */
   const openStored = (tenant: TenantId, user: UserId): Opened | undefined => {
     const cacheKey = `${tenant}\u0000${user}`;
@@ -258,7 +268,8 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     }
     const hit = stored.stamp !== undefined ? opened.get(cacheKey) : undefined;
     if (hit && hit.stamp === stored.stamp) return hit;
-    const context = JSON.parse(decoder.decode(sealer.open(tenant, stored.sealed))) as UserContext;
+    const json = decoder.decode(sealer.open(tenant, stored.sealed));
+    const context = JSON.parse(json) as UserContext;
     // The sealed body names its owner: a record copied under another user's key does not open as theirs.
     if (context.tenant !== tenant || context.user !== user) throw new KeelError('forbidden', 'a user context does not belong to the requesting scope');
     let result: Opened;
@@ -269,15 +280,7 @@ export function createUserContextStore(options: UserContextStoreOptions): UserCo
     } else {
       const sealedHistory = stored.history ? (db.getBinary(historyKey(tenant, user)) as Uint8Array | undefined) : undefined;
       if (stored.history && !sealedHistory) throw new KeelError('storage_failed', 'a user context names an intent history that is not stored');
-      result = { stamp: stored.stamp, json: JSON.stringify(context), lines: '', sealedHistory };
-      if (sealedHistory) {
-        const plain = decoder.decode(sealer.open(tenant, sealedHistory));
-        const cut = plain.indexOf('\n');
-        const owner = cut < 0 ? plain : plain.slice(0, cut);
-        // The history names its owner too: one moved from another user's record is refused.
-        if (owner !== historyOwner(tenant, user)) throw new KeelError('forbidden', 'a user context does not belong to the requesting scope');
-        result.lines = cut < 0 ? '' : plain.slice(cut + 1);
-      }
+      result = { stamp: stored.stamp, json, lines: sealedHistory ? openHistory(tenant, user, sealedHistory) : '', sealedHistory };
     }
     if (stored.stamp !== undefined) remember(cacheKey, result);
     return result;
