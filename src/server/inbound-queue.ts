@@ -2,8 +2,11 @@
  * Fair handling of inbound frames. A burst of messages from thousands of sockets arrives in one
  * poll phase of the event loop; handled as it arrives, each frame runs its share of a turn
  * synchronously and timers (heartbeats, session timers, slow consumers' deadlines) wait for all of
- * them: seconds at 5,000 connections. Frames are queued instead and handled in slices of a few
- * milliseconds, in arrival order, with the loop free between slices. Two kinds of back-pressure
+ * them: seconds at 5,000 connections. Frames are queued instead and handled in slices, in arrival
+ * order, with the loop free between slices. A slice ends after `sliceMs` of handling or
+ * `maxFramesPerSlice` frames: handling a frame only starts its turn, whose work runs in the
+ * microtasks after the slice, which the slice's clock cannot see (docs/benchmarks.md, findings).
+ * Two kinds of back-pressure
  * (the socket is paused: TCP slows its sender):
  * - one socket with more than `perSocketHighWater` frames waiting is paused until it has at most
  *   a quarter of that left, so one busy or hostile client cannot fill the queue ahead of everyone;
@@ -23,6 +26,11 @@ export interface PausableSocket {
 export interface InboundQueueOptions {
   /** Longest run of frame handling before the event loop gets a turn, in ms. Default 5. */
   readonly sliceMs?: number;
+  /**
+   * Most frames handled in one slice. Default 32: the turns a slice starts run after it, in the
+   * same macrotask (about 0.3 ms each for the support agent), so frames are bounded too.
+   */
+  readonly maxFramesPerSlice?: number;
   /** Queued frames above which sending sockets are paused. Default 2048. */
   readonly highWater?: number;
   /** Queued frames below which paused sockets resume. Default 256. */
@@ -36,7 +44,7 @@ export interface InboundQueueOptions {
 }
 
 /** The defaults of {@link InboundQueueOptions}. */
-export const defaultInboundQueueOptions = Object.freeze({ sliceMs: 5, highWater: 2048, lowWater: 256, perSocketHighWater: 64 });
+export const defaultInboundQueueOptions = Object.freeze({ sliceMs: 5, maxFramesPerSlice: 32, highWater: 2048, lowWater: 256, perSocketHighWater: 64 });
 
 /** The queue of one endpoint. */
 export interface InboundQueue {
@@ -61,7 +69,9 @@ export function createInboundQueue(options: InboundQueueOptions = {}): InboundQu
   const sliceMs = options.sliceMs ?? defaultInboundQueueOptions.sliceMs;
   const highWater = options.highWater ?? defaultInboundQueueOptions.highWater;
   const lowWater = options.lowWater ?? defaultInboundQueueOptions.lowWater;
+  const maxFramesPerSlice = options.maxFramesPerSlice ?? defaultInboundQueueOptions.maxFramesPerSlice;
   if (!(sliceMs > 0)) throw new TypeError('option sliceMs must be a positive number of milliseconds');
+  if (!Number.isInteger(maxFramesPerSlice) || maxFramesPerSlice < 1) throw new TypeError('option maxFramesPerSlice must be a positive integer');
   if (!Number.isInteger(highWater) || highWater < 1) throw new TypeError('option highWater must be a positive integer');
   if (!Number.isInteger(lowWater) || lowWater < 0 || lowWater >= highWater) throw new TypeError('option lowWater must be an integer in [0, highWater)');
   const perSocketHighWater = options.perSocketHighWater ?? defaultInboundQueueOptions.perSocketHighWater;
@@ -103,6 +113,7 @@ export function createInboundQueue(options: InboundQueueOptions = {}): InboundQu
   const drain = (): void => {
     scheduled = false;
     const spent = passBudget(sliceMs, { now });
+    let handled = 0;
     while (count > 0) {
       const handle = items[head]!;
       const owner = owners[head]!;
@@ -118,7 +129,7 @@ export function createInboundQueue(options: InboundQueueOptions = {}): InboundQu
       } catch (err) {
         options.onError?.(err);
       }
-      if (spent()) break;
+      if (++handled >= maxFramesPerSlice || spent()) break;
     }
     if (paused.size > 0) resumeDrained();
     if (count > 0) schedule();

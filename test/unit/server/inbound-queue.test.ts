@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createInboundQueue } from '../../../src/server/inbound-queue.js';
+import { createInboundQueue, defaultInboundQueueOptions } from '../../../src/server/inbound-queue.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -25,6 +25,28 @@ describe('inbound queue', () => {
     expect(timerRan).toBe(true);
     expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(queue.size).toBe(0);
+  });
+
+  it('ends a slice after maxFramesPerSlice frames even when their handling takes no time, and runs their turns before the next slice', async () => {
+    const queue = createInboundQueue({ sliceMs: 5, maxFramesPerSlice: 4, now: () => 0 });
+    const events: string[] = [];
+    const ws = socket();
+    // Each frame, like a chat message, only starts its turn: the work runs in microtasks after it.
+    for (let i = 0; i < 10; i++) queue.push(ws, () => void Promise.resolve().then(() => events.push(`turn ${i}`)));
+    await tick();
+    expect(events).toEqual(['turn 0', 'turn 1', 'turn 2', 'turn 3']);
+    expect(queue.size).toBe(6);
+    await tick();
+    expect(events).toHaveLength(8);
+    await tick();
+    expect(events).toHaveLength(10);
+    expect(defaultInboundQueueOptions.maxFramesPerSlice).toBe(32);
+    const big = createInboundQueue({ now: () => 0 });
+    let handled = 0;
+    for (let i = 0; i < 100; i++) big.push(ws, () => void handled++);
+    await tick();
+    expect(handled).toBe(32);
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => createInboundQueue({ maxFramesPerSlice: bad })).toThrow(/maxFramesPerSlice/);
   });
 
   it('pauses sockets that keep sending past the high-water mark and resumes them once drained', async () => {
