@@ -242,7 +242,16 @@ const TEXT = 'where is my order?';
  * const r = await closedLoop({ url: `ws://127.0.0.1:${server.port}/chat`, clients: 200, tokens, seconds: 5 });
  * ```
  */
-export async function closedLoop(options: { url: string; clients: number; tokens?: readonly string[]; seconds: number; warmupSeconds?: number; text?: string }): Promise<LoadResult> {
+export async function closedLoop(options: {
+  url: string;
+  clients: number;
+  tokens?: readonly string[];
+  seconds: number;
+  warmupSeconds?: number;
+  text?: string;
+  /** Called when measuring ends, before the connections close (to read the server's stats apart from the disconnect). */
+  beforeClose?: () => Promise<void>;
+}): Promise<LoadResult> {
   const h = latencyHistogram();
   let turns = 0;
   let errors = 0;
@@ -285,6 +294,7 @@ export async function closedLoop(options: { url: string; clients: number; tokens
   measuring = false;
   const elapsed = (performance.now() - t0) / 1000;
   stopping = true;
+  await options.beforeClose?.();
   await closeAll(conns);
   return summarize(h, options.clients, elapsed, turns, errors);
 }
