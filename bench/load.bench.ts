@@ -21,6 +21,8 @@ interface Row extends LoadResult {
   readonly closeLoopMaxMs?: number;
 }
 
+const PLOT_NAME: Record<BenchServerKind, string> = { keel: 'support agent', 'keel-test': 'one-state', echo: 'ws echo' };
+
 const LABEL: Record<BenchServerKind, string> = {
   keel: 'keel serve, support agent',
   'keel-test': 'keel, one-state machine',
@@ -70,15 +72,22 @@ export async function runLoadBench(ctx: PartContext): Promise<PartOutcome> {
     }
   }
   const keel200 = rows.find((r) => r.clients === sizes[0] && r.server === LABEL.keel)!;
+  const oneState200 = rows.find((r) => r.clients === sizes[0] && r.server === LABEL['keel-test'])!;
   const echo200 = rows.find((r) => r.clients === sizes[0] && r.server === LABEL.echo)!;
 
-  // Open loop at the first size: offered load as fractions of the closed-loop keel throughput.
+  // Open loop at the first size: offered load as fractions of each keel server's closed-loop
+  // throughput; the echo server at the rates of both.
   const fractions = ctx.quick ? [0.5, 1] : [0.25, 0.5, 0.75, 0.9, 1, 1.2];
+  const ratesOf = (closed: LoadResult): number[] => fractions.map((f) => Math.max(50, Math.round(closed.turnsPerSec * f)));
+  const plan: ReadonlyArray<readonly [BenchServerKind, readonly number[]]> = [
+    ['keel', ratesOf(keel200)],
+    ['keel-test', ratesOf(oneState200)],
+    ['echo', [...ratesOf(keel200), ...ratesOf(oneState200)].sort((a, b) => a - b)],
+  ];
   const sweep: Array<{ kind: BenchServerKind; result: LoadResult }> = [];
-  for (const kind of ['keel', 'echo'] as const) {
+  for (const [kind, rates] of plan) {
     await withServer(kind, sizes[0]!, async (url, tokens) => {
-      for (const f of fractions) {
-        const ratePerSec = Math.max(50, Math.round(keel200.turnsPerSec * f));
+      for (const ratePerSec of rates) {
         ctx.log(`load: open loop ${ratePerSec} turns/s over ${sizes[0]} connections, ${LABEL[kind]}`);
         sweep.push({ kind, result: await openLoop({ url, clients: sizes[0]!, ...(tokens ? { tokens } : {}), ratePerSec, seconds: Math.max(2, seconds - 1), warmupSeconds: 1 }) });
       }
@@ -111,13 +120,14 @@ export async function runLoadBench(ctx: PartContext): Promise<PartOutcome> {
       join(ctx.docsDir, svgName),
       linePlotSvg({
         title: `Turn latency against offered load, ${sizes[0]} WebSocket connections`,
-        xLabel: 'offered load (turns/s)',
+        xLabel: 'offered load (turns/s, log scale)',
         yLabel: 'latency (ms, log scale)',
+        logX: true,
         logY: true,
         hLines: [{ y: 15, label: 'p99 target 15 ms' }],
-        series: (['keel', 'echo'] as const).flatMap((kind) => [
-          { name: `${kind === 'keel' ? 'keel' : 'ws echo'} p50`, dashed: kind === 'echo', points: sweep.filter((s) => s.kind === kind).map((s) => [s.result.offeredPerSec ?? 0, s.result.p50Ms] as const) },
-          { name: `${kind === 'keel' ? 'keel' : 'ws echo'} p99`, dashed: kind === 'echo', points: sweep.filter((s) => s.kind === kind).map((s) => [s.result.offeredPerSec ?? 0, s.result.p99Ms] as const) },
+        series: (['keel', 'keel-test', 'echo'] as const).flatMap((kind) => [
+          { name: `${PLOT_NAME[kind]} p50`, dashed: kind === 'echo', points: sweep.filter((s) => s.kind === kind).map((s) => [s.result.offeredPerSec ?? 0, s.result.p50Ms] as const) },
+          { name: `${PLOT_NAME[kind]} p99`, dashed: kind === 'echo', points: sweep.filter((s) => s.kind === kind).map((s) => [s.result.offeredPerSec ?? 0, s.result.p99Ms] as const) },
         ]),
       }),
     );
@@ -144,8 +154,9 @@ export async function runLoadBench(ctx: PartContext): Promise<PartOutcome> {
     `At ${sizes[0]} connections keel serve does ${num((keel200.turnsPerSec / echo200.turnsPerSec) * 100, 1)} % of the raw echo throughput.`,
     '',
     `Open loop at ${sizes[0]} connections: messages leave on a fixed schedule whatever the server does, and`,
-    'latency counts from the scheduled time (no coordinated omission); offered load in steps of the',
-    'closed-loop keel throughput.',
+    'latency counts from the scheduled time (no coordinated omission); the generator sends, every',
+    'millisecond, the messages due by then, so up to about 1 ms of each latency is its own. Offered',
+    'load in steps of each keel server\'s closed-loop throughput; the echo server at both sets of rates.',
     '',
     markdownTable(sweepTable),
     '',
