@@ -233,6 +233,31 @@ describe('decision trace', () => {
     expect([...env.db('events').getKeys({})]).toHaveLength(2_500 - 834);
   });
 
+  it('erases events appended just before the erasure: the batch of this tick and one still being written', async () => {
+    const { dir, env, clock } = storage(1_500_000);
+    const store = createEventStore({ env, clock });
+    const ev = (user: string, reason: string) => ({ kind: 'session' as const, time: clock.now(), tenant: tenantId('acme'), session: `s-${user}` as never, user: userId(user), traceId: 'x', reason, data: {} });
+    store.append(ev('alice', 'older'));
+    store.append(ev('bob', 'older'));
+    store.flush();
+    // Put, not committed yet: its write is in flight when the erasure starts.
+    store.append(ev('alice', 'in flight'));
+    store.flush();
+    // Still in this tick's batch.
+    store.append(ev('alice', 'this tick'));
+    store.append(ev('bob', 'this tick'));
+    expect(await store.forgetUser(tenantId('acme'), userId('alice'))).toBe(3);
+    await env.flushed();
+    expect(store.query({ user: userId('alice') })).toEqual([]);
+    expect(store.query({ user: userId('bob') }).map((e) => e.reason)).toEqual(['older', 'this tick']);
+    // Nor in what a new store reads from the environment (as after a restart): nothing lands late.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await env.flushed();
+    const again = openEnv({ dir });
+    cleanups.push(() => again.close());
+    expect(createEventStore({ env: again, clock }).query({ user: userId('alice') })).toEqual([]);
+  });
+
   it('answers with events not written yet, in order and once, while their batch waits or commits', async () => {
     const { env, clock } = storage(2_000_000);
     const store = createEventStore({ env, clock });
