@@ -362,7 +362,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       // Every batch handed to LMDB must be in it before the scan. A batch put in an earlier tick
       // can still be unresolved when `env.flushed()` resolves (12 of 44 erasures in a test loop),
       // and in rare runs not yet committed: it then landed after the scan, the user's events in it.
-      // Only those in flight now: under load new batches keep coming, and none is the user's.
+      // Only those in flight now: under load new batches keep coming (the user's sessions are stopped by then).
       flush();
       await Promise.allSettled([...writing]);
       let removed = 0;
