@@ -122,7 +122,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   // every process, so a stored batch of an earlier run can have the same one): queries read them
   // from here, so a caller sees its own events at once, before the tick's batch is even written.
   const unwritten = new Map<string, readonly DecisionEvent[]>();
-  /** The puts of those batches. An erasure waits for them: `env.flushed()` alone can resolve first. */
+  /** The puts of those batches. An erasure waits for them: after `env.flushed()` alone a scan can miss one. */
   const writing = new Set<Promise<unknown>>();
   const unwrittenKey = (key: Key): string => `${(key as [number, number])[0]}:${(key as [number, number])[1]}`;
   const { sealer } = options;
@@ -359,9 +359,9 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       }
     },
     async forgetUser(tenant, user) {
-      // Every batch handed to LMDB must be in it before the scan. A batch put in an earlier tick
-      // can still be unresolved when `env.flushed()` resolves (12 of 44 erasures in a test loop),
-      // and in rare runs not yet committed: it then landed after the scan, the user's events in it.
+      // Every batch handed to LMDB must be visible to the scan. A batch put in an earlier tick can
+      // still be unresolved when `env.flushed()` resolves (12 of 44 erasures in a test loop), and in
+      // rare runs the scan did not see it: the user's events in it stayed.
       // Only those in flight now: under load new batches keep coming (the user's sessions are stopped by then).
       flush();
       await Promise.allSettled([...writing]);
