@@ -57,6 +57,9 @@ export interface OpenEnvOptions {
   readonly mapSizeBytes?: number;
 }
 
+/** How long a closing environment waits after its last flush for lmdb-js's writer thread (see close). */
+const CLOSE_GRACE_MS = 20;
+
 /**
  * Opens (creating if needed) the environment under `dir`.
  *
@@ -126,6 +129,13 @@ export function openEnv(options: OpenEnvOptions): LmdbEnv {
         entry.refs--;
         if (entry.refs > 0) return;
         if (sharedRoots.get(path) === entry) sharedRoots.delete(path);
+        // lmdb-js's writer thread makes a commit visible to JavaScript before it is done with it: it
+        // then notifies the environment's listeners. Closing the environment in between frees what
+        // that thread still reads, and the process dies (a core dump of a test process:
+        // WriteWorker::Write, notifyUserCallbacks, on a closed environment). A short wait after the
+        // last flush leaves the thread that moment; it narrows lmdb-js's race, it cannot close it.
+        await new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS));
+        await Promise.resolve(root.flushed).catch(() => undefined);
         await root.close();
       })();
       return closing;
