@@ -115,7 +115,7 @@ function addOrder(state: TenantState, order: DemoOrder): void {
   else state.byOwner.set(order.owner, [order]);
 }
 
-/** Applies one logged change (a restart replaying the log). */
+/** Applies one change: as it happens, and as a restart replays it from the log. */
 function apply(state: TenantState, change: Change): void {
   const { data } = state;
   if (change.t === 'customer') {
@@ -178,6 +178,11 @@ export function openDemoStore(options: { readonly dataDir: string; readonly seed
     rmSync(logOf(tenant), { force: true });
     state.logged = 0;
   };
+  /** Applies a change, as a restart replays it, and appends it to the tenant's log. */
+  const commit = (tenant: string, state: TenantState, change: Change) => {
+    apply(state, change);
+    record(tenant, state, change);
+  };
   const record = (tenant: string, state: TenantState, change: Change) => {
     if (!persist) return;
     appendFileSync(logOf(tenant), `${JSON.stringify(change)}\n`, { mode: 0o600 });
@@ -223,15 +228,9 @@ export function openDemoStore(options: { readonly dataDir: string; readonly seed
     ordersOf(tenant, user) {
       const state = load(tenant);
       if (state.byOwner.has(user) || state.customers.has(user) || !isValidId(user)) return owned(state, user);
-      const customer: DemoCustomer = { id: user, name: user, email: '' };
-      state.data.customers.push(customer);
-      state.customers.add(user);
-      const orders = seed.guestOrders.map((template) => ({ ...structuredClone(template), id: String(state.data.nextOrderId++), owner: user }) as DemoOrder);
-      for (const order of orders) {
-        state.data.orders.push(order);
-        addOrder(state, order);
-      }
-      record(tenant, state, { t: 'customer', customer, orders, nextOrderId: state.data.nextOrderId });
+      const first = state.data.nextOrderId;
+      const orders = seed.guestOrders.map((template, i) => ({ ...structuredClone(template), id: String(first + i), owner: user }) as DemoOrder);
+      commit(tenant, state, { t: 'customer', customer: { id: user, name: user, email: '' }, orders, nextOrderId: first + orders.length });
       return owned(state, user);
     },
     update(tenant, orderId, change) {
@@ -248,16 +247,14 @@ export function openDemoStore(options: { readonly dataDir: string; readonly seed
     },
     addTicket(tenant, user, kind, reason, summary) {
       const state = load(tenant);
-      const id = `${kind === 'ticket' ? 'T' : 'CB'}-${String(state.data.nextTicket++).padStart(5, '0')}`;
-      const ticket = { id, user, kind, reason, summary };
-      state.data.tickets.push(ticket);
-      record(tenant, state, { t: 'ticket', ticket, nextTicket: state.data.nextTicket });
+      const id = `${kind === 'ticket' ? 'T' : 'CB'}-${String(state.data.nextTicket).padStart(5, '0')}`;
+      commit(tenant, state, { t: 'ticket', ticket: { id, user, kind, reason, summary }, nextTicket: state.data.nextTicket + 1 });
       return id;
     },
     nextReference(tenant, prefix) {
       const state = load(tenant);
-      const id = `${prefix}-${String(state.data.nextTicket++).padStart(5, '0')}`;
-      record(tenant, state, { t: 'ref', nextTicket: state.data.nextTicket });
+      const id = `${prefix}-${String(state.data.nextTicket).padStart(5, '0')}`;
+      commit(tenant, state, { t: 'ref', nextTicket: state.data.nextTicket + 1 });
       return id;
     },
   };

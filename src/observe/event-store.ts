@@ -121,9 +121,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   // Batches handed to LMDB and not committed yet, by their whole key (the counter starts again in
   // every process, so a stored batch of an earlier run can have the same one): queries read them
   // from here, so a caller sees its own events at once, before the tick's batch is even written.
-  const unwritten = new Map<string, readonly DecisionEvent[]>();
-  /** The puts of those batches. An erasure waits for them: after `env.flushed()` alone a scan can miss one. */
-  const writing = new Set<Promise<unknown>>();
+  // Each with its put: an erasure waits for those (after `env.flushed()` alone a scan can miss one).
+  const unwritten = new Map<string, { readonly events: readonly DecisionEvent[]; readonly write: Promise<unknown> }>();
   const unwrittenKey = (key: Key): string => `${(key as [number, number])[0]}:${(key as [number, number])[1]}`;
   const { sealer } = options;
   /** One batch as stored: plain events without a sealer, else one sealed blob per tenant. */
@@ -196,14 +195,10 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     counter = (counter + 1) % 1_000_000_000;
     const key: [number, number] = [first.time, counter];
     const pending = unwrittenKey(key);
-    unwritten.set(pending, events);
     const write = observeWrite(db.put(key, pack(events)))
       .catch((err: unknown) => options.onError?.(err))
-      .finally(() => {
-        unwritten.delete(pending);
-        writing.delete(write);
-      });
-    writing.add(write);
+      .finally(() => unwritten.delete(pending));
+    unwritten.set(pending, { events, write });
   };
   const matches = (e: DecisionEvent, q: EventQuery): boolean =>
     (q.tenant === undefined || e.tenant === q.tenant) &&
@@ -219,7 +214,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     return (e) => e.time >= since && e.time <= until && matches(e, q);
   };
   /** The wanted events of the batches not committed yet and of this tick's, oldest first. */
-  const notWrittenYet = (wanted: (e: DecisionEvent) => boolean): DecisionEvent[] => [...[...unwritten.values()].flat(), ...batch].filter(wanted);
+  const notWrittenYet = (wanted: (e: DecisionEvent) => boolean): DecisionEvent[] => [...[...unwritten.values()].flatMap((u) => u.events), ...batch].filter(wanted);
   const queryPage = (q: EventQuery): { events: DecisionEvent[]; complete: boolean } => {
     const limit = q.limit ?? 1000;
     const maxBatches = q.maxBatches ?? Number.POSITIVE_INFINITY;
@@ -364,7 +359,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       // rare runs the scan did not see it: the user's events in it stayed.
       // Only those in flight now: under load new batches keep coming (the user's sessions are stopped by then).
       flush();
-      await Promise.allSettled([...writing]);
+      await Promise.allSettled([...unwritten.values()].map((u) => u.write));
       let removed = 0;
       // The whole trace is read, in slices with a commit between them, so an erasure does not
       // hold the event loop for the seconds a month of trace takes to read. A slice starts at the
